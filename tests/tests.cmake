@@ -1,0 +1,26 @@
+# Every tests/test_<name>.c is one executable and one CTest test. Tests exit 77 (CTest skip) when
+# something they need is absent (fixtures, a GPU) and say why on stderr. Labels: tests whose name
+# starts with test_vk/test_cuda are "gpu", test_model/test_cli are "e2e", the rest "unit".
+file(GLOB RWKV7_TEST_SRC CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
+foreach(src ${RWKV7_TEST_SRC})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE ${RWKV7_C_WARNINGS})
+  target_compile_definitions(${name} PRIVATE
+    RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}" RWKV7_SHARED_DIR="${RWKV7_SHARED_DIR}"
+    RWKV7_CLI_PATH="$<TARGET_FILE:rwkv7-cli>" RWKV7_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE rwkv7)
+  add_test(NAME ${name} COMMAND ${name})
+  set(label unit)
+  if(name MATCHES "^test_(vk|cuda|gpu)")
+    set(label gpu)
+  elseif(name MATCHES "^test_(model|cli)")
+    set(label e2e)
+  endif()
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS ${label} TIMEOUT 600)
+endforeach()
+
+if(RWKV7_FUZZ)
+  include(${CMAKE_SOURCE_DIR}/tests/fuzz.cmake OPTIONAL)
+endif()
