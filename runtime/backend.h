@@ -80,6 +80,19 @@ struct rwkv7_backend_i {
     /* Whether op can run with weight type wtype (ignored for ops without weights). */
     bool (*supports)(struct rwkv7_backend *be, enum rwkv7_op op, int wtype);
 
+    /* Optional: measured device-to-device copy bandwidth in GB/s (read + write bytes / s), for
+     * benchmark banners; 0 when unknown. May take a fraction of a second. */
+    double (*copy_bandwidth)(struct rwkv7_backend *be);
+
+    /* Optional replay of a recorded step (CUDA graphs, reused Vulkan command buffers). Ops
+     * enqueued between graph_begin(key) and graph_end() run as usual AND are kept under key;
+     * graph_launch(key) then re-enqueues exactly those ops and returns true, or returns false when
+     * nothing is recorded under key. At replay every tensor/buffer must be the same; only buffer
+     * contents (tokens, slots, written with buf_set before the launch) may differ. */
+    enum rwkv7_status (*graph_begin)(struct rwkv7_backend *be, uint64_t key);
+    enum rwkv7_status (*graph_end)(struct rwkv7_backend *be);
+    bool (*graph_launch)(struct rwkv7_backend *be, uint64_t key);
+
     /* ---- compute ops (enqueue only) ---- */
 
     /* dst (C, T) = rows tokens[t] of table (C, V), dequantized. tokens: (T) I32, ids < V. */
