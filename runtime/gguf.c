@@ -146,7 +146,7 @@ static enum rwkv7_status rd_u64(struct gguf_cursor *c, uint64_t *v, const char *
 }
 
 static enum rwkv7_status rd_str(struct gguf_cursor *c, struct rwkv7_gguf_str *s, const char *what) {
-    uint64_t len;
+    uint64_t len = 0;
     RWKV7_TRY(rd_u64(c, &len, what));
     if (len > GGUF_MAX_STRING)
         return rwkv7_fail(RWKV7_ERR_FORMAT,
@@ -217,8 +217,8 @@ static enum rwkv7_status check_alignment(struct rwkv7_gguf *g, const struct rwkv
 
 static enum rwkv7_status parse_array(struct gguf_cursor *c, struct rwkv7_gguf_kv *kv,
                                      const char *qk) {
-    uint32_t et;
-    uint64_t n;
+    uint32_t et = 0;
+    uint64_t n = 0;
     RWKV7_TRY(rd_u32(c, &et, "array element type"));
     if ((int32_t)et == RWKV7_GGUF_ARRAY)
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' is an array of arrays (nested arrays are not allowed)", qk);
@@ -248,7 +248,9 @@ static enum rwkv7_status parse_array(struct gguf_cursor *c, struct rwkv7_gguf_kv
     if (!kv->strs)
         return rwkv7_fail(RWKV7_ERR_OOM, "gguf: out of memory indexing %" PRIu64 " strings of key '%s'",
                           n, qk);
-    for (uint64_t j = 0; j < n; j++) RWKV7_TRY(rd_str(c, &kv->strs[j], "array string"));
+    char what[128];
+    snprintf(what, sizeof what, "key '%s' string element", qk);
+    for (uint64_t j = 0; j < n; j++) RWKV7_TRY(rd_str(c, &kv->strs[j], what));
     return RWKV7_OK;
 }
 
@@ -272,7 +274,7 @@ static enum rwkv7_status parse_kvs(struct rwkv7_gguf *g, struct gguf_cursor *c) 
                               prev, i);
         g->kv_set[slot] = i + 1;
 
-        uint32_t t;
+        uint32_t t = 0;
         RWKV7_TRY(rd_u32(c, &t, "value type"));
         if (t >= RWKV7_GGUF_TYPE_COUNT)
             return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has unknown value type %" PRId32, qk,
@@ -318,7 +320,7 @@ static enum rwkv7_status parse_tensor(struct rwkv7_gguf *g, struct gguf_cursor *
                           prev, i);
     g->tensor_set[slot] = i + 1;
 
-    uint32_t n_dims;
+    uint32_t n_dims = 0;
     RWKV7_TRY(rd_u32(c, &n_dims, "tensor n_dims"));
     if (n_dims < 1 || n_dims > 4)
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: tensor '%s' n_dims %" PRIu32 " outside 1..4", qn,
@@ -328,7 +330,7 @@ static enum rwkv7_status parse_tensor(struct rwkv7_gguf *g, struct gguf_cursor *
     for (int d = 0; d < 4; d++) {
         t->ne[d] = 1;
         if (d >= t->n_dims) continue;
-        uint64_t v;
+        uint64_t v = 0;
         RWKV7_TRY(rd_u64(c, &v, "tensor ne"));
         if ((int64_t)v < 1)
             return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: tensor '%s' ne[%d] = %" PRId64 ", expected >= 1",
@@ -340,7 +342,7 @@ static enum rwkv7_status parse_tensor(struct rwkv7_gguf *g, struct gguf_cursor *
                               qn, d, t->ne[d]);
     }
 
-    uint32_t type;
+    uint32_t type = 0;
     RWKV7_TRY(rd_u32(c, &type, "tensor type"));
     t->type = (int32_t)type;
     if (t->type < 0 || t->type >= RWKV7_DTYPE_COUNT)
@@ -407,7 +409,7 @@ static enum rwkv7_status parse(struct rwkv7_gguf *g) {
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: file size %zu smaller than the %u-byte header",
                           g->size, GGUF_HEADER_BYTES);
     c.pos = 4;
-    uint32_t v;
+    uint32_t v = 0;
     RWKV7_TRY(rd_u32(&c, &v, "version"));
     if (v == 0 || v == 1 || (v > 3 && (v & 0xFFFFu) != 0))
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: version %" PRIu32 " unsupported (expected 2 or 3)", v);
@@ -416,7 +418,7 @@ static enum rwkv7_status parse(struct rwkv7_gguf *g) {
                           "gguf: version 0x%08" PRIx32 " looks byte-swapped (big-endian file); only little-endian is supported",
                           v);
     g->version = v;
-    uint64_t nt, nk;
+    uint64_t nt = 0, nk = 0;
     RWKV7_TRY(rd_u64(&c, &nt, "n_tensors"));
     RWKV7_TRY(rd_u64(&c, &nk, "n_kv"));
     size_t left = c.size - c.pos;
@@ -618,7 +620,7 @@ static enum rwkv7_status find_typed(const struct rwkv7_gguf *g, const char *key,
 }
 
 enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key, uint32_t *out) {
-    const struct rwkv7_gguf_kv *kv;
+    const struct rwkv7_gguf_kv *kv = NULL;
     RWKV7_TRY(find_typed(g, key, &kv));
     bool neg;
     uint64_t mag;
@@ -633,7 +635,7 @@ enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key
 }
 
 enum rwkv7_status rwkv7_gguf_get_f32(const struct rwkv7_gguf *g, const char *key, float *out) {
-    const struct rwkv7_gguf_kv *kv;
+    const struct rwkv7_gguf_kv *kv = NULL;
     RWKV7_TRY(find_typed(g, key, &kv));
     bool neg;
     uint64_t mag;
@@ -651,7 +653,7 @@ enum rwkv7_status rwkv7_gguf_get_f32(const struct rwkv7_gguf *g, const char *key
 
 enum rwkv7_status rwkv7_gguf_get_str(const struct rwkv7_gguf *g, const char *key,
                                      struct rwkv7_gguf_str *out) {
-    const struct rwkv7_gguf_kv *kv;
+    const struct rwkv7_gguf_kv *kv = NULL;
     RWKV7_TRY(find_typed(g, key, &kv));
     if (kv->type != RWKV7_GGUF_STRING)
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected string", key,
