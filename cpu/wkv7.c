@@ -71,11 +71,12 @@ void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_args *p, int h0, int h1) {
  * cumulative products, so every factor is <= 1 and a chunk of 64 tokens at w = 0.545 (products
  * near 1e-17) loses nothing to overflow or cancellation. GPU kernels take D = exp2(Gamma_t -
  * Gamma_m) from fp32 log2-cumsums instead (fla's safe path) or centre it at the chunk midpoint for
- * tensor cores (§3.3); on a CPU an exp per element would cost more than the whole recurrence. */
+ * tensor cores (§3.3); on a CPU an exp per pair and channel would dominate the run time. */
 
 struct wkv7_chunk {
     int lmax, n;                   /* stride of the (L, L) matrices; head size N */
     float *rg, *ag, *kg, *bg;      /* (N, L) decayed r, alpha, k, beta */
+    float *alpha, *beta;           /* (N, L + 1) -kk with a zero row L; (N, L) kk * a */
     float *wy, *uloc, *yv, *akv;   /* (N, L) W, Uloc, A_rk V, A_ak V */
     float *a_rk, *a_rb, *a_ak, *a_ab, *tinv; /* (L, L) row t, column m; tinv = (I - A_ab)^-1 */
     float *el, *d;                 /* (N) whole-chunk decay D(L - 1, -1); running decay */
@@ -84,7 +85,7 @@ struct wkv7_chunk {
 
 size_t rwkv7_cpu_wkv7_chunked_scratch(int chunk, int head_size) {
     const size_t l = (size_t)chunk, n = (size_t)head_size;
-    return 8 * l * n + 5 * l * l + 2 * n + l;
+    return 10 * l * n + 5 * l * l + 3 * n + l;
 }
 
 static struct wkv7_chunk wkv7_chunk_carve(float *scratch, int lmax, int n) {
@@ -101,6 +102,8 @@ static struct wkv7_chunk wkv7_chunk_carve(float *scratch, int lmax, int n) {
     c.uloc = q, q += ln;
     c.yv = q, q += ln;
     c.akv = q, q += ln;
+    c.alpha = q, q += ln + n;
+    c.beta = q, q += ln;
     c.a_rk = q, q += ll;
     c.a_rb = q, q += ll;
     c.a_ak = q, q += ll;
@@ -110,6 +113,21 @@ static struct wkv7_chunk wkv7_chunk_carve(float *scratch, int lmax, int n) {
     c.d = q, q += n;
     c.u = q;
     return c;
+}
+
+/* Lane sums in a fixed tree: 8 independent partial sums let the compiler use vector lanes
+ * without -ffast-math and keep the result the same at every optimisation level. */
+static float wkv7_sum8(const float acc[8]) {
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+static float wkv7_dot(const float *x, const float *y, int n) {
+    float acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int q = 0; q < 8; q++) acc[q] += x[j + q] * y[j + q];
+    for (; j < n; j++) acc[0] += x[j] * y[j];
+    return wkv7_sum8(acc);
 }
 
 /* Input slice of token t of the chunk (rows are C apart). */
@@ -149,37 +167,50 @@ static void wkv7_chunk_prepare(struct wkv7_chunk *c, int len, size_t stride, con
     }
 
     /* A matrices. One downward sweep of m from t with the running decay d = D(t, m) serves row t
-     * of A_rk / A_rb and row t + 1 of A_ak / A_ab, since alpha_{t+1} sees D(t, m) too. */
+     * of A_rk / A_rb and row t + 1 of A_ak / A_ab, since alpha_{t+1} sees D(t, m) too. alpha has
+     * a zero row L so the last row needs no branch. The sums run in 8 interleaved lanes (fixed
+     * order, so still deterministic) because in-order float reductions do not vectorize. */
     for (int t = 0; t < len; t++) {
-        const float *rt = WKV7_ROW(r, t);
-        const float *kkn = t + 1 < len ? WKV7_ROW(kk, t + 1) : NULL;
+        const float *kkt = WKV7_ROW(kk, t), *at = WKV7_ROW(a, t);
+        float *al = c->alpha + (size_t)t * n, *be = c->beta + (size_t)t * n;
+        for (int j = 0; j < n; j++) {
+            al[j] = -kkt[j];
+            be[j] = kkt[j] * at[j];
+        }
+    }
+    for (int j = 0; j < n; j++) c->alpha[(size_t)len * n + j] = 0.0f;
+    for (int t = 0; t < len; t++) {
+        const float *rt = WKV7_ROW(r, t), *al = c->alpha + (size_t)(t + 1) * n;
         for (int j = 0; j < n; j++) d[j] = 1.0f;
         for (int m = t; m >= 0; m--) {
             if (m < t) {
                 const float *wn = WKV7_ROW(w, m + 1);
                 for (int j = 0; j < n; j++) d[j] *= wn[j];
             }
-            const float *km = WKV7_ROW(k, m), *kkm = WKV7_ROW(kk, m), *am = WKV7_ROW(a, m);
-            float rk = 0.0f, rb = 0.0f, ak = 0.0f, ab = 0.0f;
-            if (kkn) {
-                for (int j = 0; j < n; j++) {
-                    const float x = d[j] * km[j], z = d[j] * (kkm[j] * am[j]);
-                    rk += rt[j] * x;
-                    rb += rt[j] * z;
-                    ak += -kkn[j] * x;
-                    ab += -kkn[j] * z;
+            const float *km = WKV7_ROW(k, m), *be = c->beta + (size_t)m * n;
+            float rk[8] = {0}, rb[8] = {0}, ak[8] = {0}, ab[8] = {0};
+            int j = 0;
+            for (; j + 8 <= n; j += 8)
+                for (int q = 0; q < 8; q++) {
+                    const float x = d[j + q] * km[j + q], z = d[j + q] * be[j + q];
+                    rk[q] += rt[j + q] * x;
+                    rb[q] += rt[j + q] * z;
+                    ak[q] += al[j + q] * x;
+                    ab[q] += al[j + q] * z;
                 }
-                c->a_ak[(size_t)(t + 1) * lm + m] = ak;
-                c->a_ab[(size_t)(t + 1) * lm + m] = ab;
-            } else {
-                for (int j = 0; j < n; j++) {
-                    const float x = d[j] * km[j], z = d[j] * (kkm[j] * am[j]);
-                    rk += rt[j] * x;
-                    rb += rt[j] * z;
-                }
+            for (; j < n; j++) {
+                const float x = d[j] * km[j], z = d[j] * be[j];
+                rk[0] += rt[j] * x;
+                rb[0] += rt[j] * z;
+                ak[0] += al[j] * x;
+                ab[0] += al[j] * z;
             }
-            c->a_rk[(size_t)t * lm + m] = rk;
-            c->a_rb[(size_t)t * lm + m] = rb;
+            c->a_rk[(size_t)t * lm + m] = wkv7_sum8(rk);
+            c->a_rb[(size_t)t * lm + m] = wkv7_sum8(rb);
+            if (t + 1 < len) {
+                c->a_ak[(size_t)(t + 1) * lm + m] = wkv7_sum8(ak);
+                c->a_ab[(size_t)(t + 1) * lm + m] = wkv7_sum8(ab);
+            }
         }
     }
 
@@ -220,16 +251,6 @@ static void wkv7_chunk_prepare(struct wkv7_chunk *c, int len, size_t stride, con
         }
         for (int i = 0; i < n; i++) ul[i] += akv[i];
     }
-}
-
-/* 8 independent partial sums: lets the compiler use vector lanes without -ffast-math. */
-static float wkv7_dot(const float *x, const float *y, int n) {
-    float acc[8] = {0};
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int q = 0; q < 8; q++) acc[q] += x[j + q] * y[j + q];
-    for (; j < n; j++) acc[0] += x[j] * y[j];
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 /* Phase 2: the sequential pass. One state row at a time (a GPU thread or row block owns it):

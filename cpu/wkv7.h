@@ -36,7 +36,9 @@ size_t rwkv7_cpu_wkv7_chunked_scratch(int chunk, int head_size);
 /* Chunked-parallel form for heads [h0, h1): tokens are processed chunk tokens at a time (1..64;
  * the last chunk may be shorter). scratch holds rwkv7_cpu_wkv7_chunked_scratch(chunk, head_size)
  * floats, owned by the caller, one buffer per concurrent caller. Agrees with the serial form to
- * fp32 rounding (tests/test_wkv7.c states the measured error and the tolerance). */
+ * fp32 rounding (tests/test_wkv7.c states the measured error and the tolerance). Work per token
+ * is ~4 N^2 (state pass) + ~6 chunk N (intra-chunk matrices), so on a CPU chunk 8..16 is fastest;
+ * larger chunks only pay off where the intra-chunk part runs in parallel (GPU). */
 void rwkv7_cpu_wkv7_chunked(const struct rwkv7_wkv7_args *p, int h0, int h1, int chunk,
                             float *scratch);
 

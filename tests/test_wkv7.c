@@ -11,14 +11,14 @@
 #include "testing.h"
 #include "wkv7.h"
 
-/* Tolerances, per (case, tensor), rel = max|d| / max|ref|, nmse = sum d^2 / sum ref^2.
- * Chunked vs serial, observed worst over all cases: rel 8e-7, nmse 2e-13 (see the stderr
- * summary). The brief's limits (rel 1e-4, nmse 1e-9) leave far more than 10x headroom, so the
- * tight ones below are 10x the observed worst and still catch any wrong term (a dropped u_m
- * or a decay off by one token gives rel > 1e-2). */
+/* Tolerances, per (case, tensor): rel = max|d| / max|ref|, nmse = sum d^2 / sum ref^2. Observed
+ * worst (gcc 12, identical at -O0/-O2/-O3 since fp contraction is off): chunked vs serial rel
+ * 6.0e-7, nmse 8.5e-14; serial vs the double recurrence rel 5.1e-7, nmse 5.5e-14. The limits
+ * keep ~10x headroom over that (far inside the brief's rel 1e-4 / nmse 1e-9) and still catch
+ * subtle slips: scaling T = (I - A_ab)^-1 by 0.999 or dropping the diagonal of A_rb fails ~100
+ * checks, and check_sensitivity shows one changed input is seen. */
 #define CHUNK_MAX_REL 1e-5
 #define CHUNK_MAX_NMSE 1e-12
-/* Serial fp32 vs the double recurrence: observed rel 5e-7, nmse 2e-13 at T = 200. */
 #define REF_MAX_REL 1e-5
 #define REF_MAX_NMSE 1e-12
 
@@ -34,7 +34,10 @@ static float gauss(struct test_rng *g) {
 
 /* Decay as the model makes it, w = exp(-0.606531 sigmoid(z)), with z drawn so that ~60% of the
  * channels sit at 0.99..0.9999 (z very negative), ~20% near the floor 0.545 and the rest spread. */
+static int g_extreme_decay; /* draw w uniform in [1e-3, 1): far below the model's 0.545 floor */
+
 static float draw_decay(struct test_rng *g) {
+    if (g_extreme_decay) return test_rng_uniform(g, 1e-3f, 1.0f);
     float pick = test_rng_uniform(g, 0.0f, 1.0f), z;
     if (pick < 0.6f)
         z = test_rng_uniform(g, -9.0f, -4.0f);
@@ -169,7 +172,7 @@ static void check_serial_vs_double(int n_tok, int n_embd, int head_size, unsigne
 /* Chunked (each chunk size) vs serial on y and the final state; also that a split into
  * [0, t1) + [t1, T) carrying the state equals one call, for both forms. */
 static void check_chunked(int n_tok, int n_embd, int head_size, unsigned long long seed) {
-    static const int chunks[] = {1, 16, 32, 64};
+    static const int chunks[] = {1, 7, 16, 32, 64};
     const int nh = n_embd / head_size;
     struct wkv7_inputs in;
     inputs_init(&in, n_tok, n_embd, head_size, seed);
@@ -257,24 +260,41 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#ifdef __SANITIZE_ADDRESS__
+#define TIMING_REPS 1 /* sanitizer timings mean nothing; keep the test fast */
+#else
+#define TIMING_REPS 3
+#endif
+
 /* Informational: serial vs chunked at a prefill shape of the 0.1B model (one layer). */
 static void report_timing(void) {
     const int n_tok = 512, n_embd = 768, n = 64, nh = n_embd / n;
-    static const int chunks[] = {16, 32, 64};
+    static const int chunks[] = {8, 16, 32, 64};
     struct wkv7_inputs in;
     inputs_init(&in, n_tok, n_embd, n, 7);
     const size_t nx = (size_t)n_tok * n_embd, ns = (size_t)n_embd * n;
     float *st = copy_of(in.state, ns), *y = malloc(nx * sizeof(float));
     struct rwkv7_wkv7_args p = make_args(&in, 0, n_tok, st, y);
-    double t = now_s();
-    rwkv7_cpu_wkv7_serial(&p, 0, nh);
-    fprintf(stderr, "timing T=%d C=%d: serial %.2f ms", n_tok, n_embd, (now_s() - t) * 1e3);
+    double best = INFINITY;
+    for (int rep = 0; rep < TIMING_REPS; rep++) {
+        memcpy(st, in.state, ns * sizeof(float));
+        double t = now_s();
+        rwkv7_cpu_wkv7_serial(&p, 0, nh);
+        t = now_s() - t;
+        best = t < best ? t : best;
+    }
+    fprintf(stderr, "timing T=%d C=%d, best of %d: serial %.2f ms", n_tok, n_embd, TIMING_REPS, best * 1e3);
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         float *scratch = malloc(rwkv7_cpu_wkv7_chunked_scratch(chunks[c], n) * sizeof(float));
-        memcpy(st, in.state, ns * sizeof(float));
-        t = now_s();
-        rwkv7_cpu_wkv7_chunked(&p, 0, nh, chunks[c], scratch);
-        fprintf(stderr, ", chunked(%d) %.2f ms", chunks[c], (now_s() - t) * 1e3);
+        best = INFINITY;
+        for (int rep = 0; rep < TIMING_REPS; rep++) {
+            memcpy(st, in.state, ns * sizeof(float));
+            double t = now_s();
+            rwkv7_cpu_wkv7_chunked(&p, 0, nh, chunks[c], scratch);
+            t = now_s() - t;
+            best = t < best ? t : best;
+        }
+        fprintf(stderr, ", chunked(%d) %.2f ms", chunks[c], best * 1e3);
         free(scratch);
     }
     fprintf(stderr, " (single thread)\n");
@@ -288,6 +308,12 @@ int main(void) {
     for (size_t x = 0; x < sizeof toks / sizeof toks[0]; x++)
         check_chunked(toks[x], 128, 64, seed++);
     check_chunked(100, 256, 128, seed++);
+    check_chunked(33, 40, 20, seed++); /* N not a multiple of the 8 summation lanes */
+    /* Cumulative decays underflow to 0 within a 64-token chunk here; the chunked form only ever
+     * multiplies factors <= 1, so it must still agree. */
+    g_extreme_decay = 1;
+    check_chunked(130, 128, 64, seed++);
+    g_extreme_decay = 0;
     check_chunked(0, 128, 64, seed++);
     check_serial_vs_double(200, 128, 64, seed++);
     check_serial_vs_double(64, 256, 128, seed++);
