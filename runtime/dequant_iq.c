@@ -9,7 +9,9 @@
 #define GRID_U8(entry, j) ((float)(uint8_t)((entry) >> (8 * (j))))
 #define GRID_I8(entry, j) ((float)(int8_t)(uint8_t)((entry) >> (8 * (j))))
 
-static inline float sign_of(unsigned signs, int j) { return (signs >> j) & 1 ? -1.0f : 1.0f; }
+/* +1 or -1 from sign bit j, without a branch (random signs defeat branch prediction); the
+ * product with it is exact, so the result equals ggml's select. */
+static inline float sign_of(unsigned signs, int j) { return 1.0f - 2.0f * (float)((signs >> j) & 1); }
 
 void rwkv7_dequant_iq2_xxs(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;

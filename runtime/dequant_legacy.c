@@ -71,9 +71,13 @@ void rwkv7_dequant_q8_0(const void *src, float *dst, int64_t n) {
 void rwkv7_dequant_q1_0(const void *src, float *dst, int64_t n) {
     const uint8_t *b = src;
     for (int64_t i = 0; i < n / 128; i++, b += 18, dst += 128) {
+        /* +d or -d by flipping the sign bit when the bit is clear: branch-free, same bits */
+        uint32_t dbits;
         const float d = rwkv7_load_half(b);
+        memcpy(&dbits, &d, sizeof dbits);
         const uint8_t *qs = b + 2;
-        for (int j = 0; j < 128; j++) dst[j] = (qs[j >> 3] >> (j & 7)) & 1 ? d : -d;
+        for (int j = 0; j < 128; j++)
+            dst[j] = rwkv7_bits_f32(dbits ^ (uint32_t)(~(qs[j >> 3] >> (j & 7)) & 1) << 31);
     }
 }
 
