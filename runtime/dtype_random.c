@@ -36,6 +36,9 @@ static void rng_fill(struct rng *r, uint8_t *p, size_t n) {
     }
 }
 
+/* Largest finite half: F16 rows are clamped there so every value stays finite. */
+#define HALF_MAX 65504.0f
+
 /* Approximately standard normal: the sum of four uniforms (variance 1/3), centred and scaled. */
 static float rng_normal(struct rng *r) {
     uint64_t v = rng_next(r);
@@ -54,7 +57,8 @@ static void put_half(uint8_t *p, float v) { put_u16(p, rwkv7_f32_to_f16(v)); }
 /* The scale of one call, pre-encoded for the block formats that are not fp16. */
 struct scale_codes {
     float d;       /* multiplier of the unit block */
-    uint8_t e8m0;  /* MXFP4: 2^(e-128) nearest to d in log terms */
+    uint8_t e8m0;  /* MXFP4: 2^(e-128) <= d, the lower of the two powers of two around d */
+    uint32_t e8m0_up; /* MXFP4: chance (of 2^32) that a block takes the next exponent up */
     uint8_t ue4m3; /* NVFP4: code whose halved value is nearest to d in log terms */
 };
 
@@ -64,11 +68,17 @@ static float ue4m3_half_value(unsigned u) {
 }
 
 static struct scale_codes encode_scale(float d) {
-    struct scale_codes c = {d, 128, 0x40};
+    struct scale_codes c = {d, 128, 0, 0x40};
+    /* A power of two can miss d by up to sqrt(2); mixing blocks at 2^(e-1) and 2^e with chance
+     * p of the upper one, p*4 + (1-p) = (d / 2^(e-1))^2, makes the mean square exact. */
     int ex;
     float mant = frexpf(d, &ex); /* d = mant * 2^ex, mant in [0.5, 1) */
-    int e = 128 + ex - (mant < 0.70710678f ? 1 : 0);
-    c.e8m0 = (uint8_t)(e < 1 ? 1 : e > 254 ? 254 : e);
+    int e = 128 + ex - 1;
+    if (e < 1) e = 1, mant = 0.5f;
+    if (e > 253) e = 253, mant = 1.0f;
+    c.e8m0 = (uint8_t)e;
+    double p = ((double)(2 * mant) * (2 * mant) - 1.0) / 3.0;
+    c.e8m0_up = (uint32_t)(p * 4294967295.0);
     float best = INFINITY;
     for (unsigned u = 1; u < 0x7F; u++) {
         float v = ue4m3_half_value(u), err = fabsf(logf(v / d));
@@ -124,7 +134,10 @@ static void gen_block(int type, struct rng *r, uint8_t *b, const struct scale_co
     case RWKV7_DTYPE_Q1_0:
     case RWKV7_DTYPE_Q2_0:
     case RWKV7_DTYPE_IQ4_NL: rng_fill(r, b + 2, 16); put_half(b, d); break;
-    case RWKV7_DTYPE_MXFP4: rng_fill(r, b + 1, 16); b[0] = c->e8m0; break;
+    case RWKV7_DTYPE_MXFP4:
+        rng_fill(r, b + 1, 16);
+        b[0] = (uint8_t)(c->e8m0 + ((uint32_t)rng_next(r) < c->e8m0_up));
+        break;
     case RWKV7_DTYPE_NVFP4: rng_fill(r, b + 4, 32); memset(b, c->ue4m3, 4); break;
     case RWKV7_DTYPE_Q2_K:
         rng_fill(r, b + 16, 64);
@@ -229,7 +242,7 @@ static float unit_std(int type) {
     const int64_t ne0 = CALIB_ELEMS;
     uint8_t blocks[CALIB_ELEMS / 32 * 34];
     float x[CALIB_ELEMS];
-    /* scale 1 is exact in every encoding (fp16, e8m0 127+1, ue4m3 0x40) */
+    /* scale 1 is exact in every encoding (fp16, e8m0 128, ue4m3 0x40) */
     struct scale_codes unit = encode_scale(1.0f);
     gen_rows(type, 0x5EEDCA1Bull, blocks, 1, ne0, &unit);
     info->to_f32(blocks, x, ne0);
@@ -253,6 +266,7 @@ void rwkv7_dtype_random_rows(int type, uint64_t seed, void *dst, int64_t n_rows,
             struct rng r = row_rng(seed, (uint64_t)row);
             for (int64_t i = 0; i < ne0; i++, out += info->type_size) {
                 float v = rng_normal(&r) * scale;
+                if (type == RWKV7_DTYPE_F16) v = v > HALF_MAX ? HALF_MAX : v < -HALF_MAX ? -HALF_MAX : v;
                 if (type == RWKV7_DTYPE_F32) memcpy(out, &v, sizeof v);
                 else put_u16(out, type == RWKV7_DTYPE_F16 ? rwkv7_f32_to_f16(v) : rwkv7_f32_to_bf16(v));
             }

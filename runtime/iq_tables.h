@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" { /* CUDA sources include this */
+#endif
+
 extern const uint64_t rwkv7_iq2xxs_grid[256];  /* 8 elements in {8, 25, 43} */
 extern const uint64_t rwkv7_iq2xs_grid[512];   /* 8 elements in {8, 25, 43} */
 extern const uint64_t rwkv7_iq2s_grid[1024];   /* 8 elements in {8, 25, 43} */
@@ -20,5 +24,9 @@ extern const uint8_t rwkv7_ksigns_iq2xs[128];  /* s | parity(s) << 7: bit j set 
 extern const uint8_t rwkv7_kmask_iq2xs[8];     /* 1 << j */
 extern const int8_t rwkv7_kvalues_iq4nl[16];
 extern const int8_t rwkv7_kvalues_mxfp4[16];   /* E2M1 values times 2 (bit 3 = sign) */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
