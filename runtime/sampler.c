@@ -113,7 +113,7 @@ enum rwkv7_status rwkv7_sampler_init(const struct rwkv7_sampler_params *p, int n
     s->p = *p;
     s->n_vocab = n_vocab;
     s->count = calloc((size_t)n_vocab, sizeof *s->count);
-    s->ring = malloc((size_t)(p->repeat_last_n ? p->repeat_last_n : 1) * sizeof *s->ring);
+    s->ring = calloc((size_t)(p->repeat_last_n ? p->repeat_last_n : 1), sizeof *s->ring);
     s->logit = malloc((size_t)n_vocab * sizeof *s->logit);
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
     s->mark = calloc((size_t)n_vocab, 1);
