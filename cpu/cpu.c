@@ -1,0 +1,139 @@
+/* cpu.c: the CPU backend's vtable, memory and thread pool. The CPU backend is the reference every
+ * GPU op is tested against and the fallback where no GPU exists: plain C11, fp32 activations,
+ * quantized weights read block by block (matmul.c), threaded with a static split (threadpool.c). */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "dtype.h"
+#include "status.h"
+
+enum rwkv7_status rwkv7_cpu_reserve(float ***scratch, size_t *have, int n_threads, size_t n) {
+    if (*scratch && *have >= n) return RWKV7_OK;
+    if (!*scratch) {
+        *scratch = calloc((size_t)n_threads, sizeof(float *));
+        if (!*scratch) return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory for scratch");
+    }
+    for (int i = 0; i < n_threads; i++) {
+        float *p = realloc((*scratch)[i], n * sizeof(float));
+        if (!p) return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory for %zu floats of scratch", n);
+        (*scratch)[i] = p;
+    }
+    *have = n;
+    return RWKV7_OK;
+}
+
+static void cpu_free(struct rwkv7_backend *be) {
+    struct rwkv7_cpu *cpu = (struct rwkv7_cpu *)be;
+    rwkv7_threadpool_free(cpu->pool);
+    for (int i = 0; i < cpu->n_threads; i++) {
+        if (cpu->row_scratch) free(cpu->row_scratch[i]);
+        if (cpu->wkv_scratch) free(cpu->wkv_scratch[i]);
+    }
+    free(cpu->row_scratch);
+    free(cpu->wkv_scratch);
+    free(cpu);
+}
+
+static enum rwkv7_status cpu_buf_alloc(struct rwkv7_backend *be, size_t size, struct rwkv7_buf **out) {
+    struct rwkv7_buf *b = calloc(1, sizeof *b);
+    /* 64-byte alignment for vector loads; at least one byte so empty tensors have an address. */
+    size_t sz = (size + 63) & ~(size_t)63;
+    void *p = NULL;
+    if (!b || posix_memalign(&p, 64, sz ? sz : 64) != 0) {
+        free(b);
+        return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory allocating %zu bytes", size);
+    }
+    b->ptr = p;
+    b->size = size;
+    b->owned = true;
+    *out = b;
+    return RWKV7_OK;
+}
+
+static void cpu_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *buf) {
+    if (!buf) return;
+    if (buf->owned) free(buf->ptr);
+    free(buf);
+}
+
+static enum rwkv7_status cpu_buf_wrap_host(struct rwkv7_backend *be, void *ptr, size_t size, struct rwkv7_buf **out) {
+    struct rwkv7_buf *b = calloc(1, sizeof *b);
+    if (!b) return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory");
+    b->ptr = ptr;
+    b->size = size;
+    b->owned = false;
+    *out = b;
+    return RWKV7_OK;
+}
+
+static enum rwkv7_status cpu_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, const void *src, size_t n) {
+    if (offs > buf->size || n > buf->size - offs)
+        return rwkv7_fail(RWKV7_ERR_ARG, "cpu: write of %zu bytes at %zu past buffer of %zu", n, offs, buf->size);
+    if (n) memcpy((char *)buf->ptr + offs, src, n);
+    return RWKV7_OK;
+}
+
+static enum rwkv7_status cpu_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, void *dst, size_t n) {
+    if (offs > buf->size || n > buf->size - offs)
+        return rwkv7_fail(RWKV7_ERR_ARG, "cpu: read of %zu bytes at %zu past buffer of %zu", n, offs, buf->size);
+    if (n) memcpy(dst, (const char *)buf->ptr + offs, n);
+    return RWKV7_OK;
+}
+
+static enum rwkv7_status cpu_sync(struct rwkv7_backend *be) { return RWKV7_OK; }
+
+static bool cpu_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype) {
+    if (op == RWKV7_OP_MATMUL || op == RWKV7_OP_EMBED) return rwkv7_dtype_is_weight(wtype);
+    return op < RWKV7_OP_COUNT;
+}
+
+static const struct rwkv7_backend_i cpu_vtable = {
+    .name = "cpu",
+    .free = cpu_free,
+    .buf_alloc = cpu_buf_alloc,
+    .buf_free = cpu_buf_free,
+    .buf_wrap_host = cpu_buf_wrap_host,
+    .buf_set = cpu_buf_set,
+    .buf_get = cpu_buf_get,
+    .sync = cpu_sync,
+    .supports = cpu_supports,
+    .copy_bandwidth = NULL,
+    .embed = rwkv7_cpu_embed,
+    .norm = rwkv7_cpu_norm,
+    .matmul = rwkv7_cpu_matmul,
+    .token_shift = rwkv7_cpu_token_shift,
+    .unary = rwkv7_cpu_unary,
+    .binary = rwkv7_cpu_binary,
+    .mix = rwkv7_cpu_mix,
+    .key_prep = rwkv7_cpu_key_prep,
+    .wkv7 = rwkv7_cpu_wkv7,
+    .wkv_out = rwkv7_cpu_wkv_out,
+    .last_rows = rwkv7_cpu_last_rows,
+};
+
+enum rwkv7_status rwkv7_backend_cpu_init(int n_threads, struct rwkv7_backend **out) {
+    *out = NULL;
+    if (n_threads <= 0) n_threads = rwkv7_n_physical_cores();
+    if (n_threads > 256) n_threads = 256;
+    struct rwkv7_cpu *cpu = calloc(1, sizeof *cpu);
+    if (!cpu) return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory");
+    cpu->base.i = &cpu_vtable;
+    cpu->n_threads = n_threads;
+    cpu->pool = rwkv7_threadpool_init(n_threads);
+    if (!cpu->pool) {
+        free(cpu);
+        return rwkv7_fail(RWKV7_ERR_INTERNAL, "cpu: cannot start %d threads", n_threads);
+    }
+    /* Prefill uses the chunked WKV form with 16-token chunks (faster than the serial loop on a
+     * CPU at 8-16, slower at 32+: tests/test_wkv7.c prints the timings); decode is always serial.
+     * RWKV7_CPU_WKV_CHUNK=0 forces the serial recurrence, N forces chunks of N tokens. */
+    const char *env = getenv("RWKV7_CPU_WKV_CHUNK");
+    cpu->wkv_chunk = env ? atoi(env) : 16;
+    if (cpu->wkv_chunk < 0 || cpu->wkv_chunk > 64) cpu->wkv_chunk = 0;
+    snprintf(cpu->base.desc, sizeof cpu->base.desc, "CPU, %d thread%s", n_threads, n_threads == 1 ? "" : "s");
+    *out = &cpu->base;
+    return RWKV7_OK;
+}
