@@ -1,0 +1,23 @@
+/* commands.h: the subcommands of the rwkv7 driver. Each returns the process exit code: 0 success,
+ * 1 a runtime failure (device, memory), 2 bad usage or bad input (unknown flag, missing or
+ * malformed file, wrong architecture). Only main.c calls exit(). */
+#ifndef RWKV7_HOST_COMMANDS_H
+#define RWKV7_HOST_COMMANDS_H
+
+#include "args.h"
+#include "rwkv7.h"
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+
+/* Loads the model named in mo, printing a one-line error on failure; returns an exit code. */
+int host_load_model(const char *cmd, const struct model_opts *mo, bool progress, struct rwkv7_model **out);
+/* Exit code for a failed library call: 2 for input problems, 1 for runtime ones. */
+int host_status_exit(enum rwkv7_status st);
+/* Tokenizes text into a malloc'ed array; prints the error and returns NULL on failure. */
+int32_t *host_tokenize(const char *cmd, const struct rwkv7_tokenizer *tok, const char *text, size_t n, size_t *n_ids);
+
+#endif
