@@ -1,0 +1,166 @@
+/* model_check.h: end-to-end checks of one model file on one backend, shared by test_model.c
+ * (CPU) and test_gpu_model.c (Vulkan, CUDA): reference logits within the fixtures README limits
+ * for prefill and token-by-token decoding, prefill == serial (logits and final state), batching
+ * and step-size invariance. */
+#ifndef RWKV7_MODEL_CHECK_H
+#define RWKV7_MODEL_CHECK_H
+
+#include "rwkv7.h"
+#include "testing.h"
+
+struct limits { double rel, kl, top1; };
+
+/* The fixtures README's limits by file type (taken from the file name's suffix). */
+static inline struct limits limits_for(const char *path) {
+    struct limits f32 = {1e-4, 1e-7, 1.0}, f16 = {2e-2, 2e-5, 0.97}, q = {0.15, 5e-4, 0.90};
+    if (strstr(path, "-F32.")) return f32;
+    if (strstr(path, "-F16.") || strstr(path, "-BF16.")) return f16;
+    return q;
+}
+
+static inline int32_t *read_ids(const char *path, int *n) {
+    size_t sz;
+    char *text = test_read_file(path, &sz);
+    if (!text) return NULL;
+    text = realloc(text, sz + 1);
+    text[sz] = 0;
+    int32_t *ids = malloc((sz / 2 + 2) * sizeof *ids);
+    int k = 0;
+    char *p = text, *end;
+    for (;;) {
+        long v = strtol(p, &end, 10);
+        if (end == p) break;
+        ids[k++] = (int32_t)v;
+        p = end;
+    }
+    free(text);
+    *n = k;
+    return ids;
+}
+
+static inline double max_rel(const float *a, const float *b, size_t n) {
+    double md = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= md)) md = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mb) mb = fabs(b[i]);
+    }
+    return mb > 0 ? md / mb : md;
+}
+
+/* Runs every check for one GGUF with a reference logits file (rows x V) for the ids. */
+static inline void check_model(const char *backend, const char *gguf, const char *ref_path, const int32_t *ids, int n) {
+    struct rwkv7_model_params mp = {backend, NULL, 2, false, true};
+    struct rwkv7_model *m = NULL;
+    enum rwkv7_status st = rwkv7_model_load(gguf, &mp, &m);
+    CHECK(st == RWKV7_OK, "%s: load failed: %s", gguf, rwkv7_last_error());
+    if (st != RWKV7_OK) return;
+    int V = rwkv7_model_hparams(m)->n_vocab;
+    size_t ref_n = 0;
+    float *ref = test_read_file(ref_path, &ref_n);
+    CHECK(ref && ref_n == (size_t)n * V * sizeof(float), "%s: reference %s has %zu bytes", gguf, ref_path, ref_n);
+    size_t sn = rwkv7_state_n_floats(rwkv7_model_hparams(m));
+    float *pre = malloc((size_t)n * V * sizeof(float)), *ser = malloc((size_t)n * V * sizeof(float));
+    float *st_pre = malloc(sn * sizeof(float)), *st_ser = malloc(sn * sizeof(float));
+    struct rwkv7_ctx *ctx = NULL;
+    CHECK(rwkv7_ctx_init(m, 3, &ctx) == RWKV7_OK, "ctx: %s", rwkv7_last_error());
+    int slot = 0;
+    CHECK(rwkv7_ctx_eval(ctx, 1, &slot, n, ids, RWKV7_LOGITS_ALL, pre) == RWKV7_OK, "prefill: %s", rwkv7_last_error());
+    CHECK(rwkv7_state_get(ctx, 0, st_pre) == RWKV7_OK, "state_get");
+    slot = 1;
+    for (int i = 0; i < n; i++)
+        CHECK(rwkv7_ctx_eval(ctx, 1, &slot, 1, ids + i, RWKV7_LOGITS_LAST, ser + (size_t)i * V) == RWKV7_OK,
+              "serial: %s", rwkv7_last_error());
+    CHECK(rwkv7_state_get(ctx, 1, st_ser) == RWKV7_OK, "state_get");
+    struct limits lim = limits_for(gguf);
+    if (ref && ref_n == (size_t)n * V * sizeof(float)) {
+        const char *mode[2] = {"prefill", "serial"};
+        float *res[2] = {pre, ser};
+        for (int k = 0; k < 2; k++) {
+            struct test_logit_cmp c = test_compare_logits(res[k], ref, n, V);
+            fprintf(stderr, "  %-8s %-7s %-40s rel %.2e kl %.2e top1 %.3f\n", backend, mode[k], strrchr(gguf, '/') + 1,
+                    c.rel_maxdiff, c.mean_kl, c.top1);
+            CHECK(c.rel_maxdiff <= lim.rel && c.mean_kl <= lim.kl && c.top1 >= lim.top1,
+                  "%s %s: rel %.3g (limit %.3g) kl %.3g (limit %.3g) top1 %.3f (limit %.2f)", gguf, mode[k],
+                  c.rel_maxdiff, lim.rel, c.mean_kl, lim.kl, c.top1, lim.top1);
+        }
+    }
+    /* Prefill and serial compute the same function; they differ only by the chunked WKV's
+     * summation order (~1e-6 relative, tests/test_wkv7.c), amplified a little by 12 layers. */
+    double d_logits = max_rel(pre, ser, (size_t)n * V), d_state = max_rel(st_pre, st_ser, sn);
+    CHECK(d_logits <= 1e-4, "%s: prefill vs serial logits differ by %.3g", gguf, d_logits);
+    CHECK(d_state <= 1e-4, "%s: prefill vs serial state differ by %.3g", gguf, d_state);
+
+    /* Batching: two sequences in one call (slot 2 runs the ids reversed) give each sequence's
+     * solo result, and a small step size (chunking inside eval) changes nothing but rounding. */
+    int half = n / 2;
+    int32_t *two = malloc(2 * (size_t)half * sizeof *two);
+    for (int i = 0; i < half; i++) {
+        two[i] = ids[i];
+        two[half + i] = ids[n - 1 - i];
+    }
+    float *bl = malloc(2 * (size_t)V * sizeof(float)), *solo = malloc((size_t)V * sizeof(float));
+    int slots2[2] = {0, 2};
+    CHECK(rwkv7_state_reset(ctx, 0) == RWKV7_OK && rwkv7_state_reset(ctx, 2) == RWKV7_OK, "reset");
+    CHECK(rwkv7_ctx_eval(ctx, 2, slots2, half, two, RWKV7_LOGITS_LAST, bl) == RWKV7_OK, "batch: %s", rwkv7_last_error());
+    CHECK(rwkv7_state_reset(ctx, 1) == RWKV7_OK, "reset");
+    slot = 1;
+    CHECK(rwkv7_ctx_eval(ctx, 1, &slot, half, two + half, RWKV7_LOGITS_LAST, solo) == RWKV7_OK, "solo");
+    double d_batch = max_rel(bl + V, solo, (size_t)V);
+    CHECK(d_batch <= 1e-5, "%s: batched sequence differs from solo run by %.3g", gguf, d_batch);
+    CHECK(max_rel(bl, pre + (size_t)(half - 1) * V, (size_t)V) <= 1e-4, "%s: batched sequence 0 differs from prefill", gguf);
+    rwkv7_ctx_set_max_rows(ctx, 7);
+    CHECK(rwkv7_state_reset(ctx, 1) == RWKV7_OK, "reset");
+    CHECK(rwkv7_ctx_eval(ctx, 1, &slot, n, ids, RWKV7_LOGITS_LAST, solo) == RWKV7_OK, "steps");
+    double d_step = max_rel(solo, pre + (size_t)(n - 1) * V, (size_t)V);
+    CHECK(d_step <= 1e-4, "%s: 7-row steps differ from one prefill by %.3g", gguf, d_step);
+
+    free(two);
+    free(bl);
+    free(solo);
+    rwkv7_ctx_free(ctx);
+    free(pre);
+    free(ser);
+    free(st_pre);
+    free(st_ser);
+    free(ref);
+    rwkv7_model_free(m);
+}
+
+/* Every fixture GGUF with its reference, in the order the README lists them. */
+static inline void check_all_fixtures(const char *backend) {
+    char dir[512], ids_path[600], g[700], r[700];
+    const char *rand_types[] = {"F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",
+                                "Q4_0", "Q4_1", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ3_M", "IQ3_XS", "IQ3_S"};
+    const char *tiny_types[] = {"F32", "F16", "Q8_0", "Q5_1", "Q4_0"};
+    int n;
+    test_fixture(dir, sizeof dir, "rand-c256-l2");
+    snprintf(ids_path, sizeof ids_path, "%s/tokens.txt", dir);
+    int32_t *ids = read_ids(ids_path, &n);
+    CHECK(ids && n == 81, "tokens.txt");
+    for (size_t i = 0; ids && i < sizeof rand_types / sizeof *rand_types; i++) {
+        snprintf(g, sizeof g, "%s/rand-c256-l2-%s.gguf", dir, rand_types[i]);
+        snprintf(r, sizeof r, "%s/rand-c256-l2-%s.exact.logits.f32", dir, rand_types[i]);
+        check_model(backend, g, r, ids, n);
+    }
+    free(ids);
+    test_fixture(dir, sizeof dir, "tiny-rwkv7-834K");
+    snprintf(ids_path, sizeof ids_path, "%s/tokens.txt", dir);
+    ids = read_ids(ids_path, &n);
+    for (size_t i = 0; ids && i < sizeof tiny_types / sizeof *tiny_types; i++) {
+        snprintf(g, sizeof g, "%s/tiny-rwkv7-834K-%s.gguf", dir, tiny_types[i]);
+        snprintf(r, sizeof r, "%s/tiny-rwkv7-834K-%s.exact.logits.f32", dir, tiny_types[i]);
+        check_model(backend, g, r, ids, n);
+    }
+    free(ids);
+    test_fixture(dir, sizeof dir, "world");
+    snprintf(ids_path, sizeof ids_path, "%s/prompt.ids", dir);
+    ids = read_ids(ids_path, &n);
+    CHECK(ids && n > 0, "prompt.ids");
+    snprintf(g, sizeof g, "%s/world-c128-Q8_0.gguf", dir);
+    snprintf(r, sizeof r, "%s/world-c128-Q8_0.exact.logits.f32", dir);
+    if (ids) check_model(backend, g, r, ids, n);
+    free(ids);
+}
+
+#endif
