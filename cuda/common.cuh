@@ -1,0 +1,105 @@
+/* common.cuh: shared pieces of the CUDA backend: the backend/buffer structs, CUDA_CHECK (always
+ * on; sticky errors mark the backend dead), warp/block reductions and launch helpers.
+ * Invariants: every op runs on cu->stream; launchers check each launch with cudaGetLastError();
+ * activations/state are contiguous fp32. Reference: house style (style-anchors.md 2.4, llm.c
+ * cuda_common.h, calm helpers.cuh). */
+#ifndef RWKV7_CUDA_COMMON_CUH
+#define RWKV7_CUDA_COMMON_CUH
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "backend.h"
+#include "dtype.h"
+#include "status.h"
+}
+
+#include "cuda.h"
+
+struct rwkv7_buf {
+    void *ptr;   /* device pointer */
+    size_t size; /* bytes */
+};
+
+#define RWKV7_CUDA_MAX_GRAPHS 64
+
+struct rwkv7_cuda_graph {
+    uint64_t key;          /* caller's key */
+    cudaGraphExec_t exec;  /* instantiated graph; NULL = unused slot */
+    uint64_t last_use;     /* LRU stamp for eviction */
+};
+
+struct rwkv7_cuda {
+    struct rwkv7_backend base;                      /* must stay first */
+    int device;                                     /* CUDA device ordinal */
+    cudaStream_t stream;                            /* every op is enqueued here (non-blocking) */
+    struct cudaDeviceProp prop;                     /* queried once at init */
+    size_t allocated;                               /* bytes currently held by buf_alloc */
+    char banner[320];                               /* device part of desc (name, cc, SMs, memory) */
+    void *staging[2];                               /* pinned upload halves (NULL = not allocated) */
+    cudaEvent_t staging_done[2];                    /* last copy out of each half finished */
+    size_t staging_size;                            /* bytes per half */
+    bool capturing;                                 /* between graph_begin and graph_end */
+    uint64_t capture_key;                           /* key of the recording in progress */
+    uint64_t graph_clock;                           /* LRU clock */
+    struct rwkv7_cuda_graph graphs[RWKV7_CUDA_MAX_GRAPHS];
+};
+
+static inline struct rwkv7_cuda *rwkv7_cuda_of(struct rwkv7_backend *be) {
+    return (struct rwkv7_cuda *)be;
+}
+
+/* Records "cuda: <call> failed in <func> (<file>:<line>): <name>: <text>", marks the backend dead
+ * when err is sticky, and returns RWKV7_ERR_DEVICE (OOM errors return RWKV7_ERR_OOM). */
+enum rwkv7_status rwkv7_cuda_check_fail(cudaError_t err, const char *call, const char *func,
+                                        const char *file, int line);
+/* True after a sticky error (illegal address, launch failure, ...): the context is unusable. */
+bool rwkv7_cuda_is_dead(void);
+
+#define CUDA_CHECK(call)                                                                       \
+    do {                                                                                       \
+        cudaError_t rwkv7_cuda_err_ = (call);                                                  \
+        if (rwkv7_cuda_err_ != cudaSuccess)                                                    \
+            return rwkv7_cuda_check_fail(rwkv7_cuda_err_, #call, __func__, __FILE__, __LINE__); \
+    } while (0)
+
+/* Every launcher starts with this: a dead backend refuses new work. */
+#define CUDA_LIVE()                                                                            \
+    do {                                                                                       \
+        if (rwkv7_cuda_is_dead())                                                              \
+            return rwkv7_fail(RWKV7_ERR_DEVICE, "cuda: backend is dead after an earlier device fault"); \
+    } while (0)
+
+/* Typed device pointer of a tensor (element 0). */
+template <typename T>
+static inline T *tptr(const struct rwkv7_tensor *t) {
+    return (T *)((char *)t->buf->ptr + t->offs);
+}
+
+static inline unsigned ceil_div(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
+
+/* ---- device helpers ---- */
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* Sum over the block; every thread gets the result. blockDim.x must be a multiple of 32 and at
+ * most 1024; `scratch` holds 32 floats. Contains __syncthreads: call from all threads. */
+__device__ __forceinline__ float block_sum(float v, float *scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads(); /* scratch may still be read by a previous call */
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < n_warps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+#endif

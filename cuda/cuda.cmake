@@ -1,0 +1,47 @@
+# cuda/cuda.cmake: the CUDA backend build, included by the top CMakeLists.txt when RWKV7_CUDA is
+# not OFF. AUTO enables it only when CheckLanguage finds nvcc; ON makes its absence an error.
+# The CUDA runtime is linked statically so the binary still starts (and falls back) on machines
+# without a driver; rwkv7_backend_cuda_init then returns RWKV7_ERR_UNSUPPORTED.
+include(CheckLanguage)
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  if(RWKV7_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "RWKV7_CUDA=ON but no CUDA compiler was found (set CUDACXX or put nvcc on PATH)")
+  endif()
+  message(STATUS "rwkv7: CUDA toolkit not found; CUDA backend disabled")
+  return()
+endif()
+
+# Explicit architecture list (no nvidia-smi probing): SASS for Turing..Hopper plus compute_90 PTX
+# so newer GPUs can JIT. A user-set CMAKE_CUDA_ARCHITECTURES (e.g. 90 while developing) wins.
+if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
+  set(CMAKE_CUDA_ARCHITECTURES "75;80;86;89;90-real;90-virtual")
+endif()
+if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
+  set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
+endif()
+set(CMAKE_CUDA_STANDARD 17)
+set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+
+file(GLOB RWKV7_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu)
+target_sources(rwkv7 PRIVATE ${RWKV7_CUDA_SRC})
+target_include_directories(rwkv7 PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+set_target_properties(rwkv7 PROPERTIES CUDA_RUNTIME_LIBRARY Static)
+target_compile_options(rwkv7 PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-unknown-pragmas>)
+target_compile_definitions(rwkv7 PUBLIC RWKV7_HAVE_CUDA)
+target_link_libraries(rwkv7 PUBLIC CUDA::cudart_static)
+
+# Host-only unit test of the shared dequantization helpers (cuda/dequant.cuh compiled for the
+# host) against the CPU dequantizers; runs without a GPU. Not a tests/test_*.c, so registered here.
+if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_dequant.cu)
+  add_executable(test_cuda_dequant ${CMAKE_SOURCE_DIR}/tests/test_cuda_dequant.cu)
+  target_include_directories(test_cuda_dequant PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_compile_definitions(test_cuda_dequant PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
+  target_link_libraries(test_cuda_dequant PRIVATE rwkv7)
+  set_target_properties(test_cuda_dequant PROPERTIES CUDA_RUNTIME_LIBRARY Static)
+  add_test(NAME test_cuda_dequant COMMAND test_cuda_dequant)
+  set_tests_properties(test_cuda_dequant PROPERTIES SKIP_RETURN_CODE 77 LABELS unit TIMEOUT 600)
+endif()

@@ -1,0 +1,106 @@
+/* wkv7.cu: the WKV-7 recurrence (backend.h wkv7; rwkv7-gguf.md 4.9 with a = -kk, b = kk * a):
+ *   sa_i = sum_j (-kk_j) S[i][j];  S[i][j] = S[i][j] w_j + v_i k_j + sa_i kk_j a_j;  y_i = sum_j S[i][j] r_j
+ * fp32 state [h][i][j] in slot rows, updated in place. Token-serial form with the state row in
+ * registers (llama.cpp / Albatross fp32 design, performance.md 3.5); rows of S are independent, so
+ * a head is split over blocks of 64 rows for more parallelism. Same operation order per element as
+ * cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a different order: NMSE ~1e-12). */
+#include "common.cuh"
+#include "ops.cuh"
+
+/* ------------------------------------------------------------------------------------------------
+ * kernels */
+
+/* grid = (n_seq * H, N / R), block = R threads (R = min(N, 64)): thread i of block (s*H + h, q)
+ * owns state row q*R + i of head h of sequence s, held in N registers for the whole call. Tokens
+ * are processed in chunks of TC = 1024 / N: the chunk's r, w, k, kk, a slices (5 * TC * N floats =
+ * 20 KiB) are staged in shared memory and read by every thread as broadcasts. Host checks N is
+ * 32, 64 or 128; a slot outside [0, n_slots) makes the block do nothing (uniform per block). */
+template <int N>
+static __global__ void __launch_bounds__(N < 64 ? N : 64)
+wkv7_f32_kernel(float *y, float *state, const int32_t *slots, const float *r, const float *w, const float *k,
+                const float *v, const float *kk, const float *a, int64_t C, int n_tok, int64_t n_slots) {
+    constexpr int R = N < 64 ? N : 64, TC = 1024 / N;
+    __shared__ float sh[5][TC][N]; /* r, w, k, kk, a of TC tokens */
+    const int64_t H = C / N, s = blockIdx.x / H, h = blockIdx.x % H;
+    const int i = blockIdx.y * R + threadIdx.x;
+    const int32_t slot = slots[s];
+    if (slot < 0 || slot >= n_slots) return;
+    float *st = state + (int64_t)slot * C * N + h * N * N + (int64_t)i * N;
+    float S[N];
+#pragma unroll
+    for (int j = 0; j < N; j += 4) {
+        const float4 q = *(const float4 *)(st + j); /* rows are 16-byte aligned (host check) */
+        S[j] = q.x, S[j + 1] = q.y, S[j + 2] = q.z, S[j + 3] = q.w;
+    }
+    const int64_t base = s * n_tok * C + h * N; /* token 0 of this sequence, this head */
+    for (int t0 = 0; t0 < n_tok; t0 += TC) {
+        const int nt = n_tok - t0 < TC ? n_tok - t0 : TC;
+        __syncthreads(); /* the previous chunk is fully consumed */
+#pragma unroll
+        for (int q = 0; q < 5; q++) {
+            const float *src = q == 0 ? r : q == 1 ? w : q == 2 ? k : q == 3 ? kk : a;
+            for (int idx = threadIdx.x; idx < nt * N; idx += R) {
+                const int tt = idx / N, j = idx % N;
+                sh[q][tt][j] = src[base + (int64_t)(t0 + tt) * C + j];
+            }
+        }
+        __syncthreads();
+        for (int tt = 0; tt < nt; tt++) {
+            const int64_t o = base + (int64_t)(t0 + tt) * C;
+            const float vi = v[o + i];
+            float sa = 0.0f;
+#pragma unroll
+            for (int j = 0; j < N; j++) sa += -sh[3][tt][j] * S[j];
+            float yi = 0.0f;
+#pragma unroll
+            for (int j = 0; j < N; j++) {
+                const float x = S[j] * sh[1][tt][j] + vi * sh[2][tt][j] + sa * (sh[3][tt][j] * sh[4][tt][j]);
+                S[j] = x;
+                yi += x * sh[0][tt][j];
+            }
+            y[o + i] = yi;
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < N; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * launchers */
+
+template <int N>
+static void launch_wkv7(cudaStream_t stream, float *y, float *state, const int32_t *slots, const float *r,
+                        const float *w, const float *k, const float *v, const float *kk, const float *a, int64_t C,
+                        int64_t n_seq, int n_tok, int64_t n_slots) {
+    constexpr int R = N < 64 ? N : 64;
+    const dim3 grid((unsigned)(n_seq * (C / N)), N / R);
+    wkv7_f32_kernel<N><<<grid, R, 0, stream>>>(y, state, slots, r, w, k, v, kk, a, C, n_tok, n_slots);
+}
+
+enum rwkv7_status rwkv7_cuda_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
+                                  const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
+                                  const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
+                                  const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
+                                  const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
+                                  int n_tok, int head_size) {
+    struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
+    CUDA_LIVE();
+    const int64_t C = r->ne[0], n_seq = slots->ne[0], n_slots = rwkv7_tensor_nrows(state);
+    if (((uintptr_t)tptr<float>(state) & 15) != 0)
+        return rwkv7_fail(RWKV7_ERR_ARG, "cuda: wkv7: state '%s' is not 16-byte aligned",
+                          state->name ? state->name : "?");
+    RWKV7_ASSERT(n_seq * (C / head_size) <= 0x7fffffff);
+    float *yp = tptr<float>(y), *sp = tptr<float>(state);
+    const int32_t *sl = tptr<int32_t>(slots);
+    const float *rp = tptr<float>(r), *wp = tptr<float>(w), *kp = tptr<float>(k), *vp = tptr<float>(v);
+    const float *kkp = tptr<float>(kk), *ap = tptr<float>(a);
+    switch (head_size) {
+    case 32: launch_wkv7<32>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots); break;
+    case 64: launch_wkv7<64>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots); break;
+    case 128: launch_wkv7<128>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots); break;
+    default:
+        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: wkv7: head size %d (supported: 32, 64, 128)", head_size);
+    }
+    CUDA_CHECK(cudaGetLastError());
+    return RWKV7_OK;
+}
