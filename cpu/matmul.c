@@ -69,8 +69,12 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
                            rwkv7_dtype_row_bytes(w->type, K), ti->to_f32, w->type == RWKV7_DTYPE_F32, accumulate};
     if (!j.f32)
         RWKV7_TRY(rwkv7_cpu_reserve(&cpu->row_scratch, &cpu->row_scratch_n, cpu->n_threads, (size_t)(MATMUL_ROWS * K)));
-    /* At least one pass of rows per thread; small matrices (LoRAs) stay on fewer threads. */
-    rwkv7_threadpool_run(cpu->pool, M, MATMUL_ROWS * 4, matmul_rows, &j);
+    /* Each part gets at least ~64K weights x rows of work, so that small matrices (LoRAs, tiny
+     * models) are not split across threads whose wake-up costs more than the work. */
+    int64_t work_per_row = K * (j.T < 8 ? j.T : 8);
+    int64_t min_chunk = work_per_row >= 65536 ? MATMUL_ROWS : 65536 / work_per_row;
+    if (min_chunk < MATMUL_ROWS) min_chunk = MATMUL_ROWS;
+    rwkv7_threadpool_run(cpu->pool, M, min_chunk, matmul_rows, &j);
     return RWKV7_OK;
 }
 

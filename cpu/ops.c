@@ -11,6 +11,11 @@
 
 #define CPU(be) ((struct rwkv7_cpu *)(be))
 
+/* Rows per parallel part so that each part has at least ~16K elements of work: waking a second
+ * thread costs about as much as that, and small models (C = 64) would otherwise get slower with
+ * more threads. */
+static int64_t min_rows(int64_t C) { return C >= 16384 ? 1 : 16384 / C; }
+
 /* ---- norm ---- */
 
 struct norm_job {
@@ -50,7 +55,7 @@ enum rwkv7_status rwkv7_cpu_norm(struct rwkv7_backend *be, const struct rwkv7_te
                                  const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
                                  const struct rwkv7_tensor *b, int n_groups, float eps) {
     struct norm_job j = {cpu_f32(dst), cpu_f32(x), cpu_f32(w), cpu_f32(b), x->ne[0], n_groups, eps};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), 4, norm_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), min_rows(x->ne[0]), norm_rows, &j);
     return RWKV7_OK;
 }
 
@@ -93,7 +98,7 @@ enum rwkv7_status rwkv7_cpu_token_shift(struct rwkv7_backend *be, const struct r
     for (int64_t s = 0; s < slots->ne[0]; s++)
         if (j.slots[s] < 0 || j.slots[s] >= rwkv7_tensor_nrows(state))
             return rwkv7_fail(RWKV7_ERR_ARG, "token_shift: slot %d out of range", j.slots[s]);
-    rwkv7_threadpool_run(CPU(be)->pool, slots->ne[0] * j.C, 256, shift_items, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, slots->ne[0] * j.C, min_rows((int64_t)n_tok * j.n_mix), shift_items, &j);
     return RWKV7_OK;
 }
 
@@ -130,7 +135,7 @@ enum rwkv7_status rwkv7_cpu_unary(struct rwkv7_backend *be, const struct rwkv7_t
                                   const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
                                   enum rwkv7_unary fn) {
     struct ew_job j = {cpu_f32(dst), cpu_f32(x), bias ? cpu_f32(bias) : NULL, NULL, x->ne[0], 1, (int)fn};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), 8, unary_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), min_rows(x->ne[0]), unary_rows, &j);
     return RWKV7_OK;
 }
 
@@ -150,7 +155,7 @@ enum rwkv7_status rwkv7_cpu_binary(struct rwkv7_backend *be, const struct rwkv7_
                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
                                    enum rwkv7_binary fn) {
     struct ew_job j = {cpu_f32(dst), cpu_f32(a), cpu_f32(b), NULL, a->ne[0], rwkv7_tensor_nrows(b), (int)fn};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), 8, binary_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), min_rows(a->ne[0]), binary_rows, &j);
     return RWKV7_OK;
 }
 
@@ -163,7 +168,7 @@ enum rwkv7_status rwkv7_cpu_mix(struct rwkv7_backend *be, const struct rwkv7_ten
                                 const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
                                 const struct rwkv7_tensor *t) {
     struct ew_job j = {cpu_f32(dst), cpu_f32(a), cpu_f32(b), cpu_f32(t), a->ne[0], 0, 0};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), 8, mix_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), min_rows(a->ne[0]), mix_rows, &j);
     return RWKV7_OK;
 }
 
@@ -202,7 +207,7 @@ enum rwkv7_status rwkv7_cpu_key_prep(struct rwkv7_backend *be, const struct rwkv
                                      const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
                                      const struct rwkv7_tensor *k_a, int head_size) {
     struct key_job j = {cpu_f32(kk), cpu_f32(kmod), cpu_f32(k), cpu_f32(a), cpu_f32(k_k), cpu_f32(k_a), k->ne[0], head_size};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(k), 4, key_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(k), min_rows(k->ne[0]), key_rows, &j);
     return RWKV7_OK;
 }
 
@@ -253,7 +258,9 @@ enum rwkv7_status rwkv7_cpu_wkv7(struct rwkv7_backend *be, const struct rwkv7_te
     if (cpu->wkv_chunk > 0)
         RWKV7_TRY(rwkv7_cpu_reserve(&cpu->wkv_scratch, &cpu->wkv_scratch_n, cpu->n_threads,
                                     rwkv7_cpu_wkv7_chunked_scratch(cpu->wkv_chunk, head_size)));
-    rwkv7_threadpool_run(cpu->pool, slots->ne[0] * j.H, 1, wkv_items, &j);
+    /* One (sequence, head) item is N * N * n_tok multiply-adds; group them to ~64K per part. */
+    int64_t per_item = (int64_t)head_size * head_size * n_tok;
+    rwkv7_threadpool_run(cpu->pool, slots->ne[0] * j.H, per_item >= 65536 ? 1 : 65536 / per_item, wkv_items, &j);
     return RWKV7_OK;
 }
 
@@ -301,7 +308,7 @@ enum rwkv7_status rwkv7_cpu_wkv_out(struct rwkv7_backend *be, const struct rwkv7
                                     int head_size, float eps) {
     struct out_job j = {cpu_f32(dst), cpu_f32(y), cpu_f32(r), cpu_f32(k), cpu_f32(v), cpu_f32(g),
                         cpu_f32(r_k), cpu_f32(ln_w), cpu_f32(ln_b), y->ne[0], head_size, eps};
-    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(y), 4, out_rows, &j);
+    rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(y), min_rows(y->ne[0]), out_rows, &j);
     return RWKV7_OK;
 }
 
