@@ -1,0 +1,79 @@
+/* abi.h: push-constant structs, workgroup sizes and table offsets shared by the C host code
+ * (vulkan/...) and the GLSL shaders (shaders/...), so both sides agree by construction.
+ * Only 32-bit scalar fields (uint/int/float), so the C layout equals the std430 push layout;
+ * the C side checks every sizeof with _Static_assert. Offsets named *_off are in elements of the
+ * buffer's view (floats for activations, bytes for weights) relative to the bound range. */
+#ifndef RWKV7_SHADERS_ABI_H
+#define RWKV7_SHADERS_ABI_H
+
+/* glslc is always invoked with -DRWKV7_GLSL (shaders/variants.cmake). A shader wraps the struct it
+ * uses in its push_constant block: layout(push_constant) uniform pc_block { struct p; }. */
+#ifndef RWKV7_GLSL
+#include <stdint.h>
+#define RWKV7_U32 uint32_t
+#define RWKV7_F32 float
+#else
+#define RWKV7_U32 uint
+#define RWKV7_F32 float
+#endif
+#define RWKV7_PC(name) struct name
+
+/* Workgroup sizes. 64 = two NVIDIA warps / one AMD wave64 / lavapipe-friendly. */
+#define RWKV7_VK_WG_ELEM 256   /* elementwise kernels: one invocation per element */
+#define RWKV7_VK_WG_ROW 64     /* row kernels (norm, key_prep, wkv_out): one workgroup per row/group */
+#define RWKV7_VK_WG_MATVEC 64  /* matvec: one workgroup per output row */
+#define RWKV7_VK_MATVEC_MAX_T 8 /* matvec handles up to this many input rows; more use the tiled path */
+#define RWKV7_VK_MM_TILE_M 64  /* tiled matmul: output features per workgroup */
+#define RWKV7_VK_MM_TILE_T 32  /* tiled matmul: input rows (tokens) per workgroup */
+#define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */
+#define RWKV7_VK_WG_MM 256     /* tiled matmul invocations: each owns 1 feature x 8 tokens */
+#define RWKV7_VK_WKV_MAX_N 128 /* largest head size of the wkv7 kernels */
+
+/* Word offsets of the IQ tables inside the lookup-table buffer (binding of matmul/embed). Each
+ * u64 grid entry takes two words (low word = elements 0-3). */
+#define RWKV7_VK_TAB_IQ2XXS 0                            /* 256 x u64 */
+#define RWKV7_VK_TAB_IQ2XS (RWKV7_VK_TAB_IQ2XXS + 512)   /* 512 x u64 */
+#define RWKV7_VK_TAB_IQ2S (RWKV7_VK_TAB_IQ2XS + 1024)    /* 1024 x u64 */
+#define RWKV7_VK_TAB_IQ3XXS (RWKV7_VK_TAB_IQ2S + 2048)   /* 256 x u32 */
+#define RWKV7_VK_TAB_IQ3S (RWKV7_VK_TAB_IQ3XXS + 256)    /* 512 x u32 */
+#define RWKV7_VK_TAB_IQ1S (RWKV7_VK_TAB_IQ3S + 512)      /* 2048 x u64, int8 elements */
+#define RWKV7_VK_TAB_WORDS (RWKV7_VK_TAB_IQ1S + 4096)
+
+/* matmul (matvec and tiled): dst (m, t) (=|+=) W (k, m) x (k, t). */
+RWKV7_PC(rwkv7_vk_pc_matmul) {
+    RWKV7_U32 k;          /* input features (row length of W) */
+    RWKV7_U32 m;          /* output features (rows of W) */
+    RWKV7_U32 t;          /* input rows */
+    RWKV7_U32 w_off;      /* byte offset of W in its binding */
+    RWKV7_U32 row_bytes;  /* bytes per row of W */
+    RWKV7_U32 x_off;      /* float offset of x */
+    RWKV7_U32 d_off;      /* float offset of dst */
+    RWKV7_U32 accumulate; /* 1: dst += W x */
+};
+
+/* embed: dst (c, t) = dequant(table row tokens[t]). */
+RWKV7_PC(rwkv7_vk_pc_embed) {
+    RWKV7_U32 c;         /* row length */
+    RWKV7_U32 t;         /* tokens */
+    RWKV7_U32 w_off;     /* byte offset of the table */
+    RWKV7_U32 row_bytes; /* bytes per table row */
+    RWKV7_U32 tok_off;   /* int offset of tokens */
+    RWKV7_U32 d_off;     /* float offset of dst */
+    RWKV7_U32 n_rows;    /* rows of the table (ids are clamped below this) */
+    RWKV7_U32 pad;
+};
+
+/* Generic elementwise/row kernels: up to 8 tensor offsets (floats/ints), sizes, one parameter. */
+RWKV7_PC(rwkv7_vk_pc_elem) {
+    RWKV7_U32 off[8];  /* element offsets of bindings 0..7 */
+    RWKV7_U32 c;       /* row length (C) */
+    RWKV7_U32 rows;    /* rows (T) */
+    RWKV7_U32 n;       /* total elements or a per-op count (n_tok, n_mix, groups, head size) */
+    RWKV7_U32 fn;      /* unary/binary function, or flags */
+    RWKV7_U32 n2;      /* second count: n_seq, b rows, ... */
+    RWKV7_F32 eps;     /* norm epsilon */
+    RWKV7_U32 pad0;
+    RWKV7_U32 pad1;
+};
+
+#endif

@@ -1,0 +1,261 @@
+/* ops.c: the compute entries of the Vulkan vtable. Each picks a shader variant, fills its abi.h
+ * push struct (offsets of each tensor inside its bound range) and calls rwkv7_vk_dispatch().
+ * Shapes were checked by runtime/backend.c; only kernel limits are checked here (32-bit element
+ * offsets, head size <= RWKV7_VK_WKV_MAX_N). */
+#include <string.h>
+
+#include "vk.h"
+
+const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT] = {
+    [RWKV7_DTYPE_F32] = "f32",       [RWKV7_DTYPE_F16] = "f16",       [RWKV7_DTYPE_BF16] = "bf16",
+    [RWKV7_DTYPE_Q4_0] = "q4_0",     [RWKV7_DTYPE_Q4_1] = "q4_1",     [RWKV7_DTYPE_Q5_0] = "q5_0",
+    [RWKV7_DTYPE_Q5_1] = "q5_1",     [RWKV7_DTYPE_Q8_0] = "q8_0",     [RWKV7_DTYPE_Q2_K] = "q2_k",
+    [RWKV7_DTYPE_Q3_K] = "q3_k",     [RWKV7_DTYPE_Q4_K] = "q4_k",     [RWKV7_DTYPE_Q5_K] = "q5_k",
+    [RWKV7_DTYPE_Q6_K] = "q6_k",     [RWKV7_DTYPE_IQ4_NL] = "iq4_nl", [RWKV7_DTYPE_IQ4_XS] = "iq4_xs",
+    [RWKV7_DTYPE_IQ3_XXS] = "iq3_xxs", [RWKV7_DTYPE_IQ3_S] = "iq3_s", [RWKV7_DTYPE_IQ2_XXS] = "iq2_xxs",
+    [RWKV7_DTYPE_IQ2_XS] = "iq2_xs", [RWKV7_DTYPE_IQ2_S] = "iq2_s",   [RWKV7_DTYPE_IQ1_S] = "iq1_s",
+    [RWKV7_DTYPE_IQ1_M] = "iq1_m",
+};
+
+static struct rwkv7_vk *as_vk(struct rwkv7_backend *be) { return (struct rwkv7_vk *)be; }
+
+bool rwkv7_vk_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype) {
+    (void)be;
+    if (op == RWKV7_OP_MATMUL || op == RWKV7_OP_EMBED)
+        return wtype >= 0 && wtype < RWKV7_DTYPE_COUNT && rwkv7_vk_type_suffix[wtype] != NULL;
+    return (int)op >= 0 && (int)op < RWKV7_OP_COUNT;
+}
+
+/* Offsets are 32-bit in the shaders: every bound range must stay below 4 GiB of elements. */
+static enum rwkv7_status check_u32(const char *op, const struct rwkv7_tensor *t) {
+    if (t && t->nbytes + 256 > UINT32_MAX)
+        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: %s: tensor '%s' is %zu bytes, above the 4 GiB kernel limit",
+                          op, t->name ? t->name : "(scratch)", t->nbytes);
+    return RWKV7_OK;
+}
+
+/* Fills args[i] / pc->off[i] for each tensor in ts (NULL = dummy binding, offset 0). */
+static enum rwkv7_status bind_all(struct rwkv7_vk *vk, const char *op, const struct rwkv7_tensor *const *ts, int n,
+                                  struct rwkv7_vk_arg *args, uint32_t *offs) {
+    for (int i = 0; i < n; i++) {
+        memset(&args[i], 0, sizeof args[i]);
+        if (offs) offs[i] = 0;
+        if (!ts[i]) continue;
+        RWKV7_TRY(check_u32(op, ts[i]));
+        uint32_t o = rwkv7_vk_arg_tensor(vk, &args[i], ts[i], 4);
+        if (offs) offs[i] = o;
+    }
+    return RWKV7_OK;
+}
+
+static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
+
+enum rwkv7_status rwkv7_vk_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                 const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    RWKV7_TRY(check_u32("embed", table));
+    char name[32];
+    snprintf(name, sizeof name, "embed_%s", rwkv7_vk_type_suffix[table->type]);
+    struct rwkv7_vk_arg args[4] = {0};
+    struct rwkv7_vk_pc_embed pc = {0};
+    pc.c = (uint32_t)table->ne[0];
+    pc.t = (uint32_t)tokens->ne[0];
+    pc.w_off = rwkv7_vk_arg_tensor(vk, &args[0], table, 2);
+    pc.w_off *= 2; /* bytes */
+    pc.row_bytes = (uint32_t)rwkv7_dtype_row_bytes(table->type, table->ne[0]);
+    pc.tok_off = rwkv7_vk_arg_tensor(vk, &args[1], tokens, 4);
+    pc.d_off = rwkv7_vk_arg_tensor(vk, &args[2], dst, 4);
+    pc.n_rows = (uint32_t)table->ne[1];
+    args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    uint64_t n = (uint64_t)ceil_div(pc.c, 32) * pc.t;
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, ceil_div(n, 64), 1);
+}
+
+enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                  const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
+                                  bool accumulate) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    const struct rwkv7_tensor *ts[3] = {w, x, dst};
+    for (int i = 0; i < 3; i++) RWKV7_TRY(check_u32("matmul", ts[i]));
+    struct rwkv7_vk_arg args[4] = {0};
+    struct rwkv7_vk_pc_matmul pc = {0};
+    pc.k = (uint32_t)w->ne[0];
+    pc.m = (uint32_t)w->ne[1];
+    pc.t = (uint32_t)rwkv7_tensor_nrows(x);
+    pc.w_off = rwkv7_vk_arg_tensor(vk, &args[0], w, 2) * 2;
+    pc.row_bytes = (uint32_t)rwkv7_dtype_row_bytes(w->type, w->ne[0]);
+    pc.x_off = rwkv7_vk_arg_tensor(vk, &args[1], x, 4);
+    pc.d_off = rwkv7_vk_arg_tensor(vk, &args[2], dst, 4);
+    pc.accumulate = accumulate ? 1 : 0;
+    args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    const char *sfx = rwkv7_vk_type_suffix[w->type];
+    char name[32];
+    if (pc.t <= RWKV7_VK_MATVEC_MAX_T) {
+        snprintf(name, sizeof name, "matvec_%s%s", sfx, vk->subgroup_arith ? "_sg" : "");
+        return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, pc.m, 1);
+    }
+    /* Tiled path: grid x = feature tiles, y = row tiles. */
+    snprintf(name, sizeof name, "matmul_%s", sfx);
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
+                             ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
+}
+
+enum rwkv7_status rwkv7_vk_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
+                                const struct rwkv7_tensor *b, int n_groups, float eps) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    const struct rwkv7_tensor *ts[4] = {dst, x, w, b};
+    struct rwkv7_vk_arg args[4];
+    struct rwkv7_vk_pc_elem pc = {0};
+    RWKV7_TRY(bind_all(vk, "norm", ts, 4, args, pc.off));
+    pc.c = (uint32_t)x->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
+    pc.n = (uint32_t)n_groups;
+    pc.eps = eps;
+    return rwkv7_vk_dispatch(vk, "norm", &pc, sizeof pc, args, 4, pc.rows * pc.n, 1);
+}
+
+static enum rwkv7_status elem(struct rwkv7_vk *vk, const char *name, const struct rwkv7_tensor *const *ts, int n,
+                              struct rwkv7_vk_pc_elem *pc, uint64_t n_elem) {
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    struct rwkv7_vk_arg args[RWKV7_VK_MAX_BINDINGS];
+    RWKV7_TRY(bind_all(vk, name, ts, n, args, pc->off));
+    return rwkv7_vk_dispatch(vk, name, pc, sizeof *pc, args, n, ceil_div(n_elem, RWKV7_VK_WG_ELEM), 1);
+}
+
+enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                       const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
+                                       const struct rwkv7_tensor *state,
+                                       const struct rwkv7_tensor *slots, int n_tok) {
+    struct rwkv7_vk *vk = as_vk(be);
+    const struct rwkv7_tensor *ts[5] = {dst, x, mix, state, slots};
+    struct rwkv7_vk_pc_elem pc = {0};
+    pc.c = (uint32_t)x->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
+    pc.n = (uint32_t)n_tok;
+    pc.n2 = (uint32_t)rwkv7_tensor_nrows(mix);
+    RWKV7_TRY(elem(vk, "token_shift", ts, 5, &pc, (uint64_t)pc.c * pc.rows));
+    /* Second pass, after the barrier: the state now takes each sequence's last row. */
+    pc.rows = (uint32_t)slots->ne[0];
+    return elem(vk, "state_store", ts, 5, &pc, (uint64_t)pc.c * pc.rows);
+}
+
+enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                 const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
+                                 enum rwkv7_unary fn) {
+    const struct rwkv7_tensor *ts[3] = {dst, x, bias};
+    struct rwkv7_vk_pc_elem pc = {0};
+    pc.c = (uint32_t)x->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
+    pc.fn = (uint32_t)fn;
+    pc.n2 = bias ? 1 : 0;
+    return elem(as_vk(be), "unary", ts, 3, &pc, (uint64_t)pc.c * pc.rows);
+}
+
+enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                  const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
+                                  enum rwkv7_binary fn) {
+    const struct rwkv7_tensor *ts[3] = {dst, a, b};
+    struct rwkv7_vk_pc_elem pc = {0};
+    pc.c = (uint32_t)a->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(a);
+    pc.fn = (uint32_t)fn;
+    pc.n2 = (uint32_t)rwkv7_tensor_nrows(b);
+    return elem(as_vk(be), "binary", ts, 3, &pc, (uint64_t)pc.c * pc.rows);
+}
+
+enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                               const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
+                               const struct rwkv7_tensor *t) {
+    const struct rwkv7_tensor *ts[4] = {dst, a, b, t};
+    struct rwkv7_vk_pc_elem pc = {0};
+    pc.c = (uint32_t)a->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(a);
+    return elem(as_vk(be), "mix", ts, 4, &pc, (uint64_t)pc.c * pc.rows);
+}
+
+enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
+                                    const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
+                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
+                                    const struct rwkv7_tensor *k_a, int head_size) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    const struct rwkv7_tensor *ts[6] = {kk, kmod, k, a, k_k, k_a};
+    struct rwkv7_vk_arg args[6];
+    struct rwkv7_vk_pc_elem pc = {0};
+    RWKV7_TRY(bind_all(vk, "key_prep", ts, 6, args, pc.off));
+    pc.c = (uint32_t)k->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(k);
+    pc.n = (uint32_t)head_size;
+    return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, args, 6, pc.rows * (pc.c / pc.n), 1);
+}
+
+enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
+                                const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
+                                const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
+                                const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
+                                const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
+                                int n_tok, int head_size) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    if (head_size > RWKV7_VK_WKV_MAX_N)
+        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: wkv7 head size %d above %d", head_size, RWKV7_VK_WKV_MAX_N);
+    const struct rwkv7_tensor *ts[9] = {y, state, r, w, k, v, kk, a, slots};
+    struct rwkv7_vk_arg args[9];
+    uint32_t offs[9];
+    struct rwkv7_vk_pc_elem pc = {0};
+    RWKV7_TRY(bind_all(vk, "wkv7", ts, 9, args, offs));
+    memcpy(pc.off, offs, sizeof pc.off);
+    pc.fn = offs[8];
+    pc.c = (uint32_t)r->ne[0];
+    pc.rows = (uint32_t)slots->ne[0];
+    pc.n = (uint32_t)head_size;
+    pc.n2 = (uint32_t)n_tok;
+    const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 9, pc.rows * (pc.c / pc.n), 1);
+}
+
+enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                   const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
+                                   const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
+                                   const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
+                                   const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
+                                   int head_size, float eps) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    const struct rwkv7_tensor *ts[9] = {dst, y, r, k, v, g, r_k, ln_w, ln_b};
+    struct rwkv7_vk_arg args[9];
+    uint32_t offs[9];
+    struct rwkv7_vk_pc_elem pc = {0};
+    RWKV7_TRY(bind_all(vk, "wkv_out", ts, 9, args, offs));
+    memcpy(pc.off, offs, sizeof pc.off);
+    pc.n2 = offs[8];
+    pc.c = (uint32_t)y->ne[0];
+    pc.rows = (uint32_t)rwkv7_tensor_nrows(y);
+    pc.n = (uint32_t)head_size;
+    pc.eps = eps;
+    return rwkv7_vk_dispatch(vk, "wkv_out", &pc, sizeof pc, args, 9, pc.rows * (pc.c / pc.n), 1);
+}
+
+enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                     const struct rwkv7_tensor *x, int n_tok) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    int64_t n_seq = rwkv7_tensor_nrows(dst);
+    size_t row = (size_t)x->ne[0] * sizeof(float);
+    RWKV7_TRY(rwkv7_vk_begin(vk));
+    VkBufferCopy bc[64];
+    for (int64_t s0 = 0; s0 < n_seq; s0 += 64) {
+        uint32_t n = 0;
+        for (int64_t s = s0; s < n_seq && s < s0 + 64; s++)
+            bc[n++] = (VkBufferCopy){.srcOffset = x->offs + ((size_t)s * n_tok + n_tok - 1) * row,
+                                     .dstOffset = dst->offs + (size_t)s * row,
+                                     .size = row};
+        vkCmdCopyBuffer(vk->cmd, x->buf->buffer, dst->buf->buffer, n, bc);
+    }
+    rwkv7_vk_barrier(vk);
+    return RWKV7_OK;
+}

@@ -1,0 +1,168 @@
+/* pipeline.c: compute pipelines created on first use from the embedded SPIR-V (by variant name)
+ * and rwkv7_vk_dispatch(), the one helper every op goes through (calm's dispatch(): pipeline by
+ * name, push-constant struct by pointer + size, buffer list). Every pipeline shares one layout:
+ * RWKV7_VK_MAX_BINDINGS storage buffers + a RWKV7_VK_PC_SIZE push range, so descriptors are
+ * pushed (VK_KHR_push_descriptor) or, without it, allocated per dispatch from a pool reset once
+ * the work that used them has finished. */
+#include <string.h>
+
+#include "spv.h"
+#include "vk.h"
+
+_Static_assert(sizeof(struct rwkv7_vk_pc_matmul) == 32, "abi.h: matmul push layout");
+_Static_assert(sizeof(struct rwkv7_vk_pc_embed) == 32, "abi.h: embed push layout");
+_Static_assert(sizeof(struct rwkv7_vk_pc_elem) == 64, "abi.h: elem push layout");
+
+#define RWKV7_VK_POOL_SETS 1024 /* descriptor sets per pool reset (non-push path) */
+
+enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk) {
+    VkDescriptorSetLayoutBinding b[RWKV7_VK_MAX_BINDINGS];
+    for (uint32_t i = 0; i < RWKV7_VK_MAX_BINDINGS; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = i,
+                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorCount = 1,
+                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo dci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+        .flags = vk->has_push_desc ? VK_DESCRIPTOR_SET_LAYOUT_CREATE_PUSH_DESCRIPTOR_BIT_KHR : 0,
+        .bindingCount = RWKV7_VK_MAX_BINDINGS,
+        .pBindings = b};
+    VK_CHECK(vk, vkCreateDescriptorSetLayout(vk->device, &dci, NULL, &vk->dsl));
+    VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = RWKV7_VK_PC_SIZE};
+    VkPipelineLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+                                      .setLayoutCount = 1,
+                                      .pSetLayouts = &vk->dsl,
+                                      .pushConstantRangeCount = 1,
+                                      .pPushConstantRanges = &pcr};
+    VK_CHECK(vk, vkCreatePipelineLayout(vk->device, &lci, NULL, &vk->layout));
+    if (!vk->has_push_desc) {
+        VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, RWKV7_VK_POOL_SETS * RWKV7_VK_MAX_BINDINGS};
+        VkDescriptorPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                          .maxSets = RWKV7_VK_POOL_SETS,
+                                          .poolSizeCount = 1,
+                                          .pPoolSizes = &ps};
+        VK_CHECK(vk, vkCreateDescriptorPool(vk->device, &pci, NULL, &vk->desc_pool));
+    }
+    vk->pipelines = calloc((size_t)rwkv7_vk_spv_count, sizeof *vk->pipelines);
+    if (!vk->pipelines) return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of host memory");
+    return RWKV7_OK;
+}
+
+void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
+    if (!vk->device) return;
+    if (vk->pipelines)
+        for (int i = 0; i < rwkv7_vk_spv_count; i++)
+            if (vk->pipelines[i]) vkDestroyPipeline(vk->device, vk->pipelines[i], NULL);
+    free(vk->pipelines);
+    vk->pipelines = NULL;
+    if (vk->desc_pool) vkDestroyDescriptorPool(vk->device, vk->desc_pool, NULL);
+    if (vk->layout) vkDestroyPipelineLayout(vk->device, vk->layout, NULL);
+    if (vk->dsl) vkDestroyDescriptorSetLayout(vk->device, vk->dsl, NULL);
+}
+
+static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkPipeline *out) {
+    int idx = -1;
+    for (int i = 0; i < rwkv7_vk_spv_count; i++)
+        if (!strcmp(rwkv7_vk_spv_table[i].name, name)) idx = i;
+    if (idx < 0) return rwkv7_fail(RWKV7_ERR_INTERNAL, "vulkan: no embedded shader variant '%s'", name);
+    if (!vk->pipelines[idx]) {
+        const struct rwkv7_vk_spv *s = &rwkv7_vk_spv_table[idx];
+        VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                        .codeSize = *s->size, /* bytes */
+                                        .pCode = s->code};
+        VkShaderModule mod;
+        VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
+        VkComputePipelineCreateInfo ci = {
+            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+            .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                      .module = mod,
+                      .pName = "main"},
+            .layout = vk->layout};
+        VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, &vk->pipelines[idx]);
+        vkDestroyShaderModule(vk->device, mod, NULL);
+        if (r != VK_SUCCESS) {
+            vk->pipelines[idx] = VK_NULL_HANDLE;
+            return rwkv7_vk_fail_result(vk, r, name, __func__, __FILE__, __LINE__);
+        }
+    }
+    *out = vk->pipelines[idx];
+    return RWKV7_OK;
+}
+
+uint32_t rwkv7_vk_arg_tensor(struct rwkv7_vk *vk, struct rwkv7_vk_arg *arg,
+                             const struct rwkv7_tensor *t, uint32_t elem_size) {
+    VkDeviceSize align = vk->props.limits.minStorageBufferOffsetAlignment;
+    if (align < 4) align = 4;
+    VkDeviceSize base = (VkDeviceSize)t->offs / align * align;
+    VkDeviceSize rem = (VkDeviceSize)t->offs - base;
+    arg->buf = t->buf;
+    arg->offs = base;
+    /* Round the range up to whole words (weights may end mid-word); stay inside the buffer. */
+    VkDeviceSize range = (rem + t->nbytes + 3) / 4 * 4;
+    if (base + range > t->buf->size) range = t->buf->size - base;
+    arg->range = range;
+    RWKV7_ASSERT(rem % elem_size == 0);
+    return (uint32_t)(rem / elem_size);
+}
+
+enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const void *pc,
+                                    size_t pc_size, const struct rwkv7_vk_arg *args, int n_args,
+                                    uint32_t n_groups, uint32_t n_groups_y) {
+    RWKV7_ASSERT(pc_size <= RWKV7_VK_PC_SIZE && n_args <= RWKV7_VK_MAX_BINDINGS);
+    if (n_groups == 0 || n_groups_y == 0) return RWKV7_OK;
+    VkPipeline pipe = VK_NULL_HANDLE;
+    RWKV7_TRY(get_pipeline(vk, name, &pipe));
+    for (int i = 0; i < n_args; i++)
+        if (args[i].buf && args[i].range > vk->props.limits.maxStorageBufferRange)
+            return rwkv7_fail(RWKV7_ERR_UNSUPPORTED,
+                              "vulkan: %s binds %llu bytes, above the device's storage-buffer range %u",
+                              name, (unsigned long long)args[i].range, vk->props.limits.maxStorageBufferRange);
+    if (!vk->has_push_desc && vk->desc_used >= RWKV7_VK_POOL_SETS) {
+        /* Pool exhausted: finish the work that uses its sets, then recycle them all. */
+        RWKV7_TRY(rwkv7_vk_flush(vk, true));
+        VK_CHECK(vk, vkResetDescriptorPool(vk->device, vk->desc_pool, 0));
+        vk->desc_used = 0;
+    }
+    RWKV7_TRY(rwkv7_vk_begin(vk));
+    VkDescriptorBufferInfo bi[RWKV7_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet wr[RWKV7_VK_MAX_BINDINGS];
+    for (int i = 0; i < RWKV7_VK_MAX_BINDINGS; i++) {
+        const struct rwkv7_vk_arg *a = i < n_args && args[i].buf ? &args[i] : NULL;
+        bi[i] = a ? (VkDescriptorBufferInfo){a->buf->buffer, a->offs, a->range}
+                  : (VkDescriptorBufferInfo){vk->dummy->buffer, 0, VK_WHOLE_SIZE};
+        wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                       .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1,
+                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .pBufferInfo = &bi[i]};
+    }
+    vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    if (vk->has_push_desc) {
+        vkCmdPushDescriptorSetKHR(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0,
+                                  RWKV7_VK_MAX_BINDINGS, wr);
+    } else {
+        VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                          .descriptorPool = vk->desc_pool,
+                                          .descriptorSetCount = 1,
+                                          .pSetLayouts = &vk->dsl};
+        VkDescriptorSet set;
+        VK_CHECK(vk, vkAllocateDescriptorSets(vk->device, &ai, &set));
+        vk->desc_used++;
+        for (int i = 0; i < RWKV7_VK_MAX_BINDINGS; i++) wr[i].dstSet = set;
+        vkUpdateDescriptorSets(vk->device, RWKV7_VK_MAX_BINDINGS, wr, 0, NULL);
+        vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+    }
+    uint8_t pcb[RWKV7_VK_PC_SIZE] = {0};
+    memcpy(pcb, pc, pc_size);
+    vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, RWKV7_VK_PC_SIZE, pcb);
+    uint32_t gx = n_groups, gy = n_groups_y;
+    if (gy == 1 && gx > 65535) { /* 1D: wrap into y; shaders fold gl_WorkGroupID.y back */
+        gx = 65535;
+        gy = (n_groups + gx - 1) / gx;
+    }
+    RWKV7_ASSERT(gx <= 65535 && gy <= 65535);
+    vkCmdDispatch(vk->cmd, gx, gy, 1);
+    rwkv7_vk_barrier(vk);
+    return RWKV7_OK;
+}

@@ -1,0 +1,166 @@
+/* vk.h: internals shared by vulkan/vulkan.c (device, memory, submission, vtable), pipeline.c
+ * (pipelines by name, rwkv7_vk_dispatch) and ops.c (the compute ops). Not a public header.
+ * Submission model: ops record into the current command buffer `cmd`; flush() submits it with
+ * one fence and at most one submission is in flight; sync/buf_get wait for it. A global memory
+ * barrier follows every dispatch and copy, and opens every command buffer. */
+#ifndef RWKV7_VK_H
+#define RWKV7_VK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <volk.h>
+
+#include "abi.h"
+#include "backend.h"
+#include "dtype.h"
+#include "status.h"
+
+#define RWKV7_VK_MAX_BINDINGS 10 /* wkv_out and wkv7 bind 9 buffers */
+#define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
+#define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
+
+struct rwkv7_buf {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    VkDeviceSize size; /* bytes requested */
+};
+
+struct rwkv7_vk_graph {
+    uint64_t key;
+    VkCommandBuffer cmd; /* recorded once, replayed by graph_launch */
+};
+
+struct rwkv7_vk {
+    struct rwkv7_backend base; /* must stay first */
+    VkInstance instance;
+    VkPhysicalDevice phys;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem_props;
+    uint32_t mem_device;  /* memory type index: device-local */
+    uint32_t mem_staging; /* memory type index: host-visible + coherent */
+    uint32_t heap_device; /* heap of mem_device */
+    VkDeviceSize allocated; /* bytes we hold in heap_device */
+    bool has_budget;        /* VK_EXT_memory_budget enabled */
+    bool has_push_desc;     /* VK_KHR_push_descriptor enabled */
+    bool subgroup_arith;    /* subgroupAdd usable in compute: the matvec _sg variants */
+    uint32_t subgroup_size;
+    bool dead;              /* device lost: every later call fails */
+
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmds[2]; /* alternating: one recording while the other may be in flight */
+    int cmd_idx;
+    VkCommandBuffer cmd;     /* the one being recorded, or VK_NULL_HANDLE */
+    VkFence fence;
+    bool in_flight;          /* fence pending */
+
+    VkBuffer staging;        /* persistent host-visible bounce buffer for buf_set/buf_get */
+    VkDeviceMemory staging_mem;
+    void *staging_ptr;
+    VkDeviceSize staging_size;
+
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool desc_pool; /* without push descriptors: sets allocated per dispatch */
+    uint32_t desc_used;         /* sets taken from desc_pool since its last reset */
+    VkPipeline *pipelines;      /* one per rwkv7_vk_spv_table entry, created on first use */
+    struct rwkv7_buf *dummy;    /* bound to unused binding slots */
+    struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
+
+    struct rwkv7_vk_graph graphs[RWKV7_VK_MAX_GRAPHS];
+    int n_graphs;
+    bool capturing;          /* between graph_begin and graph_end */
+    uint64_t capture_key;
+};
+
+/* One buffer binding: the range [offs, offs + range) of buf. */
+struct rwkv7_vk_arg {
+    struct rwkv7_buf *buf;
+    VkDeviceSize offs;
+    VkDeviceSize range;
+};
+
+enum rwkv7_status rwkv7_vk_fail_result(struct rwkv7_vk *vk, VkResult r, const char *call,
+                                       const char *func, const char *file, int line);
+const char *rwkv7_vk_result_str(VkResult r);
+
+/* Always compiled in: a failing call stores the call text, function, file:line and VkResult name,
+ * marks the backend dead on VK_ERROR_DEVICE_LOST, and returns RWKV7_ERR_DEVICE. */
+#define VK_CHECK(vk, call)                                                                  \
+    do {                                                                                    \
+        VkResult vk_check_r_ = (call);                                                      \
+        if (vk_check_r_ != VK_SUCCESS)                                                      \
+            return rwkv7_vk_fail_result((vk), vk_check_r_, #call, __func__, __FILE__, __LINE__); \
+    } while (0)
+
+/* Fails with RWKV7_ERR_DEVICE when the device was lost earlier. */
+enum rwkv7_status rwkv7_vk_alive(struct rwkv7_vk *vk);
+/* The command buffer being recorded, starting one when none is (returns the status). */
+enum rwkv7_status rwkv7_vk_begin(struct rwkv7_vk *vk);
+/* Global memory barrier in the current command buffer (compute/transfer -> compute/transfer). */
+void rwkv7_vk_barrier(struct rwkv7_vk *vk);
+/* Submits the recorded work (if any); waits for completion when wait. */
+enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait);
+
+/* pipeline.c */
+enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk);
+void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk);
+/* Binds the bytes of tensor t: args->offs is t->offs rounded down to the device's storage-buffer
+ * offset alignment; returns the remainder in units of elem_size (what the shader adds). */
+uint32_t rwkv7_vk_arg_tensor(struct rwkv7_vk *vk, struct rwkv7_vk_arg *arg,
+                             const struct rwkv7_tensor *t, uint32_t elem_size);
+/* Records pipeline `name` with push constants pc[0..pc_size) and n_args bindings (0..n_args-1,
+ * an arg with buf NULL binds the dummy buffer) over n_groups x n_groups_y workgroups, then a
+ * barrier. With n_groups_y == 1, n_groups above 65535 is wrapped into y (shaders fold
+ * gl_WorkGroupID.y back into a linear id). */
+enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const void *pc,
+                                    size_t pc_size, const struct rwkv7_vk_arg *args, int n_args,
+                                    uint32_t n_groups, uint32_t n_groups_y);
+
+/* ops.c: the compute entries of the vtable. */
+extern const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT];
+bool rwkv7_vk_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype);
+enum rwkv7_status rwkv7_vk_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                 const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens);
+enum rwkv7_status rwkv7_vk_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
+                                const struct rwkv7_tensor *b, int n_groups, float eps);
+enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                  const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
+                                  bool accumulate);
+enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                       const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
+                                       const struct rwkv7_tensor *state,
+                                       const struct rwkv7_tensor *slots, int n_tok);
+enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                 const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
+                                 enum rwkv7_unary fn);
+enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                  const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
+                                  enum rwkv7_binary fn);
+enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                               const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
+                               const struct rwkv7_tensor *t);
+enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
+                                    const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
+                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
+                                    const struct rwkv7_tensor *k_a, int head_size);
+enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
+                                const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
+                                const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
+                                const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
+                                const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
+                                int n_tok, int head_size);
+enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                   const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
+                                   const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
+                                   const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
+                                   const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
+                                   int head_size, float eps);
+enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                     const struct rwkv7_tensor *x, int n_tok);
+
+#endif
