@@ -24,14 +24,22 @@ static inline float rwkv7_bits_f32(uint32_t u) {
 }
 
 /* IEEE half -> float, exact (subnormals, inf, nan); the hot path of every block decoder. */
+static inline uint32_t rwkv7_f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
 static inline float rwkv7_half_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1F, man = h & 0x3FF;
-    if (exp == 0x1F) return rwkv7_bits_f32(sign | 0x7F800000u | man << 13);
-    if (exp != 0) return rwkv7_bits_f32(sign | (exp + 112) << 23 | man << 13);
-    /* subnormal half: man * 2^-24 is exact in float */
-    float v = (float)man * 0x1p-24f;
-    return sign ? -v : v;
+    /* Branch-free so row loops vectorize: shifting the exponent and mantissa into place and
+     * multiplying by 2^112 rebiases normals and subnormals exactly (the product is exact);
+     * inf/nan (exponent 31) instead get the float exponent 255 by OR. */
+    uint32_t em = (uint32_t)(h & 0x7FFF) << 13;
+    float v = rwkv7_bits_f32(em) * 0x1p112f;
+    uint32_t bits = rwkv7_f32_bits(v);
+    uint32_t inf_nan = 0u - ((uint32_t)((h & 0x7C00) + 0x0400) >> 15); /* all ones iff exponent 31 */
+    bits = (bits & ~inf_nan) | ((em | 0x7F800000u) & inf_nan);
+    return rwkv7_bits_f32(bits | (uint32_t)(h & 0x8000) << 16);
 }
 
 static inline float rwkv7_load_half(const uint8_t *p) { return rwkv7_half_f32(rwkv7_le16(p)); }
