@@ -399,6 +399,10 @@ extern "C" enum rwkv7_status rwkv7_backend_cuda_init(const char *device, struct 
     if (!cu) return rwkv7_fail(RWKV7_ERR_OOM, "cuda: out of host memory");
     cu->base.i = &k_cuda_i;
     cu->device = dev;
+    {
+        const char *env = getenv("RWKV7_SYNC_EACH_OP");
+        cu->sync_each_op = env && *env && strcmp(env, "0") != 0;
+    }
     enum rwkv7_status st = RWKV7_OK;
 #define INIT_CHECK(call)                                                                   \
     do {                                                                                   \

@@ -44,6 +44,7 @@ struct rwkv7_cuda {
     cudaEvent_t staging_done[2];                    /* last copy out of each half finished */
     size_t staging_size;                            /* bytes per half */
     bool capturing;                                 /* between graph_begin and graph_end */
+    bool sync_each_op;                              /* RWKV7_SYNC_EACH_OP=1: sync + check after each op */
     uint64_t capture_key;                           /* key of the recording in progress */
     uint64_t graph_clock;                           /* LRU clock */
     struct rwkv7_cuda_graph graphs[RWKV7_CUDA_MAX_GRAPHS];
@@ -72,6 +73,14 @@ bool rwkv7_cuda_is_dead(void);
     do {                                                                                       \
         if (rwkv7_cuda_is_dead())                                                              \
             return rwkv7_fail(RWKV7_ERR_DEVICE, "cuda: backend is dead after an earlier device fault"); \
+    } while (0)
+
+/* After every kernel launch: launch errors now; with RWKV7_SYNC_EACH_OP=1 (outside graph
+ * recording) also asynchronous faults, reported against the launcher (__func__) that caused them. */
+#define CUDA_LAUNCHED(cu)                                                                      \
+    do {                                                                                       \
+        CUDA_CHECK(cudaGetLastError());                                                        \
+        if ((cu)->sync_each_op && !(cu)->capturing) CUDA_CHECK(cudaStreamSynchronize((cu)->stream)); \
     } while (0)
 
 /* Typed device pointer of a tensor (element 0). */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 extern "C" {
@@ -36,11 +37,15 @@ __host__ __device__ __forceinline__ float dq_bits_f32(uint32_t u) {
 }
 /* IEEE half -> float, exact for subnormals, inf and nan. */
 __host__ __device__ __forceinline__ float dq_half(uint32_t h) {
+#ifdef __CUDA_ARCH__
+    return __half2float(__ushort_as_half((unsigned short)h)); /* cvt.f32.f16: exact */
+#else
     uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1F, m = h & 0x3FF;
     if (e == 0x1F) return dq_bits_f32(sign | 0x7F800000u | m << 13);
     if (e != 0) return dq_bits_f32(sign | (e + 112) << 23 | m << 13);
     float v = (float)m * 5.9604644775390625e-8f; /* m * 2^-24, exact */
     return sign ? -v : v;
+#endif
 }
 __host__ __device__ __forceinline__ float dq_load_half(const uint8_t *p) { return dq_half(dq_le16(p)); }
 /* Element j of a grid word packing one byte per element. */
@@ -167,6 +172,29 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
     const int i0 = 8 * j; /* first element of the group inside the block */
     if constexpr (TYPE == RWKV7_DTYPE_F32 || TYPE == RWKV7_DTYPE_F16 || TYPE == RWKV7_DTYPE_BF16) {
         constexpr int es = TYPE == RWKV7_DTYPE_F32 ? 4 : 2;
+#ifdef __CUDA_ARCH__
+        if ((reinterpret_cast<uintptr_t>(b) & 15) == 0) { /* rows of K % 8 == 0 from an aligned tensor */
+            if constexpr (TYPE == RWKV7_DTYPE_F32) {
+                const float4 p = __ldg(reinterpret_cast<const float4 *>(b));
+                const float4 q = __ldg(reinterpret_cast<const float4 *>(b) + 1);
+                y[0] = p.x, y[1] = p.y, y[2] = p.z, y[3] = p.w, y[4] = q.x, y[5] = q.y, y[6] = q.z, y[7] = q.w;
+            } else {
+                const uint4 p = __ldg(reinterpret_cast<const uint4 *>(b));
+                const uint32_t u[4] = {p.x, p.y, p.z, p.w};
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    if constexpr (TYPE == RWKV7_DTYPE_F16) {
+                        y[2 * e] = dq_half(u[e] & 0xFFFF);
+                        y[2 * e + 1] = dq_half(u[e] >> 16);
+                    } else {
+                        y[2 * e] = __uint_as_float(u[e] << 16);
+                        y[2 * e + 1] = __uint_as_float(u[e] & 0xFFFF0000u);
+                    }
+                }
+            }
+            return;
+        }
+#endif
 #pragma unroll
         for (int e = 0; e < 8; e++) y[e] = dq1<TYPE>(b + es * e);
     } else if constexpr (TYPE == RWKV7_DTYPE_Q4_0 || TYPE == RWKV7_DTYPE_Q4_1 ||

@@ -146,10 +146,10 @@ enum rwkv7_status rwkv7_cuda_token_shift(struct rwkv7_backend *be, const struct 
     token_shift_f32_kernel<<<ceil_div(rows * C, k_block), k_block, 0, cu->stream>>>(
         tptr<float>(dst), tptr<float>(x), tptr<float>(mix), tptr<float>(state), tptr<int32_t>(slots), C, rows,
         n_tok, n_mix, n_slots);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     token_shift_state_f32_kernel<<<ceil_div(n_seq * C, k_block), k_block, 0, cu->stream>>>(
         tptr<float>(state), tptr<float>(x), tptr<int32_t>(slots), C, n_seq, n_tok, n_slots);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 
@@ -161,7 +161,7 @@ enum rwkv7_status rwkv7_cuda_unary(struct rwkv7_backend *be, const struct rwkv7_
     const int64_t n = rwkv7_tensor_nelem(x);
     unary_f32_kernel<<<ceil_div(n, k_block), k_block, 0, cu->stream>>>(
         tptr<float>(dst), tptr<float>(x), bias ? tptr<float>(bias) : NULL, x->ne[0], n, (int)fn);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 
@@ -173,7 +173,7 @@ enum rwkv7_status rwkv7_cuda_binary(struct rwkv7_backend *be, const struct rwkv7
     const int64_t n = rwkv7_tensor_nelem(a);
     binary_f32_kernel<<<ceil_div(n, k_block), k_block, 0, cu->stream>>>(
         tptr<float>(dst), tptr<float>(a), tptr<float>(b), a->ne[0], n, rwkv7_tensor_nelem(b), (int)fn);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 
@@ -185,7 +185,7 @@ enum rwkv7_status rwkv7_cuda_mix(struct rwkv7_backend *be, const struct rwkv7_te
     const int64_t n = rwkv7_tensor_nelem(a);
     mix_f32_kernel<<<ceil_div(n, k_block), k_block, 0, cu->stream>>>(tptr<float>(dst), tptr<float>(a),
                                                                       tptr<float>(b), tptr<float>(t), n);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 
@@ -200,7 +200,7 @@ enum rwkv7_status rwkv7_cuda_key_prep(struct rwkv7_backend *be, const struct rwk
     key_prep_f32_kernel<<<ceil_div(n_items, warps), 32 * warps, 0, cu->stream>>>(
         tptr<float>(kk), tptr<float>(kmod), tptr<float>(k), tptr<float>(a), tptr<float>(k_k), tptr<float>(k_a), C,
         head_size, n_items);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 
@@ -217,7 +217,7 @@ enum rwkv7_status rwkv7_cuda_wkv_out(struct rwkv7_backend *be, const struct rwkv
     wkv_out_f32_kernel<<<ceil_div(n_items, warps), 32 * warps, 0, cu->stream>>>(
         tptr<float>(dst), tptr<float>(y), tptr<float>(r), tptr<float>(k), tptr<float>(v), tptr<float>(g),
         tptr<float>(r_k), tptr<float>(ln_w), tptr<float>(ln_b), C, head_size, eps, n_items);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
 

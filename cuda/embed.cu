@@ -63,6 +63,6 @@ enum rwkv7_status rwkv7_cuda_embed(struct rwkv7_backend *be, const struct rwkv7_
     default:
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: embed: type %s not supported", rwkv7_dtype_name(table->type));
     }
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }

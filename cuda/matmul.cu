@@ -231,6 +231,6 @@ enum rwkv7_status rwkv7_cuda_matmul(struct rwkv7_backend *be, const struct rwkv7
     default:
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: matmul: type %s not supported", rwkv7_dtype_name(w->type));
     }
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }

@@ -47,6 +47,6 @@ enum rwkv7_status rwkv7_cuda_norm(struct rwkv7_backend *be, const struct rwkv7_t
     RWKV7_ASSERT(n_blocks <= 0x7fffffff);
     norm_f32_kernel<<<(unsigned)n_blocks, threads, 0, cu->stream>>>(tptr<float>(dst), tptr<float>(x), tptr<float>(w),
                                                                      tptr<float>(b), C, G, n_groups, eps);
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }

@@ -101,6 +101,6 @@ enum rwkv7_status rwkv7_cuda_wkv7(struct rwkv7_backend *be, const struct rwkv7_t
     default:
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: wkv7: head size %d (supported: 32, 64, 128)", head_size);
     }
-    CUDA_CHECK(cudaGetLastError());
+    CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
