@@ -22,8 +22,24 @@
 
 struct rwkv7_buf {
     VkBuffer buffer;
+    VkDeviceMemory memory; /* dedicated memory, or VK_NULL_HANDLE when suballocated */
+    VkDeviceSize size;     /* bytes requested */
+    int block;             /* index into rwkv7_vk.blocks when suballocated, else -1 */
+    VkDeviceSize block_offs, block_size; /* the range taken from that block */
+};
+
+/* A large device-local allocation that small buffers are carved from (first fit; free ranges
+ * kept sorted by offset and merged on free), so a model of ~1000 tensors needs a few dozen
+ * allocations, far below maxMemoryAllocationCount. Freed when its last buffer goes. */
+struct rwkv7_vk_range {
+    VkDeviceSize offs, size;
+};
+struct rwkv7_vk_block {
     VkDeviceMemory memory;
-    VkDeviceSize size; /* bytes requested */
+    VkDeviceSize size;
+    struct rwkv7_vk_range *free; /* sorted by offs, never adjacent */
+    int n_free, cap_free;
+    int n_live; /* buffers placed in this block */
 };
 
 struct rwkv7_vk_graph {
@@ -44,6 +60,8 @@ struct rwkv7_vk {
     uint32_t mem_staging; /* memory type index: host-visible + coherent */
     uint32_t heap_device; /* heap of mem_device */
     VkDeviceSize allocated; /* bytes we hold in heap_device */
+    struct rwkv7_vk_block *blocks;
+    int n_blocks;
     bool has_budget;        /* VK_EXT_memory_budget enabled */
     bool has_push_desc;     /* VK_KHR_push_descriptor enabled */
     bool subgroup_arith;    /* subgroupAdd usable in compute: the matvec _sg variants */

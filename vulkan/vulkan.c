@@ -260,11 +260,135 @@ static uint64_t heap_free(struct rwkv7_vk *vk) {
     return size > vk->allocated ? size - vk->allocated : 0;
 }
 
+#define BLOCK_BYTES ((VkDeviceSize)256 << 20) /* suballocation block */
+#define SUBALLOC_MAX ((VkDeviceSize)64 << 20)  /* larger buffers get their own allocation */
+
+static bool range_insert(struct rwkv7_vk_block *b, int at, struct rwkv7_vk_range r) {
+    if (b->n_free == b->cap_free) {
+        int cap = b->cap_free ? 2 * b->cap_free : 16;
+        struct rwkv7_vk_range *f = realloc(b->free, (size_t)cap * sizeof *f);
+        if (!f) return false;
+        b->free = f;
+        b->cap_free = cap;
+    }
+    memmove(&b->free[at + 1], &b->free[at], (size_t)(b->n_free - at) * sizeof *b->free);
+    b->free[at] = r;
+    b->n_free++;
+    return true;
+}
+
+static void range_remove(struct rwkv7_vk_block *b, int at) {
+    memmove(&b->free[at], &b->free[at + 1], (size_t)(b->n_free - at - 1) * sizeof *b->free);
+    b->n_free--;
+}
+
+/* First fit of size bytes at alignment align; false when no free range holds it. */
+static bool block_take(struct rwkv7_vk_block *b, VkDeviceSize size, VkDeviceSize align, VkDeviceSize *out) {
+    for (int i = 0; i < b->n_free; i++) {
+        struct rwkv7_vk_range f = b->free[i];
+        VkDeviceSize start = (f.offs + align - 1) / align * align, end = f.offs + f.size;
+        if (start + size > end) continue;
+        struct rwkv7_vk_range pre = {f.offs, start - f.offs}, post = {start + size, end - start - size};
+        if (pre.size && post.size) {
+            if (!range_insert(b, i + 1, post)) return false;
+            b->free[i] = pre;
+        } else if (pre.size) {
+            b->free[i] = pre;
+        } else if (post.size) {
+            b->free[i] = post;
+        } else {
+            range_remove(b, i);
+        }
+        *out = start;
+        return true;
+    }
+    return false;
+}
+
+static void block_give(struct rwkv7_vk_block *b, VkDeviceSize offs, VkDeviceSize size) {
+    int i = 0;
+    while (i < b->n_free && b->free[i].offs < offs) i++;
+    bool prev = i > 0 && b->free[i - 1].offs + b->free[i - 1].size == offs;
+    bool next = i < b->n_free && offs + size == b->free[i].offs;
+    if (prev && next) {
+        b->free[i - 1].size += size + b->free[i].size;
+        range_remove(b, i);
+    } else if (prev) {
+        b->free[i - 1].size += size;
+    } else if (next) {
+        b->free[i].offs = offs;
+        b->free[i].size += size;
+    } else if (!range_insert(b, i, (struct rwkv7_vk_range){offs, size})) {
+        /* out of host memory: the range stays unusable until the block is freed */
+    }
+}
+
+static enum rwkv7_status oom(struct rwkv7_vk *vk, VkDeviceSize need, bool host) {
+    char n[32], avail[32], total[32];
+    fmt_bytes(n, sizeof n, need);
+    fmt_bytes(avail, sizeof avail, heap_free(vk));
+    fmt_bytes(total, sizeof total, vk->mem_props.memoryHeaps[vk->heap_device].size);
+    return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of %s memory allocating %s (%s free of %s)",
+                      host ? "host-visible" : "device", n, avail, total);
+}
+
+static VkResult alloc_memory(struct rwkv7_vk *vk, VkDeviceSize size, uint32_t type, VkDeviceMemory *out) {
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = size, .memoryTypeIndex = type};
+    return vkAllocateMemory(vk->device, &ai, NULL, out);
+}
+
+/* Places b (device-local, req.size small) in a block; false when no block can take it. */
+static bool suballoc(struct rwkv7_vk *vk, struct rwkv7_buf *b, const VkMemoryRequirements *req) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < vk->n_blocks; i++) {
+            struct rwkv7_vk_block *blk = &vk->blocks[i];
+            VkDeviceSize offs;
+            if (!blk->memory || !block_take(blk, req->size, req->alignment, &offs)) continue;
+            if (vkBindBufferMemory(vk->device, b->buffer, blk->memory, offs) != VK_SUCCESS) {
+                block_give(blk, offs, req->size);
+                return false;
+            }
+            b->block = i;
+            b->block_offs = offs;
+            b->block_size = req->size;
+            blk->n_live++;
+            return true;
+        }
+        if (pass == 1) break;
+        /* No room: open a new block (reusing a freed slot). */
+        int slot = -1;
+        for (int i = 0; i < vk->n_blocks && slot < 0; i++)
+            if (!vk->blocks[i].memory) slot = i;
+        if (slot < 0) {
+            struct rwkv7_vk_block *nb = realloc(vk->blocks, (size_t)(vk->n_blocks + 1) * sizeof *nb);
+            if (!nb) return false;
+            vk->blocks = nb;
+            slot = vk->n_blocks++;
+            memset(&vk->blocks[slot], 0, sizeof vk->blocks[slot]);
+        }
+        struct rwkv7_vk_block *blk = &vk->blocks[slot];
+        if (alloc_memory(vk, BLOCK_BYTES, vk->mem_device, &blk->memory) != VK_SUCCESS) {
+            blk->memory = VK_NULL_HANDLE;
+            return false;
+        }
+        blk->size = BLOCK_BYTES;
+        blk->n_free = 0;
+        if (!range_insert(blk, 0, (struct rwkv7_vk_range){0, BLOCK_BYTES})) {
+            vkFreeMemory(vk->device, blk->memory, NULL);
+            blk->memory = VK_NULL_HANDLE;
+            return false;
+        }
+        vk->allocated += BLOCK_BYTES;
+    }
+    return false;
+}
+
 static enum rwkv7_status make_buffer(struct rwkv7_vk *vk, VkDeviceSize size, bool host, struct rwkv7_buf **out) {
     *out = NULL;
     struct rwkv7_buf *b = calloc(1, sizeof *b);
     if (!b) return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of host memory");
     b->size = size;
+    b->block = -1;
     VkDeviceSize alloc_size = size < 4 ? 4 : (size + 3) / 4 * 4;
     VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                              .size = alloc_size,
@@ -285,19 +409,15 @@ static enum rwkv7_status make_buffer(struct rwkv7_vk *vk, VkDeviceSize size, boo
                                    : VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
         type = t < 0 ? 0 : (uint32_t)t;
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = type};
-    r = vkAllocateMemory(vk->device, &ai, NULL, &b->memory);
+    if (!host && type == vk->mem_device && req.size <= SUBALLOC_MAX && suballoc(vk, b, &req)) {
+        *out = b;
+        return RWKV7_OK;
+    }
+    r = alloc_memory(vk, req.size, type, &b->memory);
     if (r != VK_SUCCESS) {
         vkDestroyBuffer(vk->device, b->buffer, NULL);
         free(b);
-        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
-            char need[32], avail[32], total[32];
-            fmt_bytes(need, sizeof need, req.size);
-            fmt_bytes(avail, sizeof avail, heap_free(vk));
-            fmt_bytes(total, sizeof total, vk->mem_props.memoryHeaps[vk->heap_device].size);
-            return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of %s memory allocating %s (%s free of %s)",
-                              host ? "host-visible" : "device", need, avail, total);
-        }
+        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) return oom(vk, req.size, host);
         return rwkv7_vk_fail_result(vk, r, "vkAllocateMemory", __func__, __FILE__, __LINE__);
     }
     r = vkBindBufferMemory(vk->device, b->buffer, b->memory, 0);
@@ -308,6 +428,7 @@ static enum rwkv7_status make_buffer(struct rwkv7_vk *vk, VkDeviceSize size, boo
         return rwkv7_vk_fail_result(vk, r, "vkBindBufferMemory", __func__, __FILE__, __LINE__);
     }
     if (!host) vk->allocated += req.size;
+    b->block_size = req.size;
     *out = b;
     return RWKV7_OK;
 }
@@ -317,11 +438,20 @@ static void vk_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *b) {
     if (!b) return;
     /* The buffer may still be used by recorded or in-flight work. */
     if (rwkv7_vk_flush(vk, true) != RWKV7_OK) { /* device lost: destroying is still valid */ }
-    VkMemoryRequirements req;
-    vkGetBufferMemoryRequirements(vk->device, b->buffer, &req);
-    vk->allocated -= vk->allocated >= req.size ? req.size : vk->allocated;
     vkDestroyBuffer(vk->device, b->buffer, NULL);
-    vkFreeMemory(vk->device, b->memory, NULL);
+    if (b->block >= 0) {
+        struct rwkv7_vk_block *blk = &vk->blocks[b->block];
+        block_give(blk, b->block_offs, b->block_size);
+        if (--blk->n_live == 0) {
+            vkFreeMemory(vk->device, blk->memory, NULL);
+            free(blk->free);
+            vk->allocated -= blk->size;
+            memset(blk, 0, sizeof *blk);
+        }
+    } else {
+        vkFreeMemory(vk->device, b->memory, NULL);
+        vk->allocated -= vk->allocated >= b->block_size ? b->block_size : vk->allocated;
+    }
     free(b);
 }
 
@@ -481,6 +611,11 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->dummy) vk_buf_free(be, vk->dummy);
         if (vk->tables) vk_buf_free(be, vk->tables);
         rwkv7_vk_pipelines_free(vk);
+        for (int i = 0; i < vk->n_blocks; i++) { /* blocks of buffers the caller never freed */
+            if (vk->blocks[i].memory) vkFreeMemory(vk->device, vk->blocks[i].memory, NULL);
+            free(vk->blocks[i].free);
+        }
+        free(vk->blocks);
         if (vk->staging_ptr) vkUnmapMemory(vk->device, vk->staging_mem);
         if (vk->staging) vkDestroyBuffer(vk->device, vk->staging, NULL);
         if (vk->staging_mem) vkFreeMemory(vk->device, vk->staging_mem, NULL);
@@ -585,7 +720,7 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
                                    .pQueuePriorities = &prio};
     const char *exts[2];
     uint32_t n_ext = 0;
-    vk->has_push_desc = d->push_desc;
+    vk->has_push_desc = d->push_desc && getenv("RWKV7_VK_NO_PUSH_DESCRIPTOR") == NULL; /* env: test the pool path */
     vk->has_budget = d->budget;
     if (vk->has_push_desc) exts[n_ext++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (vk->has_budget) exts[n_ext++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
