@@ -1,6 +1,8 @@
 /* cmd_generate.c: `rwkv7 generate`: prefill a prompt, then sample and stream tokens until -n,
  * token 0 (end of text), a stop token or a stop string. Ends with llama.cpp-style timing lines on
- * stderr (load, prompt eval, eval, sampling, total). */
+ * stderr (load, prompt eval, eval, sampling, total). --state-out saves the state with the last
+ * sampled token still unfed (plus the sampler state), and --state-in feeds that token first, so
+ * `-n N --state-out S` then `--state-in S -p "" -n M` prints exactly what `-n N+M` prints. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "commands.h"
 #include "sampler.h"
+#include "state_file.h"
 #include "tokenizer.h"
 
 static void perf_line(const char *what, double ms, long n, const char *unit) {
@@ -20,7 +23,7 @@ int cmd_generate(int argc, char **argv) {
     struct rwkv7_sampler_params sp;
     rwkv7_sampler_params_default(&sp);
     uint64_t seed = RWKV7_SEED_RANDOM;
-    const char *prompt = NULL, *file = NULL;
+    const char *prompt = NULL, *file = NULL, *state_in = NULL, *state_out = NULL;
     int n_predict = -1;
     bool ignore_eos = false, no_escape = false, no_perf = false;
     struct str_list stops = {0}, stop_tokens = {0};
@@ -35,9 +38,11 @@ int cmd_generate(int argc, char **argv) {
         {"--ignore-eos", OPT_FLAG, &ignore_eos, NULL, "do not stop at token 0 (end of text)"},
         {"--no-escape", OPT_FLAG, &no_escape, NULL, "take -p literally"},
         {"--no-perf", OPT_FLAG, &no_perf, NULL, "omit the timing summary"},
+        {"--state-in", OPT_STR, &state_in, "FILE", "start from a saved state: feed its pending token, then the prompt (docs/state-format.md)"},
+        {"--state-out", OPT_STR, &state_out, "FILE", "save the state at the end, the last sampled token unfed, for an exact --state-in resume"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
-    int rc = args_parse("generate", "-m FILE [-p TEXT | -f FILE] [-n N] [sampling options] [--backend B]", opts, argc, argv, 2);
+    int rc = args_parse("generate", "-m FILE [-p TEXT | -f FILE] [-n N] [sampling options] [--state-in F] [--state-out F]", opts, argc, argv, 2);
     if (rc) {
         str_list_free(&stops);
         str_list_free(&stop_tokens);
@@ -53,6 +58,9 @@ int cmd_generate(int argc, char **argv) {
     int32_t *ids = NULL, *stop_ids = NULL;
     float *logits = NULL;
     char **stop_copies = NULL;
+    struct rwkv7_state_extra sx = {0};
+    sx.pending_token = -1;
+    void *sampler_blob = NULL;
     enum rwkv7_status st = RWKV7_OK;
     rc = 0;
 
@@ -98,13 +106,45 @@ int cmd_generate(int argc, char **argv) {
     double t_load = now_ms() - t0;
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
     const struct rwkv7_tokenizer *tok = rwkv7_model_tokenizer(m);
-    size_t n_ids = 0;
-    if (!(ids = host_tokenize("generate", tok, text, text_n, &n_ids))) { rc = 2; goto done; }
-    if (n_ids == 0) ids[n_ids++] = 0; /* empty prompt: start of text (token 0 is the document separator) */
+    size_t n_ids = 0, n_prompt = 0;
+    int32_t *prompt_ids = host_tokenize("generate", tok, text, text_n, &n_prompt);
+    if (!prompt_ids) { rc = 2; goto done; }
+    /* Room for a pending token in front of the prompt, or for token 0. */
+    ids = malloc((n_prompt + 1) * sizeof *ids);
+    if (ids) memcpy(ids + 1, prompt_ids, n_prompt * sizeof *ids);
+    free(prompt_ids);
+    if (!ids) { rc = 1; goto done; }
     if ((st = rwkv7_sampler_init(&sp, hp->n_vocab, &smp)) != RWKV7_OK) { rc = 2; goto fail_msg; }
     if ((st = rwkv7_ctx_init(m, 1, &ctx)) != RWKV7_OK) goto fail;
     logits = malloc((size_t)hp->n_vocab * sizeof(float));
     if (!logits) { st = RWKV7_ERR_OOM; goto fail; }
+    if (state_in) {
+        if ((st = rwkv7_state_load_file(m, ctx, 0, state_in, &sx)) != RWKV7_OK) goto fail;
+        if (!sx.has_hash)
+            fprintf(stderr, "rwkv7 generate: note: '%s' names no model (an initial state?); its shapes match, using it\n", state_in);
+        /* The saved penalties and random stream replace the fresh ones, so the run continues
+         * exactly; --seed then only matters for states that carry no sampler part. */
+        if (sx.sampler && (st = rwkv7_sampler_state_set(smp, sx.sampler, sx.sampler_size)) != RWKV7_OK) {
+            fprintf(stderr, "rwkv7 generate: '%s' holds a sampler state these sampling options cannot take: %s\n",
+                    state_in, rwkv7_last_error());
+            rc = 2;
+            goto done;
+        }
+    }
+    int32_t *feed = ids + 1;
+    n_ids = n_prompt;
+    if (sx.pending_token >= 0) {
+        *--feed = sx.pending_token;
+        n_ids++;
+    } else if (!state_in && n_ids == 0) {
+        *--feed = 0; /* empty prompt: start of text (token 0 is the document separator) */
+        n_ids++;
+    }
+    if (n_ids == 0 && !sx.logits) {
+        fprintf(stderr, "rwkv7 generate: '%s' has no pending token or logits to continue from; give a prompt\n", state_in);
+        rc = 2;
+        goto done;
+    }
     fprintf(stderr, "rwkv7 generate: %s; %zu prompt tokens; seed %llu\n", rwkv7_model_device_desc(m), n_ids,
             (unsigned long long)rwkv7_sampler_seed(smp));
     fwrite(text, 1, text_n, stdout);
@@ -112,9 +152,12 @@ int cmd_generate(int argc, char **argv) {
 
     int slot = 0;
     double t1 = now_ms();
-    if ((st = rwkv7_ctx_eval(ctx, 1, &slot, (int)n_ids, ids, RWKV7_LOGITS_LAST, logits)) != RWKV7_OK) goto fail;
+    if (n_ids == 0) memcpy(logits, sx.logits, (size_t)hp->n_vocab * sizeof(float));
+    else if ((st = rwkv7_ctx_eval(ctx, 1, &slot, (int)n_ids, feed, RWKV7_LOGITS_LAST, logits)) != RWKV7_OK) goto fail;
     double t_prompt = now_ms() - t1, t_eval = 0, t_sample = 0;
-    for (size_t i = 0; i < n_ids; i++) rwkv7_sampler_accept(smp, ids[i]);
+    /* A pending token was accepted by the run that sampled it. */
+    for (size_t i = sx.pending_token >= 0 ? 1 : 0; i < n_ids; i++) rwkv7_sampler_accept(smp, feed[i]);
+    int32_t last = -1;
     struct rwkv7_utf8_stream u8;
     rwkv7_utf8_stream_init(&u8);
     long n_gen = 0, n_eval = 0;
@@ -124,6 +167,7 @@ int cmd_generate(int argc, char **argv) {
         double ts = now_ms();
         int32_t t = rwkv7_sampler_sample(smp, logits);
         rwkv7_sampler_accept(smp, t);
+        last = t;
         t_sample += now_ms() - ts;
         n_gen++;
         bool end = t == 0 && !ignore_eos;
@@ -165,6 +209,17 @@ int cmd_generate(int argc, char **argv) {
     }
     printf("\n");
     fflush(stdout);
+    if (state_out) {
+        /* Everything sampled was fed except the last token, which stays pending; with nothing
+         * sampled (-n 0) the logits are kept instead so a resume can sample from them. */
+        size_t blob_n = rwkv7_sampler_state_size(smp);
+        if (!(sampler_blob = malloc(blob_n))) { st = RWKV7_ERR_OOM; goto fail; }
+        rwkv7_sampler_state_get(smp, sampler_blob);
+        struct rwkv7_state_extra save = {sx.n_tokens + n_ids + (uint64_t)n_eval, last,
+                                        last < 0 ? logits : NULL, sampler_blob, blob_n,
+                                        "rwkv7 generate", false, 0};
+        if ((st = rwkv7_state_save_file(m, ctx, 0, &save, state_out)) != RWKV7_OK) goto fail;
+    }
     if (!no_perf) {
         fprintf(stderr, "\nrwkv7_perf: %16s = %10.2f ms\n", "load time", t_load);
         perf_line("prompt eval time", t_prompt, (long)n_ids, "tokens");
@@ -183,6 +238,8 @@ done:
         for (int i = 0; i < stops.n; i++) free(stop_copies[i]);
     free(stop_copies);
     free(stop_ids);
+    free(sampler_blob);
+    rwkv7_state_extra_free(&sx);
     free(logits);
     free(ids);
     free(text);
