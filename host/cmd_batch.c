@@ -1,9 +1,392 @@
-/* cmd_batch.c: `rwkv7 batch` (being written; this placeholder only reports that). */
+/* cmd_batch.c: `rwkv7 batch`: headless generation over an OpenAI/vLLM batch JSONL file
+ * (ecosystem.md section 2.5) with continuous batching (batch_sched.c). Every input line in this
+ * shard yields exactly one output line, written and flushed as soon as its request completes (so
+ * output is in completion order, not input order; docs/batch.md shows how to sort it). --resume
+ * skips the lines already in the output; SIGINT/SIGTERM stop admitting and exit with every
+ * finished record written, losing at most the requests in flight. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "batch.h"
 #include "commands.h"
+#include "status.h"
+
+static volatile sig_atomic_t g_stop_signal = 0;
+
+static void on_signal(int sig) { g_stop_signal = sig; }
+
+struct batch_run {
+    FILE *out;
+    const char *out_path;
+    const char *model_name;
+    long long created;
+    long written, errors, max_requests;
+    double last_sync_ms;
+    bool write_failed;
+};
+
+static enum rwkv7_status write_record(struct batch_run *run, const struct json_buf *b) {
+    if (b->oom) return RWKV7_ERR_OOM;
+    if (fwrite(b->p, 1, b->n, run->out) != b->n || fflush(run->out) != 0) {
+        fprintf(stderr, "rwkv7 batch: cannot write '%s': %s\n", run->out_path, strerror(errno));
+        run->write_failed = true;
+        return RWKV7_ERR_IO;
+    }
+    /* fflush hands the line to the kernel, which survives a killed process; fsync about once a
+     * second also covers a crashed machine without paying a disk flush per request. */
+    double t = now_ms();
+    if (t - run->last_sync_ms > 1000) {
+        fsync(fileno(run->out));
+        run->last_sync_ms = t;
+    }
+    run->written++;
+    return RWKV7_OK;
+}
+
+static enum rwkv7_status on_done(void *user, const struct batch_req *r, const char *text, size_t n_text,
+                                 const char *finish, int n_gen) {
+    struct batch_run *run = user;
+    struct json_buf b = {0};
+    batch_format_result(&b, r, run->model_name, run->created, text, n_text, finish, n_gen);
+    enum rwkv7_status st = write_record(run, &b);
+    json_buf_free(&b);
+    return st;
+}
+
+static enum rwkv7_status write_error(struct batch_run *run, const struct batch_req *r) {
+    struct json_buf b = {0};
+    batch_format_error(&b, r);
+    enum rwkv7_status st = write_record(run, &b);
+    json_buf_free(&b);
+    run->errors++;
+    return st;
+}
+
+static bool blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
+    return true;
+}
+
+/* The custom_id of a line outside this shard (for duplicate detection), or NULL. */
+static char *peek_custom_id(const char *line, size_t n) {
+    struct json_value v;
+    if (json_parse(line, n, NULL, &v) != RWKV7_OK) return NULL;
+    const struct json_value *c = json_get(&v, "custom_id");
+    char *id = c && c->type == JSON_STRING && c->len == strlen(c->str) && c->len > 0 && c->len <= 4000 ? strdup(c->str) : NULL;
+    json_free(&v);
+    return id;
+}
+
+static void fmt_duration(char *buf, size_t cap, double s) {
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(buf, cap, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, cap, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static void progress(long done, long total, long errors, long long gen, double elapsed_s, double rate_base_done,
+                     bool tty, bool final) {
+    char el[32], eta[32];
+    double per_s = elapsed_s > 0 ? (double)gen / elapsed_s : 0;
+    double req_rate = elapsed_s > 0 ? (done - rate_base_done) / elapsed_s : 0;
+    fmt_duration(el, sizeof el, elapsed_s);
+    fmt_duration(eta, sizeof eta, req_rate > 0 ? (double)(total - done) / req_rate : -1);
+    fprintf(stderr, "%srwkv7 batch: %3.0f%% | %ld/%ld done, %ld errors | %.1f tok/s | %s elapsed, ETA %s%s",
+            tty ? "\r\033[K" : "", total ? 100.0 * (double)done / (double)total : 100.0, done, total, errors, per_s, el,
+            eta, tty && !final ? "" : "\n");
+}
+
+static bool parse_shard(const char *s, long *i, long *n) {
+    char *end;
+    errno = 0;
+    *i = strtol(s, &end, 10);
+    if (end == s || *end != '/' || errno) return false;
+    const char *b = end + 1;
+    *n = strtol(b, &end, 10);
+    return end != b && !*end && !errno && *n >= 1 && *i >= 0 && *i < *n;
+}
+
+static const char *base_name(const char *p) {
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
 
 int cmd_batch(int argc, char **argv) {
-    fprintf(stderr, "rwkv7 batch: not available in this build\n");
-    return 2;
+    struct model_opts mo = {0};
+    struct batch_defaults d = {0};
+    rwkv7_sampler_params_default(&d.sp);
+    uint64_t seed = RWKV7_SEED_RANDOM;
+    const char *in_path = NULL, *out_path = NULL, *shard = NULL, *think = NULL;
+    bool resume = false, overwrite = false, no_progress = false;
+    int parallel = 0, chunk = 128, max_requests = 0;
+    d.max_tokens = 256;
+    d.max_prompt_tokens = 32768;
+    const struct opt opts[] = {
+        MODEL_OPTS(mo),
+        {"-i,--input-file", OPT_STR, &in_path, "IN.jsonl", "requests, one OpenAI batch JSON object per line (required)"},
+        {"-o,--output-file", OPT_STR, &out_path, "OUT.jsonl", "results, one line per request, appended as each completes (required)"},
+        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT and skip the requests already in it (cuts a truncated last line)"},
+        {"--overwrite", OPT_FLAG, &overwrite, NULL, "replace a non-empty OUT (default: refuse, exit 2)"},
+        {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: 1 GiB of state and logits, at most 64)"},
+        {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
+        {"-n,--max-tokens", OPT_INT, &d.max_tokens, "N", "max_tokens of requests that give none (default 256)"},
+        {"--max-prompt-tokens", OPT_INT, &d.max_prompt_tokens, "N", "longer prompts become error records (default 32768)"},
+        {"--chunk", OPT_INT, &chunk, "N", "prefill tokens per sequence per step (default 128)"},
+        SAMPLING_OPTS(d.sp, seed),
+        {"--think", OPT_STR, &think, "MODE", "chat think mode of requests that give none: off|on|bit|lot|fake (default off)"},
+        {"--ignore-eos", OPT_FLAG, &d.ignore_eos, NULL, "do not stop at token 0 unless a request says so"},
+        {"--no-progress", OPT_FLAG, &no_progress, NULL, "no progress line on stderr (the summary stays)"},
+        {"--max-requests", OPT_INT, &max_requests, "K", "stop like Ctrl-C after K records are written (for testing --resume)"},
+        {NULL, OPT_END, NULL, NULL, NULL},
+    };
+    int rc = args_parse("batch", "-m FILE -i IN.jsonl -o OUT.jsonl [--resume] [--parallel N] [--shard I/N] [sampling options]",
+                        opts, argc, argv, 2);
+    if (rc) return rc == 1 ? 0 : rc;
+    long shard_i = 0, shard_n = 1;
+    if (!in_path || !out_path) {
+        fprintf(stderr, "rwkv7 batch: need -i IN.jsonl and -o OUT.jsonl (see rwkv7 batch --help)\n");
+        return 2;
+    }
+    if (shard && !parse_shard(shard, &shard_i, &shard_n)) {
+        fprintf(stderr, "rwkv7 batch: --shard needs I/N with 0 <= I < N, got '%s'\n", shard);
+        return 2;
+    }
+    if (think && rwkv7_think_parse(think, &d.think) != RWKV7_OK) {
+        fprintf(stderr, "rwkv7 batch: --think must be off, on, bit, lot or fake, got '%s'\n", think);
+        return 2;
+    }
+    if (parallel < 0 || parallel > 4096 || chunk < 1 || chunk > 4096 || d.max_tokens < 0 || d.max_prompt_tokens < 1 ||
+        max_requests < 0) {
+        fprintf(stderr, "rwkv7 batch: --parallel must be in [1, 4096], --chunk in [1, 4096], -n and --max-requests >= 0, "
+                        "--max-prompt-tokens >= 1\n");
+        return 2;
+    }
+    if (resume && overwrite) {
+        fprintf(stderr, "rwkv7 batch: give only one of --resume and --overwrite\n");
+        return 2;
+    }
+    struct rwkv7_sampler *probe = NULL;
+    if (rwkv7_sampler_init(&d.sp, 2, &probe) != RWKV7_OK) {
+        fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());
+        return 2;
+    }
+    rwkv7_sampler_free(probe);
+    if (seed == RWKV7_SEED_RANDOM) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+        seed &= 0x7fffffffffffffffull;
+    }
+    d.batch_seed = seed;
+
+    struct stat st_in, st_out;
+    if (stat(in_path, &st_in) != 0) {
+        fprintf(stderr, "rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
+        return 2;
+    }
+    bool out_exists = stat(out_path, &st_out) == 0;
+    if (out_exists && st_out.st_dev == st_in.st_dev && st_out.st_ino == st_in.st_ino) {
+        fprintf(stderr, "rwkv7 batch: the output file is the input file\n");
+        return 2;
+    }
+    if (out_exists && st_out.st_size > 0 && !resume && !overwrite) {
+        fprintf(stderr, "rwkv7 batch: '%s' exists and is not empty; use --resume to continue it or --overwrite to replace it\n",
+                out_path);
+        return 2;
+    }
+
+    FILE *in = NULL;
+    struct batch_run run = {0};
+    struct batch_set done_keys = {0}, seen_ids = {0};
+    struct rwkv7_model *m = NULL;
+    struct batch_sched *sched = NULL;
+    char *line = NULL;
+    size_t line_cap = 0;
+    enum rwkv7_status st = RWKV7_OK;
+    long already = 0;
+    rc = 0;
+
+    if (resume && (already = batch_scan_output(out_path, &done_keys)) < 0) { rc = 1; goto done; }
+    if (!(in = fopen(in_path, "rb"))) {
+        fprintf(stderr, "rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
+        rc = 2;
+        goto done;
+    }
+    /* First pass: count this shard's requests for the progress line (cheap next to inference). */
+    long total = 0, index = 0;
+    ssize_t n;
+    for (; (n = getline(&line, &line_cap, in)) > 0; index++)
+        if (index % shard_n == shard_i && !blank(line, (size_t)n)) total++;
+    if (ferror(in)) {
+        fprintf(stderr, "rwkv7 batch: cannot read '%s'\n", in_path);
+        rc = 2;
+        goto done;
+    }
+    rewind(in);
+
+    if ((rc = host_load_model("batch", &mo, true, &m))) goto done;
+    const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
+    size_t per_seq = rwkv7_state_n_floats(hp) * sizeof(float) + (size_t)hp->n_vocab * sizeof(float);
+    if (parallel == 0) {
+        /* The state per sequence is constant (no KV cache), so the default is a fixed memory
+         * budget; more than 64 rarely helps the CPU and the GPUs are swept in bench. */
+        size_t fit = ((size_t)1 << 30) / per_seq;
+        parallel = fit < 1 ? 1 : fit > 64 ? 64 : (int)fit;
+        if (total > 0 && total < parallel) parallel = (int)total;
+    }
+    if ((st = batch_sched_init(m, parallel, chunk, &sched)) != RWKV7_OK) {
+        fprintf(stderr, "rwkv7 batch: cannot set up %d sequences: %s\n", parallel, rwkv7_last_error());
+        rc = host_status_exit(st);
+        goto done;
+    }
+
+    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | (resume ? 0 : O_TRUNC), 0644);
+    if (out_fd < 0 || !(run.out = fdopen(out_fd, "ab"))) {
+        fprintf(stderr, "rwkv7 batch: cannot open '%s' for writing: %s\n", out_path, strerror(errno));
+        if (out_fd >= 0) close(out_fd);
+        rc = 2;
+        goto done;
+    }
+    run.out_path = out_path;
+    run.model_name = base_name(mo.model);
+    run.created = (long long)time(NULL);
+    run.max_requests = max_requests;
+    run.last_sync_ms = now_ms();
+    fprintf(stderr, "rwkv7 batch: %s; %ld requests in shard %ld/%ld%s; %d in flight (%.1f MiB state+logits each); "
+                    "prefill chunk %d; batch seed %llu\n",
+            rwkv7_model_device_desc(m), total, shard_i, shard_n, resume ? " (resuming)" : "", parallel,
+            (double)per_seq / (1 << 20), chunk, (unsigned long long)seed);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    bool tty = isatty(fileno(stderr)) && !no_progress;
+    long skipped = 0;
+    bool eof = false;
+    double t0 = now_ms(), last_progress = 0;
+    char key[4200];
+    index = -1;
+    for (;;) {
+        bool stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests);
+        while (!eof && !stopping && batch_sched_free_slots(sched) > 0) {
+            if ((n = getline(&line, &line_cap, in)) <= 0) {
+                eof = true;
+                break;
+            }
+            index++;
+            if (blank(line, (size_t)n)) continue;
+            if (index % shard_n != shard_i) {
+                /* Other shards' ids still count for duplicate detection, so every shard agrees on
+                 * which line of a duplicated custom_id is the later one. */
+                char *id = peek_custom_id(line, (size_t)n);
+                if (id && batch_set_add(&seen_ids, id, strlen(id)) < 0) st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+                free(id);
+                if (st != RWKV7_OK) break;
+                continue;
+            }
+            struct batch_req *r = calloc(1, sizeof *r);
+            if (!r || batch_parse_request(line, (size_t)n, index, &d, rwkv7_model_tokenizer(m), r) != RWKV7_OK) {
+                if (r) batch_req_free(r);
+                free(r);
+                st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+                break;
+            }
+            bool dup = false;
+            if (r->custom_id) {
+                int added = batch_set_add(&seen_ids, r->custom_id, strlen(r->custom_id));
+                dup = added == 0;
+                if (added < 0) st = RWKV7_ERR_OOM;
+            }
+            size_t k = batch_resume_key(key, sizeof key, index, r->custom_id);
+            if (st != RWKV7_OK) {
+                st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+            } else if (batch_set_has(&done_keys, key, k)) {
+                skipped++;
+            } else if (dup && !r->status) {
+                st = batch_req_set_error(r, 400, "duplicate custom_id '%s' (an earlier line has it)", r->custom_id);
+                if (st == RWKV7_OK) st = write_error(&run, r);
+            } else if (r->status) {
+                st = write_error(&run, r);
+            } else {
+                st = batch_sched_add(sched, r);
+                if (st == RWKV7_OK) continue; /* the scheduler owns r now */
+            }
+            batch_req_free(r);
+            free(r);
+            if (st != RWKV7_OK) break;
+            stopping = max_requests > 0 && run.written >= max_requests;
+        }
+        if (st != RWKV7_OK) break;
+        stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests);
+        if (stopping || batch_sched_running(sched) == 0) {
+            if (stopping || eof) break;
+            continue;
+        }
+        if ((st = batch_sched_step(sched, on_done, &run)) != RWKV7_OK) break;
+        double t = now_ms();
+        if (!no_progress && t - last_progress >= (tty ? 500 : 5000)) {
+            long long pt, gt;
+            batch_sched_counts(sched, &pt, &gt);
+            progress(run.written + skipped, total, run.errors, gt, (t - t0) / 1e3, (double)skipped, tty, false);
+            last_progress = t;
+        }
+    }
+    if (ferror(in)) {
+        fprintf(stderr, "rwkv7 batch: cannot read '%s'\n", in_path);
+        if (st == RWKV7_OK) st = RWKV7_ERR_IO;
+    }
+    double wall = (now_ms() - t0) / 1e3;
+    long long prompt_tok, gen_tok;
+    batch_sched_counts(sched, &prompt_tok, &gen_tok);
+    int in_flight = batch_sched_running(sched);
+    if (!no_progress) progress(run.written + skipped, total, run.errors, gen_tok, wall, (double)skipped, tty, true);
+    fprintf(stderr, "rwkv7 batch: %ld records written (%ld errors), %ld skipped as already done; prompt %lld tokens, "
+                    "generated %lld tokens; wall %.2f s; %.1f generated tok/s, %.1f total tok/s\n",
+            run.written, run.errors, skipped, prompt_tok, gen_tok, wall, wall > 0 ? (double)gen_tok / wall : 0.0,
+            wall > 0 ? (double)(prompt_tok + gen_tok) / wall : 0.0);
+    if (st != RWKV7_OK) {
+        if (!run.write_failed) fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());
+        rc = run.write_failed ? 1 : host_status_exit(st);
+        if (!rc) rc = 1;
+    } else if (g_stop_signal || (max_requests > 0 && run.written >= max_requests && (in_flight > 0 || !eof))) {
+        fprintf(stderr, "rwkv7 batch: %s; %d requests in flight were not written; rerun with --resume to finish\n",
+                g_stop_signal ? (g_stop_signal == SIGINT ? "interrupted" : "terminated") : "stopped by --max-requests",
+                in_flight);
+        rc = g_stop_signal ? 1 : 0;
+    }
+
+done:
+    if (run.out) {
+        /* fsync fails harmlessly on pipes and terminals; only lost data is an error. */
+        bool ok = fflush(run.out) == 0;
+        fsync(fileno(run.out));
+        if (fclose(run.out) != 0 || !ok) {
+            fprintf(stderr, "rwkv7 batch: cannot write '%s': %s\n", out_path, strerror(errno));
+            if (!rc) rc = 1;
+        }
+    }
+    if (in) fclose(in);
+    free(line);
+    batch_sched_free(sched);
+    rwkv7_model_free(m);
+    batch_set_free(&done_keys);
+    batch_set_free(&seen_ids);
+    return rc;
 }

@@ -1,0 +1,101 @@
+/* batch.h: the pieces of `rwkv7 batch` (OpenAI/vLLM batch JSONL, ecosystem.md section 2.5).
+ * batch_io.c turns one input line into a runnable request or an error record and formats output
+ * records; batch_sched.c runs requests with continuous batching (one eval call per decode step
+ * for all running sequences). A request owns its sampler, so its tokens depend only on its own
+ * seed and prompt, never on what runs beside it (batch invariance). */
+#ifndef RWKV7_HOST_BATCH_H
+#define RWKV7_HOST_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chat_format.h"
+#include "json.h"
+#include "rwkv7.h"
+#include "sampler.h"
+
+/* Command-line defaults that request bodies override field by field. */
+struct batch_defaults {
+    struct rwkv7_sampler_params sp; /* seed ignored: see batch_seed */
+    uint64_t batch_seed;            /* a request without "seed" uses a mix of this and its line */
+    int max_tokens;
+    int max_prompt_tokens;
+    bool ignore_eos;
+    enum rwkv7_think think;
+};
+
+struct batch_req {
+    long line;         /* 0-based physical line of the input file */
+    char *custom_id;   /* NULL when the line has none (its error record then says null) */
+    bool chat;         /* /v1/chat/completions */
+    int status;        /* 0: runnable; otherwise the HTTP code of its error record */
+    char *error;       /* the error message when status != 0 */
+    char *model;       /* body "model", echoed in the response; NULL = the model file name */
+    int32_t *prompt;
+    size_t n_prompt;
+    int max_tokens;
+    bool ignore_eos;
+    int32_t *stop_ids;
+    int n_stop_ids;
+    struct rwkv7_sampler *smp;
+    struct rwkv7_stop *stop;
+};
+
+/* Parses line[0..n) into *r. Problems with the line become r->status = 400 and r->error, with
+ * r->custom_id set when it could be read. Returns RWKV7_ERR_OOM only when memory runs out. */
+enum rwkv7_status batch_parse_request(const char *line, size_t n, long index, const struct batch_defaults *d,
+                                      const struct rwkv7_tokenizer *tok, struct batch_req *r);
+void batch_req_free(struct batch_req *r);
+/* Makes r an error record (replacing any previous state but the line and custom_id). */
+enum rwkv7_status batch_req_set_error(struct batch_req *r, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* One output line (with its '\n') for a finished request or an error record. */
+void batch_format_result(struct json_buf *b, const struct batch_req *r, const char *model, long long created,
+                         const char *text, size_t n_text, const char *finish, int n_gen);
+void batch_format_error(struct json_buf *b, const struct batch_req *r);
+
+/* A set of byte strings (custom_ids, resume keys); open addressing, grows as needed. */
+struct batch_set {
+    char **keys;
+    size_t *lens;
+    size_t n, cap;
+};
+/* Adds key; returns 1 if it was new, 0 if already there, -1 when out of memory. */
+int batch_set_add(struct batch_set *s, const char *key, size_t n);
+bool batch_set_has(const struct batch_set *s, const char *key, size_t n);
+void batch_set_free(struct batch_set *s);
+/* The resume key of a record: its line and custom_id, so a rerun skips exactly the lines whose
+ * record is already written (also error records of duplicate or missing custom_ids). */
+size_t batch_resume_key(char *buf, size_t cap, long line, const char *custom_id);
+
+/* Reads an existing output file for --resume: adds the key of every complete record to done and
+ * cuts a truncated last line (a kill mid-write) off the file. Returns the number of records, or
+ * -1 with a message on stderr. */
+long batch_scan_output(const char *path, struct batch_set *done);
+
+/* ---- scheduler (batch_sched.c) ---- */
+
+struct batch_sched;
+/* Called once per finished request, in completion order. The scheduler frees r afterwards. */
+typedef enum rwkv7_status (*batch_done_fn)(void *user, const struct batch_req *r, const char *text, size_t n_text,
+                                           const char *finish, int n_gen);
+
+/* parallel: slots (sequences in flight); chunk: prefill tokens per sequence per step. */
+enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, struct batch_sched **out);
+void batch_sched_free(struct batch_sched *s);
+int batch_sched_free_slots(const struct batch_sched *s);
+int batch_sched_running(const struct batch_sched *s);
+/* Takes a runnable request (status 0); the scheduler owns it from here. */
+enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r);
+/* One step: prefill chunks of the sequences still reading their prompt (several sequences of
+ * equal chunk length per eval call), then one eval call that decodes every other sequence. */
+enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, void *user);
+/* Totals so far: prompt tokens evaluated, tokens generated. */
+void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *gen_tokens);
+
+#endif

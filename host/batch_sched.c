@@ -1,0 +1,247 @@
+/* batch_sched.c: continuous batching for `rwkv7 batch` (see batch.h). Each step prefills one
+ * chunk of every sequence still reading its prompt (equal-length chunks share an eval call), then
+ * decodes all other sequences in ONE eval call with n_tok = 1, so the weights are read once per
+ * step. Batch invariance: a prompt is always cut at the same chunk boundaries whatever else runs,
+ * and a call never holds more rows than the context's step size, so no sequence's tokens are ever
+ * re-split inside rwkv7_ctx_eval; each sequence samples from its own row with its own sampler. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "status.h"
+#include "tokenizer.h"
+
+struct batch_seq {
+    struct batch_req *r; /* NULL: the slot is free */
+    size_t pos;          /* prompt tokens evaluated so far */
+    bool decoding;       /* prompt done; next_tok is the token to feed */
+    int32_t next_tok;
+    int n_gen;
+    struct rwkv7_utf8_stream u8;
+    struct json_buf text;
+    long long order;     /* admission order: older sequences prefill first */
+};
+
+struct batch_sched {
+    struct rwkv7_model *m;
+    struct rwkv7_ctx *ctx;
+    const struct rwkv7_tokenizer *tok;
+    int n_vocab, parallel, chunk, max_rows;
+    struct batch_seq *seqs; /* indexed by slot */
+    int *slots;             /* scratch: slots of one call */
+    int32_t *tokens;        /* scratch: tokens of one call */
+    float *logits;          /* scratch: [parallel][V] */
+    int *pending, *call_slots; /* scratch: [parallel] */
+    bool *used;                /* scratch: [parallel] */
+    long long admitted, prompt_tokens, gen_tokens;
+};
+
+enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, struct batch_sched **out) {
+    *out = NULL;
+    struct batch_sched *s = calloc(1, sizeof *s);
+    if (!s) return rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+    s->m = m;
+    s->tok = rwkv7_model_tokenizer(m);
+    s->n_vocab = rwkv7_model_hparams(m)->n_vocab;
+    s->parallel = parallel;
+    s->chunk = chunk;
+    /* One internal step must hold a full chunk and a full decode batch (see the file comment). */
+    s->max_rows = chunk > parallel ? chunk : parallel;
+    if (s->max_rows < 512) s->max_rows = 512;
+    s->seqs = calloc((size_t)parallel, sizeof *s->seqs);
+    s->slots = calloc((size_t)parallel, sizeof *s->slots);
+    s->tokens = calloc((size_t)s->max_rows, sizeof *s->tokens);
+    s->logits = malloc((size_t)parallel * (size_t)s->n_vocab * sizeof(float));
+    s->pending = calloc((size_t)parallel, sizeof *s->pending);
+    s->call_slots = calloc((size_t)parallel, sizeof *s->call_slots);
+    s->used = calloc((size_t)parallel, sizeof *s->used);
+    enum rwkv7_status st = RWKV7_OK;
+    if (!s->seqs || !s->slots || !s->tokens || !s->logits || !s->pending || !s->call_slots || !s->used)
+        st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+    if (st == RWKV7_OK) st = rwkv7_ctx_init(m, parallel, &s->ctx);
+    if (st != RWKV7_OK) {
+        batch_sched_free(s);
+        return st;
+    }
+    rwkv7_ctx_set_max_rows(s->ctx, s->max_rows);
+    *out = s;
+    return RWKV7_OK;
+}
+
+static void seq_release(struct batch_seq *q) {
+    if (q->r) {
+        batch_req_free(q->r);
+        free(q->r);
+    }
+    json_buf_free(&q->text);
+    memset(q, 0, sizeof *q);
+}
+
+void batch_sched_free(struct batch_sched *s) {
+    if (!s) return;
+    for (int i = 0; s->seqs && i < s->parallel; i++) seq_release(&s->seqs[i]);
+    rwkv7_ctx_free(s->ctx);
+    free(s->seqs);
+    free(s->slots);
+    free(s->tokens);
+    free(s->logits);
+    free(s->pending);
+    free(s->call_slots);
+    free(s->used);
+    free(s);
+}
+
+int batch_sched_running(const struct batch_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->parallel; i++) n += s->seqs[i].r != NULL;
+    return n;
+}
+
+int batch_sched_free_slots(const struct batch_sched *s) { return s->parallel - batch_sched_running(s); }
+
+void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *gen_tokens) {
+    *prompt_tokens = s->prompt_tokens;
+    *gen_tokens = s->gen_tokens;
+}
+
+enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r) {
+    for (int i = 0; i < s->parallel; i++) {
+        struct batch_seq *q = &s->seqs[i];
+        if (q->r) continue;
+        RWKV7_TRY(rwkv7_state_reset(s->ctx, i));
+        memset(q, 0, sizeof *q);
+        q->r = r;
+        q->order = s->admitted++;
+        rwkv7_utf8_stream_init(&q->u8);
+        json_buf_raw(&q->text, "", 0);
+        /* Prompt tokens feed the penalties as in `rwkv7 generate`. */
+        for (size_t k = 0; k < r->n_prompt; k++) rwkv7_sampler_accept(r->smp, r->prompt[k]);
+        return q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : RWKV7_OK;
+    }
+    return rwkv7_fail(RWKV7_ERR_INTERNAL, "batch: no free slot");
+}
+
+static enum rwkv7_status finish(struct batch_sched *s, int slot, const char *reason, batch_done_fn done, void *user) {
+    struct batch_seq *q = &s->seqs[slot];
+    char out[RWKV7_UTF8_STREAM_EXTRA + 1];
+    size_t n_out = rwkv7_utf8_stream_flush(&q->u8, out);
+    const char *emit;
+    size_t n_emit;
+    int matched = -1;
+    enum rwkv7_status st = rwkv7_stop_feed(q->r->stop, out, n_out, &matched, &emit, &n_emit);
+    if (st == RWKV7_OK) {
+        json_buf_raw(&q->text, emit, n_emit);
+        if (matched < 0) {
+            rwkv7_stop_flush(q->r->stop, &emit, &n_emit);
+            json_buf_raw(&q->text, emit, n_emit);
+        } else {
+            reason = "stop";
+        }
+        st = q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : done(user, q->r, q->text.p, q->text.n, reason, q->n_gen);
+    }
+    seq_release(q);
+    return st;
+}
+
+/* Samples the next token of the sequence in slot from its logits row and applies the stop rules:
+ * token 0 (unless ignore_eos), a stop token, a stop string, max_tokens. */
+static enum rwkv7_status advance(struct batch_sched *s, int slot, const float *row, batch_done_fn done, void *user) {
+    struct batch_seq *q = &s->seqs[slot];
+    struct batch_req *r = q->r;
+    if (q->n_gen >= r->max_tokens) return finish(s, slot, "length", done, user);
+    int32_t t = rwkv7_sampler_sample(r->smp, row);
+    rwkv7_sampler_accept(r->smp, t);
+    q->n_gen++;
+    s->gen_tokens++;
+    bool end = t == 0 && !r->ignore_eos;
+    for (int i = 0; i < r->n_stop_ids; i++) end |= t == r->stop_ids[i];
+    if (end) return finish(s, slot, "stop", done, user);
+    size_t plen = 0;
+    const char *piece = rwkv7_token_piece(s->tok, t, &plen);
+    int matched = -1;
+    char out[64 + RWKV7_UTF8_STREAM_EXTRA];
+    while (piece && plen > 0 && matched < 0) {
+        size_t take = plen > 64 ? 64 : plen;
+        size_t n_out = rwkv7_utf8_stream_feed(&q->u8, piece, take, out);
+        piece += take;
+        plen -= take;
+        const char *emit;
+        size_t n_emit;
+        RWKV7_TRY(rwkv7_stop_feed(r->stop, out, n_out, &matched, &emit, &n_emit));
+        json_buf_raw(&q->text, emit, n_emit);
+    }
+    if (matched >= 0) return finish(s, slot, "stop", done, user);
+    if (q->n_gen >= r->max_tokens) return finish(s, slot, "length", done, user);
+    q->decoding = true;
+    q->next_tok = t;
+    return RWKV7_OK;
+}
+
+/* Prefill: every sequence still in its prompt gets its next chunk this step. Sequences whose
+ * chunks have the same length go into one call, at most max_rows / len of them, so the call is a
+ * single internal step and each sequence's chunk is evaluated exactly as it would be alone. */
+static enum rwkv7_status prefill(struct batch_sched *s, batch_done_fn done, void *user) {
+    int *pending = s->pending, n_pending = 0;
+    for (int i = 0; i < s->parallel; i++)
+        if (s->seqs[i].r && !s->seqs[i].decoding) pending[n_pending++] = i;
+    /* Oldest first, so a sequence reaches decoding as early as possible. Insertion sort: the list
+     * is at most --parallel long. */
+    for (int i = 1; i < n_pending; i++)
+        for (int j = i; j > 0 && s->seqs[pending[j]].order < s->seqs[pending[j - 1]].order; j--) {
+            int t = pending[j];
+            pending[j] = pending[j - 1];
+            pending[j - 1] = t;
+        }
+    bool *used = s->used;
+    for (int i = 0; i < n_pending; i++) used[i] = false;
+    for (int a = 0; a < n_pending; a++) {
+        if (used[a]) continue;
+        struct batch_seq *qa = &s->seqs[pending[a]];
+        size_t left = qa->r->n_prompt - qa->pos;
+        int len = left > (size_t)s->chunk ? s->chunk : (int)left;
+        int cap = s->max_rows / len, n = 0;
+        bool any_last = false;
+        for (int b = a; b < n_pending && n < cap; b++) {
+            struct batch_seq *qb = &s->seqs[pending[b]];
+            size_t lb = qb->r->n_prompt - qb->pos;
+            if (used[b] || (lb > (size_t)s->chunk ? s->chunk : (int)lb) != len) continue;
+            used[b] = true;
+            s->slots[n] = pending[b];
+            memcpy(s->tokens + (size_t)n * len, qb->r->prompt + qb->pos, (size_t)len * sizeof(int32_t));
+            any_last |= lb == (size_t)len;
+            n++;
+        }
+        enum rwkv7_logits mode = any_last ? RWKV7_LOGITS_LAST : RWKV7_LOGITS_NONE;
+        RWKV7_TRY(rwkv7_ctx_eval(s->ctx, n, s->slots, len, s->tokens, mode, s->logits));
+        s->prompt_tokens += (long long)n * len;
+        int *call_slots = s->call_slots;
+        memcpy(call_slots, s->slots, (size_t)n * sizeof *call_slots);
+        for (int k = 0; k < n; k++) {
+            struct batch_seq *q = &s->seqs[call_slots[k]];
+            q->pos += (size_t)len;
+            if (q->pos == q->r->n_prompt)
+                RWKV7_TRY(advance(s, call_slots[k], s->logits + (size_t)k * s->n_vocab, done, user));
+        }
+    }
+    return RWKV7_OK;
+}
+
+enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, void *user) {
+    /* Decode first the sequences that were already decoding, then prefill: a sequence finishing
+     * its prompt this step samples its first token now and joins the decode batch next step. */
+    int n = 0;
+    for (int i = 0; i < s->parallel; i++)
+        if (s->seqs[i].r && s->seqs[i].decoding) {
+            s->slots[n] = i;
+            s->tokens[n] = s->seqs[i].next_tok;
+            n++;
+        }
+    if (n > 0) {
+        RWKV7_TRY(rwkv7_ctx_eval(s->ctx, n, s->slots, 1, s->tokens, RWKV7_LOGITS_LAST, s->logits));
+        int *call_slots = s->call_slots;
+        memcpy(call_slots, s->slots, (size_t)n * sizeof *call_slots);
+        for (int k = 0; k < n; k++) RWKV7_TRY(advance(s, call_slots[k], s->logits + (size_t)k * s->n_vocab, done, user));
+    }
+    return prefill(s, done, user);
+}
