@@ -368,12 +368,12 @@ static enum rwkv7_status probe(int *n_dev) {
     return RWKV7_OK;
 }
 
-/* "CUDA1", "cuda:1", "1" -> 1; NULL / "" -> 0; -1 when unparsable. */
+/* "CUDA1", "cuda:1", "1" -> 1; NULL, "", "cuda" -> 0; -1 when unparsable. */
 static int parse_device(const char *s) {
     if (!s || !*s) return 0;
     const char *p = s + strlen(s);
     while (p > s && p[-1] >= '0' && p[-1] <= '9') p--;
-    if (!*p) return -1;
+    if (!*p) return strcmp(s, "cuda") == 0 || strcmp(s, "CUDA") == 0 ? 0 : -1;
     const char *head_end = p;
     if (head_end > s && head_end[-1] == ':') head_end--;
     size_t hl = (size_t)(head_end - s);
