@@ -169,11 +169,15 @@ static int classify(const char *name, int *layer) {
     if (strcmp(name, T_LOGITS) == 0) return 3;
     int l = 0, used = 0;
     if (sscanf(name, "blk.%d.%n", &l, &used) != 1 || used == 0 || l < 0) return -1;
-    for (int k = 0; k < 3; k++)
-        if (strcmp(name + used, suffix[k]) == 0) {
+    for (int k = 0; k < 3; k++) {
+        char canon[64];
+        /* Only the canonical spelling: "blk.03" or "blk.+3" would alias layer 3. */
+        snprintf(canon, sizeof canon, "blk.%d.%s", l, suffix[k]);
+        if (strcmp(name, canon) == 0) {
             *layer = l;
             return k;
         }
+    }
     return -1;
 }
 
