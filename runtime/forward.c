@@ -26,6 +26,8 @@ struct rwkv7_ctx {
     struct rwkv7_tensor s[S_COUNT];
     struct rwkv7_buf *sbuf[S_COUNT];
     int32_t *host_tok; /* cap_rows */
+    uint32_t graph_gen; /* bumped whenever scratch moves, which invalidates recorded steps */
+    bool use_graphs;    /* replay recorded decode steps when the backend can (RWKV7_NO_GRAPHS=1: never) */
 };
 
 size_t rwkv7_state_n_floats(const struct rwkv7_hparams *hp) {
@@ -102,6 +104,7 @@ static enum rwkv7_status alloc_scratch(struct rwkv7_ctx *c, int rows, int logit_
     if (!c->host_tok) return rwkv7_fail(RWKV7_ERR_OOM, "ctx: out of memory");
     c->cap_rows = rows;
     c->cap_logits = logit_rows;
+    c->graph_gen++;
     return RWKV7_OK;
 }
 
@@ -114,6 +117,8 @@ enum rwkv7_status rwkv7_ctx_init(struct rwkv7_model *m, int n_slots, struct rwkv
     c->be = m->be;
     c->n_slots = n_slots;
     c->max_rows = 512;
+    const char *no_graphs = getenv("RWKV7_NO_GRAPHS");
+    c->use_graphs = m->be->i->graph_launch && !(no_graphs && atoi(no_graphs) != 0);
     const struct rwkv7_hparams *hp = &m->hp;
     int L = hp->n_layer;
     int64_t C = hp->n_embd, S = (int64_t)hp->n_head * hp->head_size * hp->head_size;
@@ -303,6 +308,23 @@ static enum rwkv7_status step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rw
     return rwkv7_op_matmul(be, &logits, &m->head, &xo, false);
 }
 
+/* A decode step (one token per sequence) is the same sequence of ops every time for a given
+ * batch size and logits mode: only the uploaded tokens and slots differ. Backends that can record
+ * (CUDA graphs, Vulkan command buffers) record it once and replay it, which removes the per-op
+ * launch cost that dominates small-batch decode. Prefill steps vary in length and are run
+ * directly. */
+static enum rwkv7_status run_step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rwkv7_logits mode) {
+    struct rwkv7_backend *be = c->be;
+    if (n_tok != 1 || !c->use_graphs) return step(c, n_seq, n_tok, mode);
+    uint64_t key = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15ull;
+    key ^= ((uint64_t)c->graph_gen << 40) ^ ((uint64_t)n_seq << 2) ^ (uint64_t)mode;
+    if (be->i->graph_launch(be, key)) return RWKV7_OK;
+    RWKV7_TRY(be->i->graph_begin(be, key));
+    enum rwkv7_status st = step(c, n_seq, n_tok, mode);
+    enum rwkv7_status st_end = be->i->graph_end(be);
+    return st != RWKV7_OK ? st : st_end;
+}
+
 enum rwkv7_status rwkv7_ctx_eval(struct rwkv7_ctx *c, int n_seq, const int *slots, int n_tok, const int32_t *tokens,
                                  enum rwkv7_logits mode, float *logits) {
     const struct rwkv7_hparams *hp = &c->m->hp;
@@ -335,7 +357,7 @@ enum rwkv7_status rwkv7_ctx_eval(struct rwkv7_ctx *c, int n_seq, const int *slot
         RWKV7_TRY(c->be->i->buf_set(c->be, c->s[S_TOK].buf, 0, c->host_tok, (size_t)n_seq * nt * sizeof(int32_t)));
         bool last = t0 + nt == n_tok;
         enum rwkv7_logits m = mode == RWKV7_LOGITS_ALL ? mode : (last ? mode : RWKV7_LOGITS_NONE);
-        RWKV7_TRY(step(c, n_seq, nt, m));
+        RWKV7_TRY(run_step(c, n_seq, nt, m));
         if (m == RWKV7_LOGITS_ALL) {
             for (int s = 0; s < n_seq; s++)
                 RWKV7_TRY(c->be->i->buf_get(c->be, c->s[S_LOGITS].buf, (size_t)s * nt * V * sizeof(float),
