@@ -177,6 +177,14 @@ static enum rwkv7_status read_hparams(struct rwkv7_model *m) {
     if (hp->n_embd % hp->head_size)
         return rwkv7_fail(RWKV7_ERR_FORMAT, "model: head size %d does not divide n_embd %d", hp->head_size, hp->n_embd);
     hp->n_head = hp->n_embd / hp->head_size;
+    /* Bound what the metadata can make us allocate before any tensor is looked at: every layer
+     * has 28 tensors (25 for a layer 0 without the dummy v-LoRA), and a head's N x N state must
+     * stay sane. */
+    if ((int64_t)hp->n_layer * 25 + 6 > rwkv7_gguf_n_tensors(g) + 3)
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "model: block_count %d needs at least %lld tensors, the file has %lld",
+                          hp->n_layer, (long long)hp->n_layer * 25 + 3, (long long)rwkv7_gguf_n_tensors(g));
+    if (hp->head_size > 1024)
+        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "model: head size %d is not supported (at most 1024)", hp->head_size);
     const struct rwkv7_gguf_tensor *emb = rwkv7_gguf_find_tensor(g, "token_embd.weight");
     if (!emb) return rwkv7_fail(RWKV7_ERR_FORMAT, "model: tensor 'token_embd.weight' is missing");
     if (emb->ne[1] < 1 || emb->ne[1] > (1 << 24))
