@@ -634,6 +634,35 @@ enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key
     return RWKV7_OK;
 }
 
+enum rwkv7_status rwkv7_gguf_get_u64(const struct rwkv7_gguf *g, const char *key, uint64_t *out) {
+    const struct rwkv7_gguf_kv *kv = NULL;
+    RWKV7_TRY(find_typed(g, key, &kv));
+    bool neg;
+    uint64_t mag;
+    if (!kv_int(kv, &neg, &mag))
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected an integer", key,
+                          type_name(kv->type));
+    if (neg)
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value -%" PRIu64 " does not fit in u64", key, mag);
+    *out = mag;
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_gguf_get_i64(const struct rwkv7_gguf *g, const char *key, int64_t *out) {
+    const struct rwkv7_gguf_kv *kv = NULL;
+    RWKV7_TRY(find_typed(g, key, &kv));
+    bool neg;
+    uint64_t mag;
+    if (!kv_int(kv, &neg, &mag))
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected an integer", key,
+                          type_name(kv->type));
+    if (mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value %s%" PRIu64 " does not fit in i64", key,
+                          neg ? "-" : "", mag);
+    *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    return RWKV7_OK;
+}
+
 enum rwkv7_status rwkv7_gguf_get_f32(const struct rwkv7_gguf *g, const char *key, float *out) {
     const struct rwkv7_gguf_kv *kv = NULL;
     RWKV7_TRY(find_typed(g, key, &kv));

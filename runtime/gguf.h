@@ -80,6 +80,8 @@ void rwkv7_gguf_kv_format(const struct rwkv7_gguf *g, int64_t i, char *buf, size
  * Return RWKV7_OK; RWKV7_ERR_FORMAT with a message when the key is missing or of the wrong type
  * ("gguf: key 'rwkv7.block_count' has type string, expected an integer"). */
 enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key, uint32_t *out);
+enum rwkv7_status rwkv7_gguf_get_u64(const struct rwkv7_gguf *g, const char *key, uint64_t *out);
+enum rwkv7_status rwkv7_gguf_get_i64(const struct rwkv7_gguf *g, const char *key, int64_t *out);
 enum rwkv7_status rwkv7_gguf_get_f32(const struct rwkv7_gguf *g, const char *key, float *out);
 enum rwkv7_status rwkv7_gguf_get_str(const struct rwkv7_gguf *g, const char *key,
                                      struct rwkv7_gguf_str *out);

@@ -117,17 +117,10 @@ done:
 
 /* ---- loading ---- */
 
-/* The GGUF reader has typed getters up to 32 bits; a u64 key is read through its decimal
- * rendering, which rwkv7_gguf_kv_format prints exactly. */
 static enum rwkv7_status get_u64(const struct rwkv7_gguf *g, const char *path, const char *key,
                                  uint64_t *out) {
-    int64_t i = rwkv7_gguf_find_kv(g, key);
-    enum rwkv7_gguf_type t = rwkv7_gguf_kv_type(g, i);
-    if (t != RWKV7_GGUF_U64 && t != RWKV7_GGUF_U32)
+    if (rwkv7_gguf_get_u64(g, key, out) != RWKV7_OK)
         return rwkv7_fail(RWKV7_ERR_FORMAT, "state: '%s': key '%s' is not an unsigned integer", path, key);
-    char buf[48];
-    rwkv7_gguf_kv_format(g, i, buf, sizeof buf);
-    *out = strtoull(buf, NULL, 10);
     return RWKV7_OK;
 }
 
@@ -229,14 +222,12 @@ static enum rwkv7_status check_header(const struct rwkv7_gguf *g, const char *pa
     s->pending = -1;
     int64_t ip = rwkv7_gguf_find_kv(g, KEY_PENDING);
     if (ip >= 0) {
-        if (rwkv7_gguf_kv_type(g, ip) != RWKV7_GGUF_I32)
+        int64_t v;
+        if (rwkv7_gguf_kv_type(g, ip) != RWKV7_GGUF_I32 || rwkv7_gguf_get_i64(g, KEY_PENDING, &v) != RWKV7_OK)
             return rwkv7_fail(RWKV7_ERR_FORMAT, "state: '%s': key '%s' is not an i32", path, KEY_PENDING);
-        char buf[24];
-        rwkv7_gguf_kv_format(g, ip, buf, sizeof buf);
-        long v = strtol(buf, NULL, 10);
         if (v < -1 || v >= lo->V)
-            return rwkv7_fail(RWKV7_ERR_FORMAT, "state: '%s': pending token %ld outside 0..%d",
-                              path, v, lo->V - 1);
+            return rwkv7_fail(RWKV7_ERR_FORMAT, "state: '%s': pending token %lld outside 0..%d",
+                              path, (long long)v, lo->V - 1);
         s->pending = (int32_t)v;
     }
     return RWKV7_OK;

@@ -617,6 +617,12 @@ static void check_round_trip(const struct rwkv7_gguf *g, const float *f32data, c
               strstr(rwkv7_last_error(), "does not fit in u32"), "negative i32 -> u32: %s",
           rwkv7_last_error());
     CHECK(rwkv7_gguf_get_u32(g, "t.u64", &u) == RWKV7_ERR_FORMAT, "big u64 -> u32 accepted");
+    uint64_t u64 = 0;
+    int64_t i64 = 0;
+    CHECK(rwkv7_gguf_get_u64(g, "t.u64", &u64) == RWKV7_OK && u64 == 0x123456789abcull, "u64 %llx", (unsigned long long)u64);
+    CHECK(rwkv7_gguf_get_u64(g, "t.i32", &u64) == RWKV7_ERR_FORMAT, "negative i32 -> u64 accepted");
+    CHECK(rwkv7_gguf_get_i64(g, "t.i32", &i64) == RWKV7_OK && i64 < 0, "i32 -> i64 %lld", (long long)i64);
+    CHECK(rwkv7_gguf_get_i64(g, "t.u64", &i64) == RWKV7_OK && i64 == 0x123456789abcll, "u64 -> i64");
     CHECK(rwkv7_gguf_get_u32(g, "general.architecture", &u) == RWKV7_ERR_FORMAT &&
               strstr(rwkv7_last_error(), "has type string, expected an integer"),
           "string -> u32: %s", rwkv7_last_error());
