@@ -55,7 +55,12 @@ struct field {
     bool json_only; /* llama-bench puts the sample arrays in JSON/JSONL only */
 };
 
+#ifndef RWKV7_GIT_COMMIT
+#define RWKV7_GIT_COMMIT "unknown"
+#endif
+
 static const struct field fields[] = {
+    {"build_commit", F_STR, false},
     {"cpu_info", F_STR, false},        {"gpu_info", F_STR, false},
     {"backends", F_STR, false},        {"model_filename", F_STR, false},
     {"model_type", F_STR, false},      {"model_size", F_INT, false},
@@ -75,6 +80,7 @@ static const struct field fields[] = {
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
 
 static const char *field_str(const struct bench_record *r, const char *name) {
+    if (!strcmp(name, "build_commit")) return RWKV7_GIT_COMMIT;
     if (!strcmp(name, "cpu_info")) return r->cpu_info;
     if (!strcmp(name, "gpu_info")) return r->gpu_info;
     if (!strcmp(name, "backends")) return r->backend;

@@ -17,6 +17,10 @@
 #include "bench_out.h"
 #include "bench_synth.h"
 #include "commands.h"
+
+#ifndef RWKV7_GIT_COMMIT
+#define RWKV7_GIT_COMMIT "unknown"
+#endif
 #include "gguf.h"
 
 #define CPU_SMALL_P 64
@@ -687,6 +691,7 @@ int cmd_bench(int argc, char **argv) {
                 else printf("device: %s, copy bandwidth %.1f GB/s\n", bes[b].desc, bes[b].copy_gb_s[t]);
             }
         }
+        printf("build: %s\n", RWKV7_GIT_COMMIT);
     }
     fflush(stdout);
     if (plot && res.n > 0) {
