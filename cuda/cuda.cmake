@@ -47,3 +47,18 @@ if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_dequant.cu)
   add_test(NAME test_cuda_dequant COMMAND test_cuda_dequant)
   set_tests_properties(test_cuda_dequant PROPERTIES SKIP_RETURN_CODE 77 LABELS unit TIMEOUT 600)
 endif()
+
+# Host-only test of the chunked WKV-7 prefill kernel: the per-thread phases of
+# cuda/wkv7_chunked.cuh driven over thread ids on the host, against the CPU serial recurrence.
+if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
+  add_executable(test_cuda_wkv7 ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
+  target_include_directories(test_cuda_wkv7 PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/cpu)
+  target_compile_definitions(test_cuda_wkv7 PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
+  target_compile_options(test_cuda_wkv7 PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
+  target_link_libraries(test_cuda_wkv7 PRIVATE rwkv7)
+  set_target_properties(test_cuda_wkv7 PROPERTIES CUDA_RUNTIME_LIBRARY Static
+                        CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  add_test(NAME test_cuda_wkv7 COMMAND test_cuda_wkv7)
+  set_tests_properties(test_cuda_wkv7 PROPERTIES LABELS unit TIMEOUT 600)
+endif()

@@ -3,9 +3,12 @@
  * fp32 state [h][i][j] in slot rows, updated in place. Token-serial form with the state row in
  * registers (llama.cpp / Albatross fp32 design, performance.md 3.5); rows of S are independent, so
  * a head is split over blocks of 64 rows for more parallelism. Same operation order per element as
- * cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a different order: NMSE ~1e-12). */
+ * cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a different order: NMSE ~1e-12). Prefill of at least
+ * WKV7_CHUNKED_MIN_TOK tokens (N = 64, 128) takes the chunked-parallel kernel instead, whose
+ * per-thread logic lives in wkv7_chunked.cuh so the host test can run it. */
 #include "common.cuh"
 #include "ops.cuh"
+#include "wkv7_chunked.cuh"
 
 /* ------------------------------------------------------------------------------------------------
  * kernels */
@@ -65,6 +68,44 @@ wkv7_f32_kernel(float *y, float *state, const int32_t *slots, const float *r, co
     for (int j = 0; j < N; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
 }
 
+/* Chunked prefill: grid = (n_seq * H, N / 64), block = 64 threads; thread tid of block
+ * (s*H + h, q) owns state row q*64 + tid of head h in N registers across all chunks; the
+ * intra-chunk matrices are rebuilt by each of the N / 64 row blocks (they are ~1/3 of the work at
+ * N = 128, and the extra blocks double the parallelism of a single-sequence prefill). Phases and
+ * precision: wkv7_chunked.cuh. Dynamic shared memory = sizeof(wkv7c_smem<N>). */
+template <int N>
+static __global__ void __launch_bounds__(WKV7C_THREADS)
+wkv7_f32_chunked_kernel(float *y, float *state, const int32_t *slots, const float *r, const float *w,
+                        const float *k, const float *v, const float *kk, const float *a, int64_t C, int n_tok,
+                        int64_t n_slots) {
+    extern __shared__ float4 wkv7c_dyn[];
+    wkv7c_smem<N> &sm = *reinterpret_cast<wkv7c_smem<N> *>(wkv7c_dyn);
+    const int64_t H = C / N, s = blockIdx.x / H, h = blockIdx.x % H;
+    const int tid = threadIdx.x, row = blockIdx.y * WKV7C_THREADS + tid;
+    const int32_t slot = slots[s];
+    if (slot < 0 || slot >= n_slots) return; /* uniform per block, before any barrier */
+    float *st = state + (int64_t)slot * C * N + h * N * N + (int64_t)row * N;
+    float S[N];
+#pragma unroll
+    for (int j = 0; j < N; j += 4) {
+        const float4 q = *(const float4 *)(st + j);
+        S[j] = q.x, S[j + 1] = q.y, S[j + 2] = q.z, S[j + 3] = q.w;
+    }
+    const int64_t base = s * n_tok * C + h * N;
+    for (int t0 = 0; t0 < n_tok; t0 += WKV7C_L) {
+        const int len = n_tok - t0 < WKV7C_L ? n_tok - t0 : WKV7C_L;
+        const int64_t o = base + (int64_t)t0 * C;
+        const wkv7c_io io = {r + o, w + o, k + o, v + o, kk + o, a + o, y + o, C};
+#pragma unroll
+        for (int phase = 0; phase < WKV7C_PHASES; phase++) {
+            wkv7c_phase<N>(phase, sm, tid, row, len, io, S);
+            __syncthreads(); /* after phase 5: the next chunk's load overwrites what it read */
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < N; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * launchers */
 
@@ -75,6 +116,27 @@ static void launch_wkv7(cudaStream_t stream, float *y, float *state, const int32
     constexpr int R = N < 64 ? N : 64;
     const dim3 grid((unsigned)(n_seq * (C / N)), N / R);
     wkv7_f32_kernel<N><<<grid, R, 0, stream>>>(y, state, slots, r, w, k, v, kk, a, C, n_tok, n_slots);
+}
+
+/* Tokens from which prefill takes the chunked kernel: two chunks, so the intra-chunk work is
+ * amortized and decode (n_tok = 1) and short batches stay on the register-resident serial kernel. */
+#define WKV7_CHUNKED_MIN_TOK (2 * WKV7C_L)
+
+template <int N>
+static cudaError_t launch_wkv7_chunked(cudaStream_t stream, float *y, float *state, const int32_t *slots,
+                                       const float *r, const float *w, const float *k, const float *v,
+                                       const float *kk, const float *a, int64_t C, int64_t n_seq, int n_tok,
+                                       int64_t n_slots) {
+    const size_t smem = sizeof(wkv7c_smem<N>); /* 34 KiB at N = 64, 54 KiB at N = 128 */
+    /* Above 48 KiB of dynamic shared memory the kernel must opt in; not a stream operation, so it
+     * is also legal while a graph is being recorded. */
+    const cudaError_t e =
+        cudaFuncSetAttribute(wkv7_f32_chunked_kernel<N>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    const dim3 grid((unsigned)(n_seq * (C / N)), N / WKV7C_THREADS);
+    wkv7_f32_chunked_kernel<N><<<grid, WKV7C_THREADS, smem, stream>>>(y, state, slots, r, w, k, v, kk, a, C,
+                                                                       n_tok, n_slots);
+    return cudaSuccess;
 }
 
 enum rwkv7_status rwkv7_cuda_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
@@ -94,6 +156,14 @@ enum rwkv7_status rwkv7_cuda_wkv7(struct rwkv7_backend *be, const struct rwkv7_t
     const int32_t *sl = tptr<int32_t>(slots);
     const float *rp = tptr<float>(r), *wp = tptr<float>(w), *kp = tptr<float>(k), *vp = tptr<float>(v);
     const float *kkp = tptr<float>(kk), *ap = tptr<float>(a);
+    if (n_tok >= WKV7_CHUNKED_MIN_TOK && (head_size == 64 || head_size == 128)) {
+        if (head_size == 64)
+            CUDA_CHECK(launch_wkv7_chunked<64>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots));
+        else
+            CUDA_CHECK(launch_wkv7_chunked<128>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots));
+        CUDA_LAUNCHED(cu);
+        return RWKV7_OK;
+    }
     switch (head_size) {
     case 32: launch_wkv7<32>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots); break;
     case 64: launch_wkv7<64>(cu->stream, yp, sp, sl, rp, wp, kp, vp, kkp, ap, C, n_seq, n_tok, n_slots); break;

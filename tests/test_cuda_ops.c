@@ -383,6 +383,14 @@ int main(void) {
     test_wkv7(64, 2, 2, 40);
     test_wkv7(128, 2, 2, 33);
     test_wkv7(32, 3, 1, 70);
+    /* Around the chunked prefill kernel (cuda/wkv7.cu, chunks of 16, used from 32 tokens at
+     * N = 64 / 128): decode, ragged and exact chunk tails below the switch, and chunked runs. */
+    static const int wkv7_toks[] = {1, 15, 16, 17, 64, 100};
+    for (int i = 0; i < 6; i++) {
+        test_wkv7(64, 3, 2, wkv7_toks[i]);
+        test_wkv7(128, 2, 1, wkv7_toks[i]);
+    }
+    test_wkv7(128, 1, 3, 512); /* long prefill, several slots */
     test_graph();
 
     double bw = g_gpu->i->copy_bandwidth ? g_gpu->i->copy_bandwidth(g_gpu) : 0.0;
