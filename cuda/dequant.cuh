@@ -48,6 +48,25 @@ __host__ __device__ __forceinline__ float dq_half(uint32_t h) {
 #endif
 }
 __host__ __device__ __forceinline__ float dq_load_half(const uint8_t *p) { return dq_half(dq_le16(p)); }
+/* The 8 quant bytes of a group as one little-endian word, from a 2-byte-aligned address (every
+ * group's quants are: blocks are 2-byte aligned and groups start at even offsets). Four 16-bit
+ * loads instead of eight byte loads, or one 64-bit load where the address allows it (Q4_K rows
+ * of an aligned tensor always do; the branch is then uniform). Byte e is (w >> 8e) & 0xFF. */
+__host__ __device__ __forceinline__ uint64_t dq_load8(const uint8_t *p) {
+#ifdef __CUDA_ARCH__
+    if ((reinterpret_cast<uintptr_t>(p) & 7) == 0) {
+        const uint2 v = __ldg(reinterpret_cast<const uint2 *>(p));
+        return (uint64_t)v.x | (uint64_t)v.y << 32;
+    }
+    const unsigned short *h = reinterpret_cast<const unsigned short *>(p);
+    return (uint64_t)__ldg(h) | (uint64_t)__ldg(h + 1) << 16 | (uint64_t)__ldg(h + 2) << 32 |
+           (uint64_t)__ldg(h + 3) << 48;
+#else
+    uint64_t v = 0;
+    for (int e = 0; e < 4; e++) v |= (uint64_t)dq_le16(p + 2 * e) << (16 * e);
+    return v;
+#endif
+}
 /* Element j of a grid word packing one byte per element. */
 __host__ __device__ __forceinline__ uint32_t dq_byte(uint64_t g, int j) {
     return (uint32_t)(g >> (8 * j)) & 0xFF;
@@ -202,16 +221,17 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
         const float d = dq_load_half(b);
         const uint8_t *qs = b + (TYPE == RWKV7_DTYPE_Q4_1 ? 4 : 2) + (i0 & 15);
         const int sh = i0 < 16 ? 0 : 4;
+        const uint64_t q8 = dq_load8(qs);
         if constexpr (TYPE == RWKV7_DTYPE_Q4_1) {
             const float m = dq_load_half(b + 2);
 #pragma unroll
-            for (int e = 0; e < 8; e++) y[e] = (float)((qs[e] >> sh) & 0xF) * d + m;
+            for (int e = 0; e < 8; e++) y[e] = (float)((q8 >> (8 * e + sh)) & 0xF) * d + m;
         } else if constexpr (TYPE == RWKV7_DTYPE_Q4_0) {
 #pragma unroll
-            for (int e = 0; e < 8; e++) y[e] = (float)((int)((qs[e] >> sh) & 0xF) - 8) * d;
+            for (int e = 0; e < 8; e++) y[e] = (float)((int)((q8 >> (8 * e + sh)) & 0xF) - 8) * d;
         } else {
 #pragma unroll
-            for (int e = 0; e < 8; e++) y[e] = d * (float)tb.iq4nl[(qs[e] >> sh) & 0xF];
+            for (int e = 0; e < 8; e++) y[e] = d * (float)tb.iq4nl[(q8 >> (8 * e + sh)) & 0xF];
         }
     } else if constexpr (TYPE == RWKV7_DTYPE_Q5_0 || TYPE == RWKV7_DTYPE_Q5_1) {
         constexpr bool one = TYPE == RWKV7_DTYPE_Q5_1;
@@ -227,8 +247,9 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
         }
     } else if constexpr (TYPE == RWKV7_DTYPE_Q8_0) {
         const float d = dq_load_half(b);
+        const uint64_t q8 = dq_load8(b + 2 + i0);
 #pragma unroll
-        for (int e = 0; e < 8; e++) y[e] = (float)(int8_t)b[2 + i0 + e] * d;
+        for (int e = 0; e < 8; e++) y[e] = (float)(int8_t)dq_byte(q8, e) * d;
     } else if constexpr (TYPE == RWKV7_DTYPE_Q2_K) {
         const int h = i0 >> 7, g = (i0 & 127) >> 5, l0 = i0 & 31;
         const uint32_t s = b[i0 >> 4];
@@ -264,10 +285,11 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
         const float d = dq_load_half(b) * (float)sc, m = dq_load_half(b + 2) * (float)mn;
         const uint8_t *q = b + (five ? 48 : 16) + 32 * c + l0, *qh = b + 16 + l0;
         const int sh = (sb & 1) * 4;
+        const uint64_t q8 = dq_load8(q), qh8 = five ? dq_load8(qh) : 0;
 #pragma unroll
         for (int e = 0; e < 8; e++) {
-            uint32_t v = (q[e] >> sh) & 0xF;
-            if (five) v += ((qh[e] >> sb) & 1) << 4;
+            uint32_t v = (uint32_t)(q8 >> (8 * e + sh)) & 0xF;
+            if (five) v += ((uint32_t)(qh8 >> (8 * e + sb)) & 1) << 4;
             y[e] = d * (float)v - m;
         }
     } else if constexpr (TYPE == RWKV7_DTYPE_Q6_K) {
@@ -275,9 +297,10 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
         const float dl = dq_load_half(b + 208) * (float)(int8_t)b[192 + (i0 >> 4)];
         const uint8_t *ql = b + 64 * h + 32 * (g & 1) + l0, *qh = b + 128 + 32 * h + l0;
         const int sh = g < 2 ? 0 : 4;
+        const uint64_t ql8 = dq_load8(ql), qh8 = dq_load8(qh);
 #pragma unroll
         for (int e = 0; e < 8; e++) {
-            const int q = (int)(((ql[e] >> sh) & 0xF) | ((qh[e] >> (2 * g)) & 3) << 4) - 32;
+            const int q = (int)(((ql8 >> (8 * e + sh)) & 0xF) | ((qh8 >> (8 * e + 2 * g)) & 3) << 4) - 32;
             y[e] = dl * (float)q;
         }
     } else if constexpr (TYPE == RWKV7_DTYPE_IQ4_XS) {

@@ -20,7 +20,9 @@
  * weights are reused across them). Lane l decodes the groups of 8 elements g = l, l + 32, ...;
  * a final warp reduction gives each column's dot product. Block = MV_WARPS warps = MV_WARPS rows;
  * grid = (ceil(M / MV_WARPS), ceil(T / NCOL)). Host guarantees K % 8 == 0 for block types; float
- * types may have a tail of K % 8 elements, done element-wise. Everything in fp32 (exact inputs). */
+ * types may have a tail of K % 8 elements, done element-wise. Everything in fp32 (exact inputs).
+ * Loads are wide where the layout allows: quants 8 bytes per group (dq_load8), activations as
+ * two float4 (decode is bandwidth-bound, and byte loads cap the achieved bandwidth in LSU issue). */
 template <int TYPE, int NCOL>
 static __global__ void __launch_bounds__(32 * MV_WARPS)
 matvec_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, int64_t M, int64_t T, size_t row_bytes,
@@ -33,6 +35,8 @@ matvec_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, int64_t M
     const uint8_t *wr = w + (size_t)row * row_bytes;
     const float *xc = x + t0 * K;
     const dq_tables tb = dq_tab();
+    /* Every group's 8 activations are 16-byte aligned when x is and K % 4 == 0 (uniform). */
+    const bool x16 = ((reinterpret_cast<uintptr_t>(x) & 15) == 0) && (K & 3) == 0;
     float acc[NCOL];
 #pragma unroll
     for (int c = 0; c < NCOL; c++) acc[c] = 0.0f;
@@ -45,8 +49,15 @@ matvec_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, int64_t M
         for (int c = 0; c < NCOL; c++) {
             if (c < ncol) {
                 const float *xp = xc + c * K + 8 * g;
+                if (x16) { /* two 16-byte loads instead of eight 4-byte ones */
+                    const float4 p = __ldg(reinterpret_cast<const float4 *>(xp));
+                    const float4 q = __ldg(reinterpret_cast<const float4 *>(xp) + 1);
+                    acc[c] += wv[0] * p.x + wv[1] * p.y + wv[2] * p.z + wv[3] * p.w;
+                    acc[c] += wv[4] * q.x + wv[5] * q.y + wv[6] * q.z + wv[7] * q.w;
+                } else {
 #pragma unroll
-                for (int e = 0; e < 8; e++) acc[c] += wv[e] * __ldg(xp + e);
+                    for (int e = 0; e < 8; e++) acc[c] += wv[e] * __ldg(xp + e);
+                }
             }
         }
     }

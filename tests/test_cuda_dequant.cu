@@ -1,7 +1,8 @@
 /* test_cuda_dequant.cu: host-only check of cuda/dequant.cuh (the decoders the CUDA embed and
  * matmul kernels run) against the CPU dequantizers of runtime/dtype.c, on random blocks with
  * finite scales, for every type the CUDA backend supports. Needs no GPU: the same
- * __host__ __device__ code is compiled for the host. Also checks the index math of dq8_row. */
+ * __host__ __device__ code is compiled for the host. Also checks the index math of dq8_row and the
+ * byte order of dq_load8 (the wide quant load; its device branch is exercised only on a GPU). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,20 @@ static void check_type(void) {
     free(got);
 }
 
+/* dq_load8 (the 8-byte quant load of the decoders) reads little-endian bytes at every even offset. */
+static void check_load8(void) {
+    uint8_t buf[24];
+    for (int i = 0; i < 24; i++) buf[i] = (uint8_t)(0x11 * i + 3);
+    for (int o = 0; o <= 16; o += 2) {
+        uint64_t want = 0;
+        for (int e = 0; e < 8; e++) want |= (uint64_t)buf[o + e] << (8 * e);
+        CHECK(dq_load8(buf + o) == want, "dq_load8 at offset %d", o);
+        for (int e = 0; e < 8; e++) CHECK(dq_byte(want, e) == buf[o + e], "dq_byte %d at offset %d", e, o);
+    }
+}
+
 int main(void) {
+    check_load8();
 #define RUN(T) check_type<RWKV7_DTYPE_##T>();
     RWKV7_CUDA_WEIGHT_TYPES(RUN)
 #undef RUN
