@@ -72,6 +72,9 @@ static void cuda_free(struct rwkv7_backend *be) {
             if (cu->staging[i]) (void)cudaFreeHost(cu->staging[i]);
             if (cu->staging_done[i]) (void)cudaEventDestroy(cu->staging_done[i]);
         }
+        if (cu->small_ring) (void)cudaFreeHost(cu->small_ring);
+        for (int i = 0; i < RWKV7_CUDA_SMALL_SEGS; i++)
+            if (cu->small_done[i]) (void)cudaEventDestroy(cu->small_done[i]);
         if (cu->stream) (void)cudaStreamDestroy(cu->stream);
         (void)cudaGetLastError();
     }
@@ -119,9 +122,56 @@ static void cuda_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *buf) {
 }
 
 /* Large uploads go through two pinned halves so the DMA of one overlaps the memcpy into the other;
- * small ones (and all of them during graph recording) through a plain copy. */
+ * small ones through a pinned ring; mid-sized ones (and all of them during graph recording)
+ * through a plain copy. */
 #define STAGING_MIN_COPY (4u << 20)
 #define STAGING_HALF (32u << 20)
+
+/* Small uploads (tokens, slot lists, per-step inputs) from pageable memory would make the driver
+ * wait for the stream's queued work before staging them, so the host could not run ahead of the
+ * GPU. They are copied into a pinned ring instead and DMA'd from there, asynchronously. The ring
+ * is SMALL_SEGS segments; leaving a segment records an event, and entering one waits for the event
+ * recorded a whole lap earlier (an event never recorded counts as complete), so the host blocks
+ * only when it is 7 segments (~900 KiB of uploads) ahead of the GPU. */
+#define SMALL_MAX (64u << 10)
+#define SMALL_SEG (128u << 10)
+
+static bool small_ring_ready(struct rwkv7_cuda *cu) {
+    if (cu->small_ring) return true;
+    if (cu->small_failed) return false;
+    bool ok = cudaMallocHost((void **)&cu->small_ring, (size_t)SMALL_SEG * RWKV7_CUDA_SMALL_SEGS) == cudaSuccess;
+    if (!ok) cu->small_ring = NULL;
+    for (int i = 0; i < RWKV7_CUDA_SMALL_SEGS && ok; i++)
+        ok = cudaEventCreateWithFlags(&cu->small_done[i], cudaEventDisableTiming) == cudaSuccess;
+    if (!ok) {
+        (void)cudaGetLastError();
+        if (cu->small_ring) (void)cudaFreeHost(cu->small_ring);
+        for (int i = 0; i < RWKV7_CUDA_SMALL_SEGS; i++) {
+            if (cu->small_done[i]) (void)cudaEventDestroy(cu->small_done[i]);
+            cu->small_done[i] = NULL;
+        }
+        cu->small_ring = NULL;
+        cu->small_failed = true; /* no pinned memory: plain copies are correct, only blocking */
+        return false;
+    }
+    cu->small_pos = 0;
+    cu->small_seg = 0;
+    return true;
+}
+
+static enum rwkv7_status small_upload(struct rwkv7_cuda *cu, char *dst, const void *src, size_t n) {
+    if (cu->small_pos + n > SMALL_SEG) {
+        CUDA_CHECK(cudaEventRecord(cu->small_done[cu->small_seg], cu->stream));
+        cu->small_seg = (cu->small_seg + 1) % RWKV7_CUDA_SMALL_SEGS;
+        CUDA_CHECK(cudaEventSynchronize(cu->small_done[cu->small_seg]));
+        cu->small_pos = 0;
+    }
+    char *p = cu->small_ring + (size_t)cu->small_seg * SMALL_SEG + cu->small_pos;
+    memcpy(p, src, n);
+    CUDA_CHECK(cudaMemcpyAsync(dst, p, n, cudaMemcpyHostToDevice, cu->stream));
+    cu->small_pos += (n + 15) & ~(size_t)15; /* keep each staged copy 16-byte aligned */
+    return RWKV7_OK;
+}
 
 static enum rwkv7_status cuda_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs,
                                       const void *src, size_t n) {
@@ -136,6 +186,7 @@ static enum rwkv7_status cuda_buf_set(struct rwkv7_backend *be, struct rwkv7_buf
         CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
         return RWKV7_OK;
     }
+    if (n <= SMALL_MAX && small_ring_ready(cu)) return small_upload(cu, dst, src, n);
     if (n < STAGING_MIN_COPY) {
         /* pageable source: returns once src is staged by the driver, so src is reusable */
         CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, cu->stream));

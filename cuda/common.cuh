@@ -26,6 +26,7 @@ struct rwkv7_buf {
 };
 
 #define RWKV7_CUDA_MAX_GRAPHS 64
+#define RWKV7_CUDA_SMALL_SEGS 8 /* segments of the pinned ring for small uploads (backend.cu) */
 
 struct rwkv7_cuda_graph {
     uint64_t key;          /* caller's key */
@@ -43,6 +44,11 @@ struct rwkv7_cuda {
     void *staging[2];                               /* pinned upload halves (NULL = not allocated) */
     cudaEvent_t staging_done[2];                    /* last copy out of each half finished */
     size_t staging_size;                            /* bytes per half */
+    char *small_ring;                               /* pinned ring for small uploads (NULL = none yet) */
+    cudaEvent_t small_done[RWKV7_CUDA_SMALL_SEGS];  /* copies out of each segment finished */
+    size_t small_pos;                               /* next free byte in the current segment */
+    int small_seg;                                  /* current segment */
+    bool small_failed;                              /* pinned allocation failed: use plain copies */
     bool capturing;                                 /* between graph_begin and graph_end */
     bool sync_each_op;                              /* RWKV7_SYNC_EACH_OP=1: sync + check after each op */
     uint64_t capture_key;                           /* key of the recording in progress */
