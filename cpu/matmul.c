@@ -1,17 +1,75 @@
-/* matmul.c: CPU matmul and embedding for every weight type. Weights are read in their GGUF layout:
- * a few rows at a time are dequantized with the type table's exact to_f32 into a per-thread
- * scratch and then dotted with every input row, so each weight byte is decoded once per call
- * (not once per token) and no whole matrix is ever dequantized. Accumulation is fp32 with eight
- * fixed partial sums: results do not depend on the thread count. */
+/* matmul.c: CPU matmul dst (M, T) = W (K, M) . x (K, T) for every weight type, and embedding.
+ * Weights are read in their GGUF layout and never dequantized as a whole matrix.
+ *
+ * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
+ * - x86 with AVX-512F (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
+ *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and
+ *   IQ4_XS: T <= RWKV7_MM_FUSED_MAX_T runs the fused kernel (weights decoded in registers), larger
+ *   T the tile kernel (4 rows decoded once into an fp32 tile, then a register-blocked FMA GEMM).
+ *   Other types always use the tile kernel, filled by the type table's exact to_f32.
+ *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
+ *   speed choice only.
+ * - Anywhere else (or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
+ *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
+ * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
+ * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
+ * Determinism: the thread pool splits rows only, and each output's summation order is fixed by
+ * the path (ISA) alone: results do not depend on the thread count, on T, or on the other
+ * sequences in the call. Different ISAs give different (equally accurate) roundings. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <string.h>
 
 #include "cpu.h"
 #include "dtype.h"
+#include "matmul_simd.h"
 #include "status.h"
 
 #define CPU(be) ((struct rwkv7_cpu *)(be))
-/* Weight rows dequantized per pass; 8 rows of K <= 16384 floats stay within L2. */
+/* Weight rows dequantized per pass on the scalar path; 8 rows of K <= 16384 floats stay within L2. */
 #define MATMUL_ROWS 8
+/* The fused kernel decodes the weights once per 2 input rows; from 4 rows on, decoding once into
+ * the tile and running the register-blocked GEMM is faster (bench/bench_matmul.c). */
+#define RWKV7_MM_FUSED_MAX_T 3
+
+/* ---- instruction set choice ---- */
+
+static int mm_isa_best = RWKV7_MM_SCALAR;
+static int mm_isa_forced = -1;
+static pthread_once_t mm_isa_once = PTHREAD_ONCE_INIT;
+
+static void mm_isa_detect(void) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        mm_isa_best = RWKV7_MM_AVX2;
+        if (__builtin_cpu_supports("avx512f")) mm_isa_best = RWKV7_MM_AVX512;
+    }
+#endif
+}
+
+int rwkv7_mm_isa(void) {
+    pthread_once(&mm_isa_once, mm_isa_detect);
+    if (mm_isa_forced >= 0 && mm_isa_forced <= mm_isa_best) return mm_isa_forced;
+    return mm_isa_best;
+}
+
+void rwkv7_mm_isa_force(int isa) { mm_isa_forced = isa; }
+
+bool rwkv7_mm_simd_type(int type) {
+    switch (type) {
+    case RWKV7_DTYPE_F32: case RWKV7_DTYPE_F16: case RWKV7_DTYPE_BF16:
+    case RWKV7_DTYPE_Q8_0: case RWKV7_DTYPE_Q4_0: case RWKV7_DTYPE_Q4_1:
+    case RWKV7_DTYPE_Q5_0: case RWKV7_DTYPE_Q5_1: case RWKV7_DTYPE_Q4_K:
+    case RWKV7_DTYPE_Q5_K: case RWKV7_DTYPE_Q6_K: case RWKV7_DTYPE_IQ4_NL:
+    case RWKV7_DTYPE_IQ4_XS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- portable path ---- */
 
 static float dot_f32(const float *a, const float *b, int64_t n) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -22,26 +80,16 @@ static float dot_f32(const float *a, const float *b, int64_t n) {
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-struct matmul_job {
-    struct rwkv7_cpu *cpu;
-    float *dst;
-    const char *w;
-    const float *x;
-    int64_t K, M, T;
-    size_t row_bytes;
-    rwkv7_to_f32_fn to_f32;
-    bool f32, accumulate;
-};
-
-static void matmul_rows(void *p, int64_t m0, int64_t m1, int ith) {
-    const struct matmul_job *j = p;
-    float *scratch = j->f32 ? NULL : j->cpu->row_scratch[ith];
+static void matmul_rows_scalar(void *p, int64_t m0, int64_t m1, int ith) {
+    const struct rwkv7_mm_job *j = p;
+    const bool f32 = j->type == RWKV7_DTYPE_F32;
+    float *scratch = j->tile[ith];
     for (int64_t mb = m0; mb < m1; mb += MATMUL_ROWS) {
         int64_t nr = m1 - mb < MATMUL_ROWS ? m1 - mb : MATMUL_ROWS;
         const float *rows[MATMUL_ROWS];
         for (int64_t r = 0; r < nr; r++) {
-            const char *src = j->w + (size_t)(mb + r) * j->row_bytes;
-            if (j->f32) {
+            const uint8_t *src = j->w + (size_t)(mb + r) * j->row_bytes;
+            if (f32) {
                 rows[r] = (const float *)src; /* F32 weights are 4-byte aligned in GGUF */
             } else {
                 j->to_f32(src, scratch + r * j->K, j->K);
@@ -64,17 +112,29 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
                                    bool accumulate) {
     struct rwkv7_cpu *cpu = CPU(be);
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(w->type);
-    int64_t K = w->ne[0], M = w->ne[1];
-    struct matmul_job j = {cpu, cpu_f32(dst), cpu_data(w), cpu_f32(x), K, M, rwkv7_tensor_nrows(x),
-                           rwkv7_dtype_row_bytes(w->type, K), ti->to_f32, w->type == RWKV7_DTYPE_F32, accumulate};
-    if (!j.f32)
-        RWKV7_TRY(rwkv7_cpu_reserve(&cpu->row_scratch, &cpu->row_scratch_n, cpu->n_threads, (size_t)(MATMUL_ROWS * K)));
+    const int64_t K = w->ne[0], M = w->ne[1];
+    const int isa = rwkv7_mm_isa();
+    struct rwkv7_mm_job j = {
+        .dst = cpu_f32(dst), .w = cpu_data(w), .x = cpu_f32(x), .K = K, .M = M, .T = rwkv7_tensor_nrows(x),
+        .row_bytes = rwkv7_dtype_row_bytes(w->type, K), .type = w->type, .fast = rwkv7_mm_simd_type(w->type),
+        .accumulate = accumulate, .fused_max_t = RWKV7_MM_FUSED_MAX_T, .to_f32 = ti->to_f32, .tile = NULL,
+    };
+    rwkv7_task_fn fn = matmul_rows_scalar;
+    size_t scratch = (size_t)(MATMUL_ROWS * K);
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa != RWKV7_MM_SCALAR) {
+        fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : rwkv7_mm_rows_avx2;
+        scratch = (size_t)(RWKV7_MM_ROWS * K);
+    }
+#endif
+    RWKV7_TRY(rwkv7_cpu_reserve(&cpu->row_scratch, &cpu->row_scratch_n, cpu->n_threads, scratch));
+    j.tile = cpu->row_scratch;
     /* Each part gets at least ~64K weights x rows of work, so that small matrices (LoRAs, tiny
      * models) are not split across threads whose wake-up costs more than the work. */
     int64_t work_per_row = K * (j.T < 8 ? j.T : 8);
     int64_t min_chunk = work_per_row >= 65536 ? MATMUL_ROWS : 65536 / work_per_row;
     if (min_chunk < MATMUL_ROWS) min_chunk = MATMUL_ROWS;
-    rwkv7_threadpool_run(cpu->pool, M, min_chunk, matmul_rows, &j);
+    rwkv7_threadpool_run(cpu->pool, M, min_chunk, fn, &j);
     return RWKV7_OK;
 }
 

@@ -1,0 +1,142 @@
+/* matmul_kern.h: the SIMD matmul kernels, written once for a vector width and included by
+ * matmul_avx2.c (W = 8) and matmul_avx512.c (W = 16), which define before including it:
+ *   MK_VF             float vector type            MK_W      lanes
+ *   MK_ZERO() MK_LOADU(p) MK_FMA(a, b, c) (a*b+c, fused)  MK_REDUCE(v) -> float, fixed tree
+ *   MK_FROM8(w8, w)   four __m256 (32 floats) -> 32 / MK_W vectors
+ *   MK_COLS           columns per tile micro-kernel block (register budget)
+ *   MK_NAME(n)        the ISA-suffixed name of symbol n
+ *
+ * Two kernels, same arithmetic (matmul_simd.h): per output, one lane accumulator, one FMA per W
+ * elements for k ascending, then a fixed-order lane reduction and the scalar K % 32 tail.
+ * - fused (decode, T <= fused_max_t): four weight rows are decoded 32 elements at a time into
+ *   registers and dotted with one or two input rows; nothing is written but the outputs.
+ * - tile (prefill): four weight rows are decoded once into a per-thread fp32 tile (4 * K floats:
+ *   12 KB at K = 768, in L1; 48 KB at K = 3072, in L2), then a 4 x MK_COLS register block of
+ *   accumulators sweeps K for each group of MK_COLS input rows, so each weight value loaded feeds
+ *   MK_COLS FMAs and each input value four.
+ * Rows past the end of a 4-row block alias the last valid row; their results are dropped. */
+
+#define MK_NV (32 / MK_W)
+
+/* dst[t][m] = (accumulate ? dst : 0) + s, after the float-type tail. */
+MM_INLINE void MK_NAME(finish)(const struct rwkv7_mm_job *j, int type, const uint8_t *row, int64_t m,
+                               int64_t t, float s) {
+    const float *x = j->x + t * j->K;
+    for (int64_t k = j->K & ~(int64_t)31; k < j->K; k++) s += mm_tail(type, row, k) * x[k];
+    float *d = j->dst + t * j->M + m;
+    *d = j->accumulate ? *d + s : s;
+}
+
+MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
+                              int64_t m, int nr, int64_t t0, const int nc) {
+    const int64_t G = j->K / 32;
+    const float *x0 = j->x + t0 * j->K, *x1 = x0 + j->K;
+    MK_VF acc[4][2];
+    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = MK_ZERO();
+    for (int64_t g = 0; g < G; g++) {
+        for (int r = 0; r < 4; r++) {
+            __m256 w8[4];
+            MK_VF w[MK_NV];
+            mm_deq(type, rp[r], g, w8);
+            MK_FROM8(w8, w);
+            for (int i = 0; i < MK_NV; i++) {
+                acc[r][0] = MK_FMA(w[i], MK_LOADU(x0 + 32 * g + MK_W * i), acc[r][0]);
+                if (nc == 2) acc[r][1] = MK_FMA(w[i], MK_LOADU(x1 + 32 * g + MK_W * i), acc[r][1]);
+            }
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) MK_NAME(finish)(j, type, rp[r], m + r, t0 + c, MK_REDUCE(acc[r][c]));
+}
+
+/* One 4 x nc block of outputs from the tile rows tr[] (32-aligned part of K). */
+MM_INLINE void MK_NAME(tile_block)(const struct rwkv7_mm_job *j, const int type, const float *const tr[4],
+                                   const uint8_t *const rp[4], int64_t m, int nr, int64_t t0, const int nc) {
+    const int64_t K = j->K, K32 = K & ~(int64_t)31;
+    const float *x = j->x + t0 * K;
+    MK_VF acc[4][MK_COLS];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < nc; c++) acc[r][c] = MK_ZERO();
+    for (int64_t k = 0; k < K32; k += MK_W) {
+        MK_VF xv[MK_COLS];
+        for (int c = 0; c < nc; c++) xv[c] = MK_LOADU(x + c * K + k);
+        for (int r = 0; r < 4; r++) {
+            const MK_VF w = MK_LOADU(tr[r] + k);
+            for (int c = 0; c < nc; c++) acc[r][c] = MK_FMA(w, xv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) MK_NAME(finish)(j, type, rp[r], m + r, t0 + c, MK_REDUCE(acc[r][c]));
+}
+
+/* Rows [m0, m1) for one weight type (a constant after inlining; -1 = no group decoder). */
+MM_INLINE void MK_NAME(rows_t)(const struct rwkv7_mm_job *j, int64_t m0, int64_t m1, int ith, const int type) {
+    const int64_t K = j->K, K32 = K & ~(int64_t)31, T = j->T;
+    const bool fused = type >= 0 && T <= j->fused_max_t;
+    for (int64_t m = m0; m < m1; m += 4) {
+        const int nr = m1 - m < 4 ? (int)(m1 - m) : 4;
+        const uint8_t *rp[4];
+        for (int r = 0; r < 4; r++) rp[r] = j->w + (size_t)(m + (r < nr ? r : nr - 1)) * j->row_bytes;
+        if (fused) {
+            int64_t t = 0;
+            for (; t + 2 <= T; t += 2) MK_NAME(fused)(j, type, rp, m, nr, t, 2);
+            if (t < T) MK_NAME(fused)(j, type, rp, m, nr, t, 1);
+            continue;
+        }
+        float *tile = j->tile[ith];
+        const float *tr[4];
+        for (int r = 0; r < 4; r++) {
+            tr[r] = tile + (size_t)(r < nr ? r : nr - 1) * (size_t)K;
+            if (r >= nr) continue;
+            float *dst = tile + (size_t)r * (size_t)K;
+            if (type < 0) {
+                j->to_f32(rp[r], dst, K); /* K is a multiple of 32 for every type without a group decoder */
+                continue;
+            }
+            for (int64_t g = 0; g < K32 / 32; g++) {
+                __m256 w8[4];
+                mm_deq(type, rp[r], g, w8);
+                for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + 32 * g + 8 * i, w8[i]);
+            }
+        }
+        int64_t t = 0;
+        for (; t + MK_COLS <= T; t += MK_COLS) MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, MK_COLS);
+        switch (T - t) {
+        case 0: break;
+        case 1: MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, 1); break;
+        case 2: MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, 2); break;
+        case 3: MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, 3); break;
+#if MK_COLS > 4
+        case 4: MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, 4); break;
+        case 5: MK_NAME(tile_block)(j, type, tr, rp, m, nr, t, 5); break;
+#endif
+        default: break;
+        }
+    }
+}
+
+#define MK_CASE(T) \
+    case T: MK_NAME(rows_t)(j, m0, m1, ith, T); break;
+
+void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
+    const struct rwkv7_mm_job *j = job;
+    switch (j->fast ? j->type : -1) {
+    MK_CASE(RWKV7_DTYPE_F32)
+    MK_CASE(RWKV7_DTYPE_F16)
+    MK_CASE(RWKV7_DTYPE_BF16)
+    MK_CASE(RWKV7_DTYPE_Q8_0)
+    MK_CASE(RWKV7_DTYPE_Q4_0)
+    MK_CASE(RWKV7_DTYPE_Q4_1)
+    MK_CASE(RWKV7_DTYPE_Q5_0)
+    MK_CASE(RWKV7_DTYPE_Q5_1)
+    MK_CASE(RWKV7_DTYPE_Q4_K)
+    MK_CASE(RWKV7_DTYPE_Q5_K)
+    MK_CASE(RWKV7_DTYPE_Q6_K)
+    MK_CASE(RWKV7_DTYPE_IQ4_NL)
+    MK_CASE(RWKV7_DTYPE_IQ4_XS)
+    default: MK_NAME(rows_t)(j, m0, m1, ith, -1); break;
+    }
+}
+
+#undef MK_CASE
+#undef MK_NV

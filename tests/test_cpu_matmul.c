@@ -1,0 +1,156 @@
+/* test_cpu_matmul.c: the CPU matmul (cpu/matmul.c and its SIMD kernels) against a double-precision
+ * reference of the exactly dequantized weights (the type table's to_f32), for every weight type
+ * and every instruction set this CPU runs (scalar, AVX2, AVX-512 as available).
+ * Checks per (type, K, T, ISA): accuracy (NMSE), bit-identical results with 1 and 2 threads, and
+ * bit-identical results for a sequence whatever T is and whatever else shares the call (every
+ * column of a T-column call equals a 1-column call on that column alone), plus accumulate mode.
+ * K covers 256, 768 and a size that is not a multiple of 256 (not of 32 for the float types,
+ * which exercises the scalar tail); M is odd (partial 4-row and 8-row blocks) and big enough that
+ * two threads really split it. */
+#include <stdint.h>
+
+#include "backend.h"
+#include "cpu.h"
+#include "dtype.h"
+#include "dtype_random.h"
+#include "matmul_simd.h"
+#include "status.h"
+#include "testing.h"
+
+#define M_ROWS 263
+#define T_MAX 37
+
+struct host_tensor {
+    struct rwkv7_tensor t;
+    void *mem;
+};
+
+static void host_tensor(struct rwkv7_backend *be, struct host_tensor *h, int type, int64_t ne0, int64_t ne1, size_t bytes) {
+    h->mem = calloc(1, bytes + 64);
+    memset(&h->t, 0, sizeof h->t);
+    h->t.type = type;
+    h->t.ne[0] = ne0;
+    h->t.ne[1] = ne1;
+    h->t.ne[2] = h->t.ne[3] = 1;
+    h->t.nbytes = bytes;
+    if (be->i->buf_wrap_host(be, h->mem, bytes, &h->t.buf) != RWKV7_OK) abort();
+}
+
+static void host_free(struct rwkv7_backend *be, struct host_tensor *h) {
+    be->i->buf_free(be, h->t.buf);
+    free(h->mem);
+}
+
+/* dst (M, T) = W x with the given backend; x holds T_MAX columns, the first T are used. */
+static int run_matmul(struct rwkv7_backend *be, int type, const void *w, int64_t K, const float *x, int64_t T,
+                      float *dst, bool accumulate) {
+    struct host_tensor tw, tx, td;
+    size_t wb = rwkv7_dtype_row_bytes(type, K) * M_ROWS;
+    host_tensor(be, &tw, type, K, M_ROWS, wb);
+    host_tensor(be, &tx, RWKV7_DTYPE_F32, K, T, (size_t)(K * T) * sizeof(float));
+    host_tensor(be, &td, RWKV7_DTYPE_F32, M_ROWS, T, (size_t)(M_ROWS * T) * sizeof(float));
+    memcpy(tw.mem, w, wb);
+    memcpy(tx.mem, x, (size_t)(K * T) * sizeof(float));
+    memcpy(td.mem, dst, (size_t)(M_ROWS * T) * sizeof(float));
+    enum rwkv7_status st = rwkv7_op_matmul(be, &td.t, &tw.t, &tx.t, accumulate);
+    memcpy(dst, td.mem, (size_t)(M_ROWS * T) * sizeof(float));
+    host_free(be, &tw);
+    host_free(be, &tx);
+    host_free(be, &td);
+    return st == RWKV7_OK;
+}
+
+static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int type, int64_t K) {
+    const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(type);
+    const size_t rb = rwkv7_dtype_row_bytes(type, K);
+    uint8_t *w = malloc(rb * M_ROWS);
+    float *wf = malloc(sizeof(float) * (size_t)(K * M_ROWS));
+    float *x = malloc(sizeof(float) * (size_t)(K * T_MAX));
+    double *ref = malloc(sizeof(double) * (size_t)(M_ROWS * T_MAX));
+    float *d1 = malloc(sizeof(float) * (size_t)(M_ROWS * T_MAX)), *d2 = malloc(sizeof(float) * (size_t)(M_ROWS * T_MAX));
+    float *single = malloc(sizeof(float) * M_ROWS);
+    rwkv7_dtype_random_rows(type, 77 + (uint64_t)type, w, M_ROWS, K, 0.05f);
+    for (int64_t m = 0; m < M_ROWS; m++) ti->to_f32(w + (size_t)m * rb, wf + m * K, K);
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)K;
+    for (int64_t i = 0; i < K * T_MAX; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    for (int64_t t = 0; t < T_MAX; t++)
+        for (int64_t m = 0; m < M_ROWS; m++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++) acc += (double)wf[m * K + k] * x[t * K + k];
+            ref[t * M_ROWS + m] = acc;
+        }
+    static const int64_t Ts[] = {1, 2, 5, 16, 37};
+    const int best = rwkv7_mm_isa();
+    for (int isa = RWKV7_MM_SCALAR; isa <= best; isa++) {
+        rwkv7_mm_isa_force(isa);
+        for (size_t ti_ = 0; ti_ < sizeof Ts / sizeof Ts[0]; ti_++) {
+            const int64_t T = Ts[ti_];
+            memset(d1, 0, sizeof(float) * (size_t)(M_ROWS * T));
+            memset(d2, 0, sizeof(float) * (size_t)(M_ROWS * T));
+            CHECK(run_matmul(be1, type, w, K, x, T, d1, false), "%s K=%lld T=%lld", ti->name, (long long)K, (long long)T);
+            CHECK(run_matmul(be2, type, w, K, x, T, d2, false), "%s", ti->name);
+            /* Activations stay fp32 and weights are exact, so the only error is fp32 rounding of
+             * K <= 1280 products and sums: relative ~ sqrt(K) * 2^-24 per output, NMSE ~ 1e-11.
+             * 1e-9 leaves margin yet catches any mis-decoded element (NMSE >= ~1e-4). */
+            double num = 0, den = 0;
+            for (int64_t i = 0; i < M_ROWS * T; i++) {
+                double e = d1[i] - ref[i];
+                num += e * e;
+                den += ref[i] * ref[i];
+            }
+            const double nmse = den > 0 ? num / den : num;
+            CHECK(nmse < 1e-9, "%s K=%lld T=%lld isa=%d: NMSE %.3g", ti->name, (long long)K, (long long)T, isa, nmse);
+            CHECK(memcmp(d1, d2, sizeof(float) * (size_t)(M_ROWS * T)) == 0,
+                  "%s K=%lld T=%lld isa=%d: 1 and 2 threads differ", ti->name, (long long)K, (long long)T, isa);
+            /* each column equals the same column computed alone (T-independence, batching invariance) */
+            int diff = 0;
+            for (int64_t t = 0; t < T; t++) {
+                memset(single, 0, sizeof(float) * M_ROWS);
+                run_matmul(be2, type, w, K, x + t * K, 1, single, false);
+                diff += memcmp(single, d1 + t * M_ROWS, sizeof(float) * M_ROWS) != 0;
+            }
+            CHECK(diff == 0, "%s K=%lld T=%lld isa=%d: %d columns differ from a 1-column call", ti->name,
+                  (long long)K, (long long)T, isa, diff);
+            if (T == 5) { /* accumulate: dst + result, with the result's exact bits */
+                float *acc = malloc(sizeof(float) * (size_t)(M_ROWS * T));
+                for (int64_t i = 0; i < M_ROWS * T; i++) acc[i] = (float)(i % 7) - 3.0f;
+                run_matmul(be1, type, w, K, x, T, acc, true);
+                int bad = 0;
+                for (int64_t i = 0; i < M_ROWS * T; i++) bad += acc[i] != ((float)(i % 7) - 3.0f) + d1[i];
+                CHECK(bad == 0, "%s K=%lld isa=%d: accumulate differs in %d outputs", ti->name, (long long)K, isa, bad);
+                free(acc);
+            }
+        }
+    }
+    rwkv7_mm_isa_force(-1);
+    free(w);
+    free(wf);
+    free(x);
+    free(ref);
+    free(d1);
+    free(d2);
+    free(single);
+}
+
+int main(void) {
+    struct rwkv7_backend *be1 = NULL, *be2 = NULL;
+    if (rwkv7_backend_cpu_init(1, &be1) != RWKV7_OK || rwkv7_backend_cpu_init(2, &be2) != RWKV7_OK) {
+        fprintf(stderr, "cannot start the CPU backend\n");
+        return 1;
+    }
+    fprintf(stderr, "test_cpu_matmul: best instruction set %d (0 scalar, 1 AVX2, 2 AVX-512)\n", rwkv7_mm_isa());
+    for (int type = 0; type < RWKV7_DTYPE_COUNT; type++) {
+        if (!rwkv7_dtype_is_weight(type)) continue;
+        const int block = rwkv7_dtype_get(type)->block;
+        /* third size: not a multiple of 256; for the float types not even of 32 (scalar tail) */
+        const int64_t odd = block == 1 ? 1037 : block == 256 ? 1280 : 1152;
+        const int64_t Ks[] = {256, 768, odd};
+        for (int i = 0; i < 3; i++) test_case(be1, be2, type, Ks[i]);
+    }
+    rwkv7_backend_free(be1);
+    rwkv7_backend_free(be2);
+    return test_finish("test_cpu_matmul");
+}
