@@ -85,8 +85,10 @@ struct batch_sched;
 typedef enum rwkv7_status (*batch_done_fn)(void *user, const struct batch_req *r, const char *text, size_t n_text,
                                            const char *finish, int n_gen);
 
-/* parallel: slots (sequences in flight); chunk: prefill tokens per sequence per step. */
-enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, struct batch_sched **out);
+/* parallel: slots (sequences in flight); chunk: prefill tokens per sequence per step;
+ * cache_bytes: budget of the prompt prefix cache (runtime/prefix_cache.h), 0 = none. */
+enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, size_t cache_bytes,
+                                   struct batch_sched **out);
 void batch_sched_free(struct batch_sched *s);
 int batch_sched_free_slots(const struct batch_sched *s);
 int batch_sched_running(const struct batch_sched *s);
@@ -95,7 +97,9 @@ enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r);
 /* One step: prefill chunks of the sequences still reading their prompt (several sequences of
  * equal chunk length per eval call), then one eval call that decodes every other sequence. */
 enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, void *user);
-/* Totals so far: prompt tokens evaluated, tokens generated. */
-void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *gen_tokens);
+/* Totals so far: prompt tokens evaluated, prompt tokens restored from the prefix cache instead,
+ * tokens generated. */
+void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *cached_tokens,
+                        long long *gen_tokens);
 
 #endif

@@ -3,12 +3,15 @@
  * decodes all other sequences in ONE eval call with n_tok = 1, so the weights are read once per
  * step. Batch invariance: a prompt is always cut at the same chunk boundaries whatever else runs,
  * and a call never holds more rows than the context's step size, so no sequence's tokens are ever
- * re-split inside rwkv7_ctx_eval; each sequence samples from its own row with its own sampler. */
+ * re-split inside rwkv7_ctx_eval; each sequence samples from its own row with its own sampler.
+ * The prefix cache keeps states only at whole-chunk boundaries of a prompt, so a sequence that
+ * restores one continues at the same boundaries it would have used, from the same bits. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
+#include "prefix_cache.h"
 #include "status.h"
 #include "tokenizer.h"
 
@@ -26,6 +29,7 @@ struct batch_seq {
 struct batch_sched {
     struct rwkv7_model *m;
     struct rwkv7_ctx *ctx;
+    struct rwkv7_prefix_cache *cache; /* NULL: off */
     const struct rwkv7_tokenizer *tok;
     int n_vocab, parallel, chunk, max_rows;
     struct batch_seq *seqs; /* indexed by slot */
@@ -34,10 +38,11 @@ struct batch_sched {
     float *logits;          /* scratch: [parallel][V] */
     int *pending, *call_slots; /* scratch: [parallel] */
     bool *used;                /* scratch: [parallel] */
-    long long admitted, prompt_tokens, gen_tokens;
+    long long admitted, prompt_tokens, cached_tokens, gen_tokens;
 };
 
-enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, struct batch_sched **out) {
+enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, size_t cache_bytes,
+                                   struct batch_sched **out) {
     *out = NULL;
     struct batch_sched *s = calloc(1, sizeof *s);
     if (!s) return rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
@@ -60,6 +65,7 @@ enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chun
     if (!s->seqs || !s->slots || !s->tokens || !s->logits || !s->pending || !s->call_slots || !s->used)
         st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
     if (st == RWKV7_OK) st = rwkv7_ctx_init(m, parallel, &s->ctx);
+    if (st == RWKV7_OK && cache_bytes > 0) st = rwkv7_prefix_cache_init(m, cache_bytes, &s->cache);
     if (st != RWKV7_OK) {
         batch_sched_free(s);
         return st;
@@ -81,6 +87,7 @@ static void seq_release(struct batch_seq *q) {
 void batch_sched_free(struct batch_sched *s) {
     if (!s) return;
     for (int i = 0; s->seqs && i < s->parallel; i++) seq_release(&s->seqs[i]);
+    rwkv7_prefix_cache_free(s->cache);
     rwkv7_ctx_free(s->ctx);
     free(s->seqs);
     free(s->slots);
@@ -100,8 +107,10 @@ int batch_sched_running(const struct batch_sched *s) {
 
 int batch_sched_free_slots(const struct batch_sched *s) { return s->parallel - batch_sched_running(s); }
 
-void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *gen_tokens) {
+void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *cached_tokens,
+                        long long *gen_tokens) {
     *prompt_tokens = s->prompt_tokens;
+    *cached_tokens = s->cached_tokens;
     *gen_tokens = s->gen_tokens;
 }
 
@@ -115,6 +124,13 @@ enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r) {
         q->order = s->admitted++;
         rwkv7_utf8_stream_init(&q->u8);
         json_buf_raw(&q->text, "", 0);
+        if (s->cache) {
+            /* n - 1: at least one token must be evaluated to get logits. */
+            size_t got = 0;
+            RWKV7_TRY(rwkv7_prefix_cache_lookup(s->cache, s->ctx, i, r->prompt, r->n_prompt - 1, &got));
+            q->pos = got;
+            s->cached_tokens += (long long)got;
+        }
         /* Prompt tokens feed the penalties as in `rwkv7 generate`. */
         for (size_t k = 0; k < r->n_prompt; k++) rwkv7_sampler_accept(r->smp, r->prompt[k]);
         return q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : RWKV7_OK;
@@ -203,9 +219,10 @@ static enum rwkv7_status prefill(struct batch_sched *s, batch_done_fn done, void
         int cap = s->max_rows / len, n = 0;
         bool any_last = false;
         for (int b = a; b < n_pending && n < cap; b++) {
+            if (used[b]) continue; /* also: an earlier group may have finished it (r is NULL) */
             struct batch_seq *qb = &s->seqs[pending[b]];
             size_t lb = qb->r->n_prompt - qb->pos;
-            if (used[b] || (lb > (size_t)s->chunk ? s->chunk : (int)lb) != len) continue;
+            if ((lb > (size_t)s->chunk ? s->chunk : (int)lb) != len) continue;
             used[b] = true;
             s->slots[n] = pending[b];
             memcpy(s->tokens + (size_t)n * len, qb->r->prompt + qb->pos, (size_t)len * sizeof(int32_t));
@@ -220,6 +237,8 @@ static enum rwkv7_status prefill(struct batch_sched *s, batch_done_fn done, void
         for (int k = 0; k < n; k++) {
             struct batch_seq *q = &s->seqs[call_slots[k]];
             q->pos += (size_t)len;
+            if (s->cache && len == s->chunk && q->pos < q->r->n_prompt)
+                RWKV7_TRY(rwkv7_prefix_cache_store(s->cache, s->ctx, call_slots[k], q->r->prompt, q->pos));
             if (q->pos == q->r->n_prompt)
                 RWKV7_TRY(advance(s, call_slots[k], s->logits + (size_t)k * s->n_vocab, done, user));
         }

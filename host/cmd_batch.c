@@ -130,7 +130,7 @@ int cmd_batch(int argc, char **argv) {
     uint64_t seed = RWKV7_SEED_RANDOM;
     const char *in_path = NULL, *out_path = NULL, *shard = NULL, *think = NULL;
     bool resume = false, overwrite = false, no_progress = false;
-    int parallel = 0, chunk = 128, max_requests = 0;
+    int parallel = 0, chunk = 128, max_requests = 0, cache_mib = 256;
     d.max_tokens = 256;
     d.max_prompt_tokens = 32768;
     const struct opt opts[] = {
@@ -144,6 +144,7 @@ int cmd_batch(int argc, char **argv) {
         {"-n,--max-tokens", OPT_INT, &d.max_tokens, "N", "max_tokens of requests that give none (default 256)"},
         {"--max-prompt-tokens", OPT_INT, &d.max_prompt_tokens, "N", "longer prompts become error records (default 32768)"},
         {"--chunk", OPT_INT, &chunk, "N", "prefill tokens per sequence per step (default 128)"},
+        {"--prefix-cache", OPT_INT, &cache_mib, "MiB", "states of shared prompt prefixes kept at chunk boundaries; 0 = off (default 256)"},
         SAMPLING_OPTS(d.sp, seed),
         {"--think", OPT_STR, &think, "MODE", "chat think mode of requests that give none: off|on|bit|lot|fake (default off)"},
         {"--ignore-eos", OPT_FLAG, &d.ignore_eos, NULL, "do not stop at token 0 unless a request says so"},
@@ -168,9 +169,9 @@ int cmd_batch(int argc, char **argv) {
         return 2;
     }
     if (parallel < 0 || parallel > 4096 || chunk < 1 || chunk > 4096 || d.max_tokens < 0 || d.max_prompt_tokens < 1 ||
-        max_requests < 0) {
+        max_requests < 0 || cache_mib < 0) {
         fprintf(stderr, "rwkv7 batch: --parallel must be in [1, 4096], --chunk in [1, 4096], -n and --max-requests >= 0, "
-                        "--max-prompt-tokens >= 1\n");
+                        "--max-prompt-tokens >= 1, --prefix-cache >= 0\n");
         return 2;
     }
     if (resume && overwrite) {
@@ -246,7 +247,10 @@ int cmd_batch(int argc, char **argv) {
         parallel = fit < 1 ? 1 : fit > 64 ? 64 : (int)fit;
         if (total > 0 && total < parallel) parallel = (int)total;
     }
-    if ((st = batch_sched_init(m, parallel, chunk, &sched)) != RWKV7_OK) {
+    /* A cache that cannot hold one state is no cache: turn it off rather than fail. */
+    size_t cache_bytes = (size_t)cache_mib << 20;
+    if (cache_bytes < 2 * per_seq) cache_bytes = 0;
+    if ((st = batch_sched_init(m, parallel, chunk, cache_bytes, &sched)) != RWKV7_OK) {
         fprintf(stderr, "rwkv7 batch: cannot set up %d sequences: %s\n", parallel, rwkv7_last_error());
         rc = host_status_exit(st);
         goto done;
@@ -342,8 +346,8 @@ int cmd_batch(int argc, char **argv) {
         if ((st = batch_sched_step(sched, on_done, &run)) != RWKV7_OK) break;
         double t = now_ms();
         if (!no_progress && t - last_progress >= (tty ? 500 : 5000)) {
-            long long pt, gt;
-            batch_sched_counts(sched, &pt, &gt);
+            long long pt, ct, gt;
+            batch_sched_counts(sched, &pt, &ct, &gt);
             progress(run.written + skipped, total, run.errors, gt, (t - t0) / 1e3, (double)skipped, tty, false);
             last_progress = t;
         }
@@ -353,13 +357,14 @@ int cmd_batch(int argc, char **argv) {
         if (st == RWKV7_OK) st = RWKV7_ERR_IO;
     }
     double wall = (now_ms() - t0) / 1e3;
-    long long prompt_tok, gen_tok;
-    batch_sched_counts(sched, &prompt_tok, &gen_tok);
+    long long prompt_tok, cached_tok, gen_tok;
+    batch_sched_counts(sched, &prompt_tok, &cached_tok, &gen_tok);
     int in_flight = batch_sched_running(sched);
     if (!no_progress) progress(run.written + skipped, total, run.errors, gen_tok, wall, (double)skipped, tty, true);
-    fprintf(stderr, "rwkv7 batch: %ld records written (%ld errors), %ld skipped as already done; prompt %lld tokens, "
-                    "generated %lld tokens; wall %.2f s; %.1f generated tok/s, %.1f total tok/s\n",
-            run.written, run.errors, skipped, prompt_tok, gen_tok, wall, wall > 0 ? (double)gen_tok / wall : 0.0,
+    fprintf(stderr, "rwkv7 batch: %ld records written (%ld errors), %ld skipped as already done; prompt %lld tokens "
+                    "evaluated + %lld from the prefix cache, generated %lld tokens; wall %.2f s; %.1f generated tok/s, "
+                    "%.1f total tok/s\n",
+            run.written, run.errors, skipped, prompt_tok, cached_tok, gen_tok, wall, wall > 0 ? (double)gen_tok / wall : 0.0,
             wall > 0 ? (double)(prompt_tok + gen_tok) / wall : 0.0);
     if (st != RWKV7_OK) {
         if (!run.write_failed) fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());

@@ -316,7 +316,7 @@ static bool buf_reserve(struct json_buf *b, size_t extra) {
 
 void json_buf_raw(struct json_buf *b, const char *s, size_t n) {
     if (!buf_reserve(b, n)) return;
-    memcpy(b->p + b->n, s, n);
+    if (n) memcpy(b->p + b->n, s, n); /* s may be NULL when n is 0 */
     b->n += n;
     b->p[b->n] = 0;
 }

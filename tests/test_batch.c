@@ -22,6 +22,18 @@ static void write_file(const char *name, const char *text) {
     }
 }
 
+/* A whole file as a NUL-terminated string (test_read_file's buffer has no terminator). */
+static char *read_text(const char *path) {
+    size_t n = 0;
+    char *b = test_read_file(path, &n), *t = b ? realloc(b, n + 1) : NULL;
+    if (!t) {
+        free(b);
+        return NULL;
+    }
+    t[n] = 0;
+    return t;
+}
+
 /* Runs `rwkv7 batch -m model -i dir/in -o dir/out extra` and returns its exit code. */
 static int run_batch(const char *model, const char *in, const char *out, const char *extra) {
     char cmd[4096];
@@ -218,11 +230,16 @@ static void test_resume(void) {
 }
 
 /* The same seeded request alone and as one of 64 (mixed prompt lengths spanning several prefill
- * chunks, mixed max_tokens): identical text. Returns false when the backend is unavailable. */
-static bool check_invariance(const char *backend) {
-    const char *target = "{\"custom_id\":\"target\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"The old man looked at the sea "
-                         "and said nothing for a long while.\",\"temperature\":1.0,\"top_k\":0,\"top_p\":1,\"min_p\":0,"
-                         "\"seed\":1234,\"max_tokens\":40,\"ignore_eos\":true}}\n";
+ * chunks, mixed max_tokens): identical text. With full, also through 4 slots so that requests
+ * restore shared prefixes from the prefix cache. n_gen bounds the generated tokens (lavapipe is
+ * slow). Returns false when the backend is unavailable. */
+static bool check_invariance(const char *backend, bool full, int n_gen) {
+    char target[512];
+    snprintf(target, sizeof target,
+             "{\"custom_id\":\"target\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"The old man looked at the sea "
+             "and said nothing for a long while.\",\"temperature\":1.0,\"top_k\":0,\"top_p\":1,\"min_p\":0,"
+             "\"seed\":1234,\"max_tokens\":%d,\"ignore_eos\":true}}\n",
+             n_gen);
     write_file("inv1.jsonl", target);
     char extra[128], out1[32], out64[32];
     snprintf(extra, sizeof extra, "--backend %s --parallel 1 --chunk 16", backend);
@@ -235,22 +252,54 @@ static bool check_invariance(const char *backend) {
             p += sprintf(p, "%s", target);
             continue;
         }
+        /* Every third shares the target's first 3 chunks, so later admissions hit the prefix cache. */
         int len = 1 + (i * 13) % 70;
+        const char *text = i % 3 ? "Some other text that differs in length from line to line, so that chunks mix."
+                                 : "The old man looked at the sea and said nothing for a long while, and then he spoke.";
+        if (i % 3 == 0) len = 50 + i % 30;
+        if (!full) len = 1 + i % 16; /* one prefill chunk each: few eval calls on a slow device */
         p += sprintf(p, "{\"custom_id\":\"o%d\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"%.*s\",\"temperature\":0.9,\"seed\":%d,"
                         "\"max_tokens\":%d}}\n",
-                     i, len, "Some other text that differs in length from line to line, so that chunks mix.", i, 5 + i % 50);
+                     i, len, text, i, 1 + i % n_gen);
     }
     write_file("inv64.jsonl", in);
     free(in);
     snprintf(extra, sizeof extra, "--backend %s --parallel 64 --chunk 16", backend);
     CHECK(run_batch(g_tiny, "inv64.jsonl", out64, extra) == 0, "%s: 64-request run", backend);
-    struct records a, b;
+    struct records a, b, c;
     read_records(out1, &a);
     read_records(out64, &b);
     const char *ta = text_of(find(&a, "target")), *tb = text_of(find(&b, "target"));
     CHECK(b.n == 64, "%s: 64 records, got %d", backend, b.n);
     CHECK(ta && tb && !strcmp(ta, tb), "%s: batch invariance: alone '%s' vs among 63 '%s'", backend, ta ? ta : "", tb ? tb : "");
-    CHECK(usage_of(find(&a, "target"), "completion_tokens") == 40, "%s: target generated 40 tokens", backend);
+    CHECK(usage_of(find(&a, "target"), "completion_tokens") == n_gen, "%s: target generated %d tokens", backend, n_gen);
+    if (!full) {
+        free_records(&a);
+        free_records(&b);
+        return true;
+    }
+    /* Few slots: requests are admitted after others stored shared prefixes in the cache. */
+    char out4[32], err[300];
+    snprintf(out4, sizeof out4, "inv4.%s.out", backend);
+    snprintf(err, sizeof err, "%s/stderr.txt", g_dir);
+    remove(err);
+    snprintf(extra, sizeof extra, "--backend %s --parallel 4 --chunk 16", backend);
+    CHECK(run_batch(g_tiny, "inv64.jsonl", out4, extra) == 0, "%s: 64 requests through 4 slots", backend);
+    char *log = read_text(err);
+    CHECK(log && strstr(log, "from the prefix cache") && !strstr(log, " + 0 from the prefix cache"), "%s: prefix cache hits",
+          backend);
+    free(log);
+    read_records(out4, &c);
+    const char *tc = text_of(find(&c, "target"));
+    CHECK(c.n == 64 && tc && text_of(find(&a, "target")) && !strcmp(tc, text_of(find(&a, "target"))),
+          "%s: invariance with the prefix cache: '%s'", backend, tc ? tc : "");
+    for (int i = 0; i < 64 && c.n == 64; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "o%d", i);
+        const char *x = text_of(find(&b, id)), *y = text_of(find(&c, id));
+        if (i != 37) CHECK(x && y && !strcmp(x, y), "%s: %s same with 64 and 4 slots", backend, id);
+    }
+    free_records(&c);
     free_records(&a);
     free_records(&b);
     return true;
@@ -306,8 +355,8 @@ int main(void) {
     test_stops();
     test_resume();
     test_chat();
-    check_invariance("cpu");
-    if (!check_invariance("vulkan"))
+    check_invariance("cpu", true, 40);
+    if (!check_invariance("vulkan", false, 6))
         fprintf(stderr, "test_batch: no usable Vulkan device; skipping the Vulkan batch-invariance check\n");
     char cmd[600];
     if (g_test_failures == 0) {
