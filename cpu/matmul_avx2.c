@@ -29,8 +29,8 @@ MM_INLINE float mk_reduce8(__m256 v) {
 #define MK_LOADU(p) _mm256_loadu_ps(p)
 #define MK_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define MK_REDUCE(v) mk_reduce8(v)
-#define MK_FROM8(w8, w) \
-    do { for (int i_ = 0; i_ < 4; i_++) (w)[i_] = (w8)[i_]; } while (0)
+#define MK_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define MK_DEQ(type, row, g, w) mm_deq8(type, row, g, w)
 #define MK_NAME(n) n##_avx2
 
 #include "matmul_kern.h"

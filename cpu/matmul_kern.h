@@ -1,8 +1,8 @@
 /* matmul_kern.h: the SIMD matmul kernels, written once for a vector width and included by
  * matmul_avx2.c (W = 8) and matmul_avx512.c (W = 16), which define before including it:
  *   MK_VF             float vector type            MK_W      lanes
- *   MK_ZERO() MK_LOADU(p) MK_FMA(a, b, c) (a*b+c, fused)  MK_REDUCE(v) -> float, fixed tree
- *   MK_FROM8(w8, w)   four __m256 (32 floats) -> 32 / MK_W vectors
+ *   MK_ZERO() MK_LOADU(p) MK_STOREU(p, v) MK_FMA(a, b, c) (a*b+c, fused)  MK_REDUCE(v) -> float, fixed tree
+ *   MK_DEQ(type, row, g, w)  group g (32 weights) of a row -> 32 / MK_W vectors w[]
  *   MK_COLS           columns per tile micro-kernel block (register budget)
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
  *
@@ -34,11 +34,12 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
     MK_VF acc[4][2];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = MK_ZERO();
     for (int64_t g = 0; g < G; g++) {
+        /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            __m256 w8[4];
             MK_VF w[MK_NV];
-            mm_deq(type, rp[r], g, w8);
-            MK_FROM8(w8, w);
+            MK_DEQ(type, rp[r], g, w);
+#pragma GCC unroll 4
             for (int i = 0; i < MK_NV; i++) {
                 acc[r][0] = MK_FMA(w[i], MK_LOADU(x0 + 32 * g + MK_W * i), acc[r][0]);
                 if (nc == 2) acc[r][1] = MK_FMA(w[i], MK_LOADU(x1 + 32 * g + MK_W * i), acc[r][1]);
@@ -59,9 +60,12 @@ MM_INLINE void MK_NAME(tile_block)(const struct rwkv7_mm_job *j, const int type,
         for (int c = 0; c < nc; c++) acc[r][c] = MK_ZERO();
     for (int64_t k = 0; k < K32; k += MK_W) {
         MK_VF xv[MK_COLS];
+#pragma GCC unroll 8
         for (int c = 0; c < nc; c++) xv[c] = MK_LOADU(x + c * K + k);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const MK_VF w = MK_LOADU(tr[r] + k);
+#pragma GCC unroll 8
             for (int c = 0; c < nc; c++) acc[r][c] = MK_FMA(w, xv[c], acc[r][c]);
         }
     }
@@ -94,9 +98,9 @@ MM_INLINE void MK_NAME(rows_t)(const struct rwkv7_mm_job *j, int64_t m0, int64_t
                 continue;
             }
             for (int64_t g = 0; g < K32 / 32; g++) {
-                __m256 w8[4];
-                mm_deq(type, rp[r], g, w8);
-                for (int i = 0; i < 4; i++) _mm256_storeu_ps(dst + 32 * g + 8 * i, w8[i]);
+                MK_VF w[MK_NV];
+                MK_DEQ(type, rp[r], g, w);
+                for (int i = 0; i < MK_NV; i++) MK_STOREU(dst + 32 * g + MK_W * i, w[i]);
             }
         }
         int64_t t = 0;
