@@ -30,7 +30,8 @@ MM_INLINE float mk_reduce8(__m256 v) {
 #define MK_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define MK_REDUCE(v) mk_reduce8(v)
 #define MK_STOREU(p, v) _mm256_storeu_ps(p, v)
-#define MK_DEQ(type, row, g, w) mm_deq8(type, row, g, w)
+#define MK_FLOAT(type, row, g, w) mm_float8(type, row, g, w)
+#define MK_CVT(code, s, b, w) mm_cvt8(code, s, b, w)
 #define MK_NAME(n) n##_avx2
 
 #include "matmul_kern.h"

@@ -1,5 +1,5 @@
 /* matmul_avx512.c: the matmul kernels (matmul_kern.h) for AVX-512F, 16 lanes, with the AVX2
- * group code decoders and 16-lane conversion (mm_deq16). Only this file is compiled for
+ * group code decoders and a 16-lane conversion (mm_cvt16). Only this file is compiled for
  * that target (pragma below); matmul.c calls in only when __builtin_cpu_supports reports avx512f,
  * avx2, fma and f16c. The wider FMA doubles the prefill (tile) throughput; decode is bound by
  * memory bandwidth either way. Arithmetic and invariants: matmul_simd.h. */
@@ -26,30 +26,28 @@ MM_INLINE float mk_reduce16(__m512 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Group g as two 16-float vectors: the AVX2 code decoder (matmul_deq_x86.h), then one 16-lane
- * widen + convert + fma per half, which halves the conversion work of the 8-lane form. */
-MM_INLINE void mm_deq16(int type, const uint8_t *row, int64_t g, __m512 v[2]) {
+/* Group g of a float-type row as two 16-float vectors. */
+MM_INLINE void mm_float16(int type, const uint8_t *row, int64_t g, __m512 v[2]) {
     if (type == RWKV7_DTYPE_F32) {
         const float *p = (const float *)row + 32 * g; /* F32 rows are 4-byte aligned in GGUF */
         v[0] = _mm512_loadu_ps(p);
         v[1] = _mm512_loadu_ps(p + 16);
         return;
     }
-    if (type == RWKV7_DTYPE_F16 || type == RWKV7_DTYPE_BF16) {
-        const uint8_t *p = row + 64 * g;
-        for (int i = 0; i < 2; i++) {
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 32 * i));
-            v[i] = type == RWKV7_DTYPE_F16 ? _mm512_cvtph_ps(h)
-                                           : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-        }
-        return;
+    const uint8_t *p = row + 64 * g;
+    for (int i = 0; i < 2; i++) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 32 * i));
+        v[i] = type == RWKV7_DTYPE_F16 ? _mm512_cvtph_ps(h)
+                                       : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
-    struct mm_grp q;
-    mm_grp(type, row, g, &q);
-    const __m128i c[2] = {_mm256_castsi256_si128(q.code), _mm256_extracti128_si256(q.code, 1)};
+}
+
+/* 32 codes with their scale/bias pair as two 16-float vectors: one 16-lane widen + convert + fma
+ * per half, half the conversion work of the 8-lane form (mm_cvt8); same values. */
+MM_INLINE void mm_cvt16(__m256i code, const float *s, const float *b, __m512 v[2]) {
+    const __m128i c[2] = {_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1)};
     for (int i = 0; i < 2; i++)
-        v[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c[i])), _mm512_set1_ps(q.scale[i]),
-                               _mm512_set1_ps(q.bias[i]));
+        v[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c[i])), _mm512_set1_ps(s[i]), _mm512_set1_ps(b[i]));
 }
 
 #define MK_VF __m512
@@ -60,7 +58,8 @@ MM_INLINE void mm_deq16(int type, const uint8_t *row, int64_t g, __m512 v[2]) {
 #define MK_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define MK_REDUCE(v) mk_reduce16(v)
 #define MK_STOREU(p, v) _mm512_storeu_ps(p, v)
-#define MK_DEQ(type, row, g, w) mm_deq16(type, row, g, w)
+#define MK_FLOAT(type, row, g, w) mm_float16(type, row, g, w)
+#define MK_CVT(code, s, b, w) mm_cvt16(code, s, b, w)
 #define MK_NAME(n) n##_avx512
 
 #include "matmul_kern.h"

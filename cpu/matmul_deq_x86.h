@@ -3,9 +3,9 @@
  * avx2,fma,f16c (after their target pragma). Group g covers elements [32g, 32g + 32): one block
  * of the 32-block types, one sub-block of the 256 super-block types.
  *
- * Invariant: every value is bit-identical to the type table's to_f32 (runtime/dequant_*.c): the
- * same float operations in the same order (mul then add/sub, never fused), so the fused kernel,
- * the tile kernel and the scalar reference see the same weights. Layouts: quant-formats.md §3. */
+ * Invariant: the fused and the tile kernel decode through these same functions, so they see the
+ * same weights. Values equal the type table's to_f32 (runtime/dequant_*.c) except the last-bit
+ * rounding of the types with a min/bias (see mm_codes). Layouts: quant-formats.md §3. */
 #ifndef RWKV7_MATMUL_DEQ_X86_H
 #define RWKV7_MATMUL_DEQ_X86_H
 
@@ -22,19 +22,16 @@
  * block scale is an fp16 subnormal, common for small-magnitude weights). */
 MM_INLINE float mm_half(const uint8_t *p) { return _cvtsh_ss(rwkv7_le16(p)); }
 
-/* A decoded 32-element group: w[i] = fma(code[i], scale[h], bias[h]) with h = i / 16 (only Q6_K
- * has two different halves). code is one signed byte per element in element order. The fma
- * rounds once, so Q4_1, Q5_1, Q4_K and Q5_K weights (code * scale + bias) can differ from the
- * table's to_f32 (mul, then add) in the last bit; symmetric types (bias 0) are exact. */
-struct mm_grp {
-    __m256i code;
-    float scale[2], bias[2];
-};
+/* A quantized 32-weight group decodes as w[i] = fma(code[i], scale[h], bias[h]), h = i / 16 (only
+ * Q6_K has two different halves): mm_codes gives the codes (one signed byte per weight, in element
+ * order), mm_scales the scales and biases. The fma rounds once, so Q4_1, Q5_1, Q4_K and Q5_K
+ * weights (code * scale + bias) can differ from the table's to_f32 (mul, then add) in the last
+ * bit; the symmetric types (bias 0) are exact. */
 
-MM_INLINE void mm_grp_set(struct mm_grp *q, __m256i code, float scale, float bias) {
-    q->code = code;
-    q->scale[0] = q->scale[1] = scale;
-    q->bias[0] = q->bias[1] = bias;
+/* True for the 256-weight super-block types, whose scales mm_scales decodes 8 groups at a time. */
+MM_INLINE bool mm_is_k(int type) {
+    return type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_Q5_K || type == RWKV7_DTYPE_Q6_K ||
+           type == RWKV7_DTYPE_IQ4_XS;
 }
 
 /* 16 packed bytes of nibbles -> 32 codes: low nibbles are elements 0..15, high nibbles 16..31. */
@@ -58,6 +55,48 @@ MM_INLINE __m256i mm_qh32(uint32_t qh) {
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit), _mm256_set1_epi8(0x10));
 }
 
+/* Codes of group g of a quantized row. */
+MM_INLINE __m256i mm_codes(int type, const uint8_t *row, int64_t g) {
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rwkv7_kvalues_iq4nl));
+    switch (type) {
+    case RWKV7_DTYPE_Q8_0: return _mm256_loadu_si256((const __m256i *)(row + 34 * g + 2));
+    case RWKV7_DTYPE_Q4_0: return _mm256_sub_epi8(mm_nib16(row + 18 * g + 2), _mm256_set1_epi8(8));
+    case RWKV7_DTYPE_Q4_1: return mm_nib16(row + 20 * g + 4);
+    case RWKV7_DTYPE_Q5_0: {
+        const uint8_t *b = row + 22 * g;
+        return _mm256_sub_epi8(_mm256_or_si256(mm_nib16(b + 6), mm_qh32(rwkv7_le32(b + 2))), _mm256_set1_epi8(16));
+    }
+    case RWKV7_DTYPE_Q5_1: {
+        const uint8_t *b = row + 24 * g;
+        return _mm256_or_si256(mm_nib16(b + 8), mm_qh32(rwkv7_le32(b + 4)));
+    }
+    case RWKV7_DTYPE_Q4_K: {
+        const int j = (int)(g & 7);
+        return mm_nib32(row + 144 * (g >> 3) + 16 + 32 * (j >> 1), j);
+    }
+    case RWKV7_DTYPE_Q5_K: {
+        const uint8_t *b = row + 176 * (g >> 3);
+        const int j = (int)(g & 7);
+        /* bit j of qh[l], as 16 */
+        const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 16)), _mm_cvtsi32_si128(j));
+        return _mm256_or_si256(mm_nib32(b + 48 + 32 * (j >> 1), j),
+                               _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(1)), 4));
+    }
+    case RWKV7_DTYPE_Q6_K: {
+        const uint8_t *b = row + 210 * (g >> 3);
+        const int gq = (int)(g & 7), h = gq >> 2, qq = gq & 3;
+        const __m256i lraw = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (qq & 1)));
+        const __m256i lo = _mm256_and_si256((qq >> 1) ? _mm256_srli_epi16(lraw, 4) : lraw, _mm256_set1_epi8(0x0F));
+        const __m256i hraw = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hraw, _mm_cvtsi32_si128(2 * qq)), _mm256_set1_epi8(3));
+        return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+    }
+    case RWKV7_DTYPE_IQ4_NL: return _mm256_shuffle_epi8(tab, mm_nib16(row + 18 * g + 2));
+    case RWKV7_DTYPE_IQ4_XS: return _mm256_shuffle_epi8(tab, mm_nib16(row + 136 * (g >> 3) + 8 + 16 * (g & 7)));
+    default: return _mm256_setzero_si256();
+    }
+}
+
 /* Sub-block j's 6-bit scale and min of a Q4_K/Q5_K super-block (ggml's get_scale_min_k4). */
 MM_INLINE void mm_k4_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
     if (j < 4) {
@@ -69,109 +108,80 @@ MM_INLINE void mm_k4_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
     }
 }
 
-/* Group g of a quantized row (types with codes; not the float types). */
-MM_INLINE void mm_grp(int type, const uint8_t *row, int64_t g, struct mm_grp *q) {
-    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)rwkv7_kvalues_iq4nl));
+/* Scales and biases, two per group (one per 16 weights): for a 32-block type those of group g
+ * (s[0..1], b[0..1]); for a super-block type (mm_is_k) those of all 8 groups of the super-block
+ * holding g (s[0..15], b[0..15]), so the scalar unpacking runs once per 256 weights. */
+MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, float *b) {
     switch (type) {
-    case RWKV7_DTYPE_Q8_0: {
-        const uint8_t *b = row + 34 * g;
-        mm_grp_set(q, _mm256_loadu_si256((const __m256i *)(b + 2)), mm_half(b), 0.0f);
-        break;
-    }
-    case RWKV7_DTYPE_Q4_0: {
-        const uint8_t *b = row + 18 * g;
-        mm_grp_set(q, _mm256_sub_epi8(mm_nib16(b + 2), _mm256_set1_epi8(8)), mm_half(b), 0.0f);
-        break;
-    }
-    case RWKV7_DTYPE_Q4_1: {
-        const uint8_t *b = row + 20 * g;
-        mm_grp_set(q, mm_nib16(b + 4), mm_half(b), mm_half(b + 2));
-        break;
-    }
-    case RWKV7_DTYPE_Q5_0: {
-        const uint8_t *b = row + 22 * g;
-        const __m256i c = _mm256_or_si256(mm_nib16(b + 6), mm_qh32(rwkv7_le32(b + 2)));
-        mm_grp_set(q, _mm256_sub_epi8(c, _mm256_set1_epi8(16)), mm_half(b), 0.0f);
-        break;
-    }
-    case RWKV7_DTYPE_Q5_1: {
-        const uint8_t *b = row + 24 * g;
-        mm_grp_set(q, _mm256_or_si256(mm_nib16(b + 8), mm_qh32(rwkv7_le32(b + 4))), mm_half(b), mm_half(b + 2));
-        break;
-    }
+    case RWKV7_DTYPE_Q8_0: s[0] = s[1] = mm_half(row + 34 * g); b[0] = b[1] = 0.0f; break;
+    case RWKV7_DTYPE_Q4_0: s[0] = s[1] = mm_half(row + 18 * g); b[0] = b[1] = 0.0f; break;
+    case RWKV7_DTYPE_Q5_0: s[0] = s[1] = mm_half(row + 22 * g); b[0] = b[1] = 0.0f; break;
+    case RWKV7_DTYPE_IQ4_NL: s[0] = s[1] = mm_half(row + 18 * g); b[0] = b[1] = 0.0f; break;
+    case RWKV7_DTYPE_Q4_1: s[0] = s[1] = mm_half(row + 20 * g); b[0] = b[1] = mm_half(row + 20 * g + 2); break;
+    case RWKV7_DTYPE_Q5_1: s[0] = s[1] = mm_half(row + 24 * g); b[0] = b[1] = mm_half(row + 24 * g + 2); break;
     case RWKV7_DTYPE_Q4_K:
     case RWKV7_DTYPE_Q5_K: {
-        const bool k5 = type == RWKV7_DTYPE_Q5_K;
-        const uint8_t *b = row + (k5 ? 176 : 144) * (g >> 3);
-        const int j = (int)(g & 7);
-        int sc, mn;
-        mm_k4_scale_min(j, b + 4, &sc, &mn);
-        __m256i c = mm_nib32(b + (k5 ? 48 : 16) + 32 * (j >> 1), j);
-        if (k5) { /* bit j of qh[l], as 16 */
-            const __m256i hb = _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 16)), _mm_cvtsi32_si128(j));
-            c = _mm256_or_si256(c, _mm256_slli_epi16(_mm256_and_si256(hb, _mm256_set1_epi8(1)), 4));
+        const uint8_t *p = row + (type == RWKV7_DTYPE_Q5_K ? 176 : 144) * (g >> 3);
+        const float d = mm_half(p), dmin = mm_half(p + 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            mm_k4_scale_min(j, p + 4, &sc, &mn);
+            /* d1 * q - m1 as fma(q, d1, -m1) */
+            s[2 * j] = s[2 * j + 1] = d * (float)sc;
+            b[2 * j] = b[2 * j + 1] = -(dmin * (float)mn);
         }
-        /* d1 * q - m1 as fma(q, d1, -m1) */
-        mm_grp_set(q, c, mm_half(b) * (float)sc, -(mm_half(b + 2) * (float)mn));
         break;
     }
     case RWKV7_DTYPE_Q6_K: {
-        const uint8_t *b = row + 210 * (g >> 3);
-        const int gq = (int)(g & 7), h = gq >> 2, qq = gq & 3;
-        const uint8_t *ql = b + 64 * h + 32 * (qq & 1), *qh = b + 128 + 32 * h, *sc = b + 192 + 8 * h;
-        const float d = mm_half(b + 208);
-        const __m256i lraw = _mm256_loadu_si256((const __m256i *)ql);
-        const __m256i lo = _mm256_and_si256((qq >> 1) ? _mm256_srli_epi16(lraw, 4) : lraw, _mm256_set1_epi8(0x0F));
-        const __m256i hraw = _mm256_loadu_si256((const __m256i *)qh);
-        const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hraw, _mm_cvtsi32_si128(2 * qq)), _mm256_set1_epi8(3));
-        q->code = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
-        /* (d * sc) * q in ggml's order; elements 0..15 use scale 2qq, 16..31 scale 2qq + 1 */
-        q->scale[0] = d * (float)(int8_t)sc[2 * qq];
-        q->scale[1] = d * (float)(int8_t)sc[2 * qq + 1];
-        q->bias[0] = q->bias[1] = 0.0f;
-        break;
-    }
-    case RWKV7_DTYPE_IQ4_NL: {
-        const uint8_t *b = row + 18 * g;
-        mm_grp_set(q, _mm256_shuffle_epi8(tab, mm_nib16(b + 2)), mm_half(b), 0.0f);
+        const uint8_t *p = row + 210 * (g >> 3);
+        const float d = mm_half(p + 208);
+        /* (d * sc) * q in ggml's order; group gq's halves use scales 8h + 2qq and 8h + 2qq + 1,
+         * h = gq / 4, qq = gq % 4: that is simply scale byte 2 * gq + half */
+        for (int i = 0; i < 16; i++) {
+            s[i] = d * (float)(int8_t)p[192 + i];
+            b[i] = 0.0f;
+        }
         break;
     }
     case RWKV7_DTYPE_IQ4_XS: {
-        const uint8_t *b = row + 136 * (g >> 3);
-        const int ib = (int)(g & 7);
-        const int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | ((rwkv7_le16(b + 2) >> (2 * ib)) & 3) << 4;
-        mm_grp_set(q, _mm256_shuffle_epi8(tab, mm_nib16(b + 8 + 16 * ib)), mm_half(b) * (float)(ls - 32), 0.0f);
+        const uint8_t *p = row + 136 * (g >> 3);
+        const float d = mm_half(p);
+        const unsigned sh = rwkv7_le16(p + 2);
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((p[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (int)((sh >> (2 * ib)) & 3) << 4;
+            s[2 * ib] = s[2 * ib + 1] = d * (float)(ls - 32);
+            b[2 * ib] = b[2 * ib + 1] = 0.0f;
+        }
         break;
     }
     default:
-        mm_grp_set(q, _mm256_setzero_si256(), 0.0f, 0.0f);
+        s[0] = s[1] = b[0] = b[1] = 0.0f;
         break;
     }
 }
 
-/* Group g as four 8-float vectors (AVX2 width). */
-MM_INLINE void mm_deq8(int type, const uint8_t *row, int64_t g, __m256 v[4]) {
+/* Group g of a float-type row as four 8-float vectors. */
+MM_INLINE void mm_float8(int type, const uint8_t *row, int64_t g, __m256 v[4]) {
     if (type == RWKV7_DTYPE_F32) {
         const float *p = (const float *)row + 32 * g; /* F32 rows are 4-byte aligned in GGUF */
         for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(p + 8 * i);
         return;
     }
-    if (type == RWKV7_DTYPE_F16 || type == RWKV7_DTYPE_BF16) {
-        const uint8_t *p = row + 64 * g;
-        for (int i = 0; i < 4; i++) {
-            const __m128i h = _mm_loadu_si128((const __m128i *)(p + 16 * i));
-            v[i] = type == RWKV7_DTYPE_F16 ? _mm256_cvtph_ps(h)
-                                           : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-        }
-        return;
-    }
-    struct mm_grp q;
-    mm_grp(type, row, g, &q);
-    const __m128i c[2] = {_mm256_castsi256_si128(q.code), _mm256_extracti128_si256(q.code, 1)};
+    const uint8_t *p = row + 64 * g;
     for (int i = 0; i < 4; i++) {
-        const __m128i b = (i & 1) ? _mm_srli_si128(c[i >> 1], 8) : c[i >> 1];
-        v[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b)), _mm256_set1_ps(q.scale[i >> 1]),
-                               _mm256_set1_ps(q.bias[i >> 1]));
+        const __m128i h = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        v[i] = type == RWKV7_DTYPE_F16 ? _mm256_cvtph_ps(h)
+                                       : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+}
+
+/* Codes with their group's two scales/biases (s, b point at the group's pair) as 4 x 8 floats. */
+MM_INLINE void mm_cvt8(__m256i code, const float *s, const float *b, __m256 v[4]) {
+    const __m128i c[2] = {_mm256_castsi256_si128(code), _mm256_extracti128_si256(code, 1)};
+    for (int i = 0; i < 4; i++) {
+        const __m128i q = (i & 1) ? _mm_srli_si128(c[i >> 1], 8) : c[i >> 1];
+        v[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), _mm256_set1_ps(s[i >> 1]),
+                               _mm256_set1_ps(b[i >> 1]));
     }
 }
 

@@ -2,7 +2,8 @@
  * matmul_avx2.c (W = 8) and matmul_avx512.c (W = 16), which define before including it:
  *   MK_VF             float vector type            MK_W      lanes
  *   MK_ZERO() MK_LOADU(p) MK_STOREU(p, v) MK_FMA(a, b, c) (a*b+c, fused)  MK_REDUCE(v) -> float, fixed tree
- *   MK_DEQ(type, row, g, w)  group g (32 weights) of a row -> 32 / MK_W vectors w[]
+ *   MK_FLOAT(type, row, g, w)   group g (32 weights) of a float-type row -> 32 / MK_W vectors
+ *   MK_CVT(code, s, b, w)       32 codes (mm_codes) with their scale/bias pair -> 32 / MK_W vectors
  *   MK_COLS           columns per tile micro-kernel block (register budget)
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
  *
@@ -27,24 +28,47 @@ MM_INLINE void MK_NAME(finish)(const struct rwkv7_mm_job *j, int type, const uin
     *d = j->accumulate ? *d + s : s;
 }
 
+static inline bool MK_NAME(is_float)(int type) {
+    return type == RWKV7_DTYPE_F32 || type == RWKV7_DTYPE_F16 || type == RWKV7_DTYPE_BF16;
+}
+
+/* Refreshes a row's scale cache s/b (16 floats each) when group g needs new scales. */
+MM_INLINE void MK_NAME(scales)(const int type, const uint8_t *row, int64_t g, float *s, float *b) {
+    if (!MK_NAME(is_float)(type) && (!mm_is_k(type) || (g & 7) == 0)) mm_scales(type, row, g, s, b);
+}
+
+/* Group g of a row as 32 / MK_W vectors, with the row's scale cache. */
+MM_INLINE void MK_NAME(group)(const int type, const uint8_t *row, int64_t g, const float *s, const float *b,
+                              MK_VF w[MK_NV]) {
+    if (MK_NAME(is_float)(type)) {
+        MK_FLOAT(type, row, g, w);
+    } else {
+        const int64_t gi = mm_is_k(type) ? 2 * (g & 7) : 0;
+        MK_CVT(mm_codes(type, row, g), s + gi, b + gi, w);
+    }
+}
+
 MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
                               int64_t m, int nr, int64_t t0, const int nc) {
     const int64_t G = j->K / 32;
     const float *x0 = j->x + t0 * j->K, *x1 = x0 + j->K;
     MK_VF acc[4][2];
+    float sc[4][16], bi[4][16];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = MK_ZERO();
     /* Bytes of one 32-weight group; the next 4-row block starts 4 rows further (rows are
      * contiguous), so prefetching that far ahead keeps a DRAM stream in flight per row: the
      * hardware prefetchers alone reach only about a third of the read bandwidth here. */
     const size_t gb = j->row_bytes / (size_t)(j->K / 32 > 0 ? j->K / 32 : 1), ahead = 4 * j->row_bytes;
     for (int64_t g = 0; g < G; g++) {
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < 4; r++) {
             for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
+            MK_NAME(scales)(type, rp[r], g, sc[r], bi[r]);
+        }
         /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             MK_VF w[MK_NV];
-            MK_DEQ(type, rp[r], g, w);
+            MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
 #pragma GCC unroll 4
             for (int i = 0; i < MK_NV; i++) {
                 acc[r][0] = MK_FMA(w[i], MK_LOADU(x0 + 32 * g + MK_W * i), acc[r][0]);
@@ -103,9 +127,11 @@ MM_INLINE void MK_NAME(rows_t)(const struct rwkv7_mm_job *j, int64_t m0, int64_t
                 j->to_f32(rp[r], dst, K); /* K is a multiple of 32 for every type without a group decoder */
                 continue;
             }
+            float sc[16], bi[16];
             for (int64_t g = 0; g < K32 / 32; g++) {
                 MK_VF w[MK_NV];
-                MK_DEQ(type, rp[r], g, w);
+                MK_NAME(scales)(type, rp[r], g, sc, bi);
+                MK_NAME(group)(type, rp[r], g, sc, bi, w);
                 for (int i = 0; i < MK_NV; i++) MK_STOREU(dst + 32 * g + MK_W * i, w[i]);
             }
         }
