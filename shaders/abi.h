@@ -28,6 +28,12 @@
 #define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */
 #define RWKV7_VK_WG_MM 256     /* tiled matmul invocations: each owns 1 feature x 8 tokens */
 #define RWKV7_VK_WKV_MAX_N 128 /* largest head size of the wkv7 kernels */
+/* Chunked wkv7 (wkv7_chunked.comp, prefill): tokens per chunk at head size n (64 or 128) and the
+ * shared memory it takes in bytes (6 (L, N) tiles, N decays, 5 (L, L) matrices). L = 16 at
+ * n = 64 and 8 at n = 128 keep both under 32 KiB (lavapipe's and many GPUs' limit). Prefills of
+ * at least one chunk use it; shorter runs and decode use the serial wkv7.comp. */
+#define RWKV7_VK_WKV_CHUNK_LEN(n) ((n) <= 64 ? 16 : 8)
+#define RWKV7_VK_WKV_CHUNK_SHARED(n, l) (4 * (6 * (l) * (n) + (n) + 5 * (l) * (l)))
 
 /* Word offsets of the IQ tables inside the lookup-table buffer (binding of matmul/embed). Each
  * u64 grid entry takes two words (low word = elements 0-3). */

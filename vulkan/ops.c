@@ -214,7 +214,13 @@ enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_ten
     pc.rows = (uint32_t)slots->ne[0];
     pc.n = (uint32_t)head_size;
     pc.n2 = (uint32_t)n_tok;
+    /* Chunked form for prefills of at least one chunk at head sizes 64 / 128 when the device has
+     * the shared memory; the serial kernel otherwise (decode, short runs, other head sizes). */
+    const int chunk = RWKV7_VK_WKV_CHUNK_LEN(head_size);
     const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
+    if ((head_size == 64 || head_size == 128) && n_tok >= chunk &&
+        (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
+        name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 9, pc.rows * (pc.c / pc.n), 1);
 }
 

@@ -80,6 +80,7 @@ target_sources(rwkv7 PRIVATE ${rwkv7_vk_src} ${rwkv7_spv_sources} ${RWKV7_SPV_DI
 set_source_files_properties(${rwkv7_vk_src} ${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_DEFINITIONS VK_NO_PROTOTYPES)
 # volk.c is third-party: build it without our warning flags (they would trip -Werror).
 set_source_files_properties(${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
-target_include_directories(rwkv7 PRIVATE ${RWKV7_SHADER_DIR} ${RWKV7_VOLK_DIR} ${RWKV7_VK_INCLUDE})
-target_include_directories(rwkv7 PUBLIC ${CMAKE_SOURCE_DIR}/vulkan)
+target_include_directories(rwkv7 PRIVATE ${RWKV7_VOLK_DIR} ${RWKV7_VK_INCLUDE})
+# shaders/ is public so the op tests read abi.h's kernel constants (which cases take which kernel).
+target_include_directories(rwkv7 PUBLIC ${CMAKE_SOURCE_DIR}/vulkan ${RWKV7_SHADER_DIR})
 target_compile_definitions(rwkv7 PUBLIC RWKV7_HAVE_VULKAN)
