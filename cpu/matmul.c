@@ -4,8 +4,9 @@
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
  * - x86 with AVX-512F (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
  *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and
- *   IQ4_XS: T <= RWKV7_MM_FUSED_MAX_T runs the fused kernel (weights decoded in registers), larger
- *   T the tile kernel (4 rows decoded once into an fp32 tile, then a register-blocked FMA GEMM).
+ *   IQ4_XS: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
+ *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
+ *   then a register-blocked FMA GEMM).
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
  *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
  *   speed choice only.
@@ -28,9 +29,6 @@
 #define CPU(be) ((struct rwkv7_cpu *)(be))
 /* Weight rows dequantized per pass on the scalar path; 8 rows of K <= 16384 floats stay within L2. */
 #define MATMUL_ROWS 8
-/* The fused kernel decodes the weights once per 2 input rows; from 4 rows on, decoding once into
- * the tile and running the register-blocked GEMM is faster (bench/bench_matmul.c). */
-#define RWKV7_MM_FUSED_MAX_T 3
 
 /* ---- instruction set choice ---- */
 
@@ -117,7 +115,7 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
     struct rwkv7_mm_job j = {
         .dst = cpu_f32(dst), .w = cpu_data(w), .x = cpu_f32(x), .K = K, .M = M, .T = rwkv7_tensor_nrows(x),
         .row_bytes = rwkv7_dtype_row_bytes(w->type, K), .type = w->type, .fast = rwkv7_mm_simd_type(w->type),
-        .accumulate = accumulate, .fused_max_t = RWKV7_MM_FUSED_MAX_T, .to_f32 = ti->to_f32, .tile = NULL,
+        .accumulate = accumulate, .to_f32 = ti->to_f32, .tile = NULL,
     };
     rwkv7_task_fn fn = matmul_rows_scalar;
     size_t scratch = (size_t)(MATMUL_ROWS * K);

@@ -25,6 +25,7 @@ MM_INLINE float mk_reduce8(__m256 v) {
 #define MK_VF __m256
 #define MK_W 8
 #define MK_COLS 3
+#define MK_FCOLS 2
 #define MK_ZERO() _mm256_setzero_ps()
 #define MK_LOADU(p) _mm256_loadu_ps(p)
 #define MK_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)

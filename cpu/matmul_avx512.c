@@ -53,6 +53,7 @@ MM_INLINE void mm_cvt16(__m256i code, const float *s, const float *b, __m512 v[2
 #define MK_VF __m512
 #define MK_W 16
 #define MK_COLS 6
+#define MK_FCOLS 4
 #define MK_ZERO() _mm512_setzero_ps()
 #define MK_LOADU(p) _mm512_loadu_ps(p)
 #define MK_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)

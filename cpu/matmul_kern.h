@@ -5,12 +5,15 @@
  *   MK_FLOAT(type, row, g, w)   group g (32 weights) of a float-type row -> 32 / MK_W vectors
  *   MK_CVT(code, s, b, w)       32 codes (mm_codes) with their scale/bias pair -> 32 / MK_W vectors
  *   MK_COLS           columns per tile micro-kernel block (register budget)
+ *   MK_FCOLS          most input rows (T) the fused kernel takes in one pass: 2 or 4
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
  *
  * Two kernels, same arithmetic (matmul_simd.h): per output, one lane accumulator, one FMA per W
  * elements for k ascending, then a fixed-order lane reduction and the scalar K % 32 tail.
- * - fused (decode, T <= fused_max_t): four weight rows are decoded 32 elements at a time into
- *   registers and dotted with one or two input rows; nothing is written but the outputs.
+ * - fused (decode, T <= MK_FCOLS): four weight rows are decoded 32 elements at a time into
+ *   registers and dotted with all T input rows; nothing is written but the outputs, and the
+ *   weights are read once. Larger T would need more accumulators than there are registers (and
+ *   the T = 3 two-pass form measured slower than the tile), so the tile takes over.
  * - tile (prefill): four weight rows are decoded once into a per-thread fp32 tile (4 * K floats:
  *   12 KB at K = 768, in L1; 48 KB at K = 3072, in L2), then a 4 x MK_COLS register block of
  *   accumulators sweeps K for each group of MK_COLS input rows, so each weight value loaded feeds
@@ -51,10 +54,11 @@ MM_INLINE void MK_NAME(group)(const int type, const uint8_t *row, int64_t g, con
 MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
                               int64_t m, int nr, int64_t t0, const int nc) {
     const int64_t G = j->K / 32;
-    const float *x0 = j->x + t0 * j->K, *x1 = x0 + j->K;
-    MK_VF acc[4][2];
+    const float *x = j->x + t0 * j->K;
+    MK_VF acc[4][MK_FCOLS];
     float sc[4][16], bi[4][16];
-    for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = MK_ZERO();
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < MK_FCOLS; c++) acc[r][c] = MK_ZERO();
     /* Bytes of one 32-weight group; the next 4-row block starts 4 rows further (rows are
      * contiguous), so prefetching that far ahead keeps a DRAM stream in flight per row: the
      * hardware prefetchers alone reach only about a third of the read bandwidth here. */
@@ -71,8 +75,9 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
             MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
 #pragma GCC unroll 4
             for (int i = 0; i < MK_NV; i++) {
-                acc[r][0] = MK_FMA(w[i], MK_LOADU(x0 + 32 * g + MK_W * i), acc[r][0]);
-                if (nc == 2) acc[r][1] = MK_FMA(w[i], MK_LOADU(x1 + 32 * g + MK_W * i), acc[r][1]);
+#pragma GCC unroll 4
+                for (int c = 0; c < nc; c++)
+                    acc[r][c] = MK_FMA(w[i], MK_LOADU(x + c * j->K + 32 * g + MK_W * i), acc[r][c]);
             }
         }
     }
@@ -106,15 +111,21 @@ MM_INLINE void MK_NAME(tile_block)(const struct rwkv7_mm_job *j, const int type,
 /* Rows [m0, m1) for one weight type (a constant after inlining; -1 = no group decoder). */
 MM_INLINE void MK_NAME(rows_t)(const struct rwkv7_mm_job *j, int64_t m0, int64_t m1, int ith, const int type) {
     const int64_t K = j->K, K32 = K & ~(int64_t)31, T = j->T;
-    const bool fused = type >= 0 && T <= j->fused_max_t;
+    const bool fused = type >= 0 && T <= MK_FCOLS;
     for (int64_t m = m0; m < m1; m += 4) {
         const int nr = m1 - m < 4 ? (int)(m1 - m) : 4;
         const uint8_t *rp[4];
         for (int r = 0; r < 4; r++) rp[r] = j->w + (size_t)(m + (r < nr ? r : nr - 1)) * j->row_bytes;
-        if (fused) {
-            int64_t t = 0;
-            for (; t + 2 <= T; t += 2) MK_NAME(fused)(j, type, rp, m, nr, t, 2);
-            if (t < T) MK_NAME(fused)(j, type, rp, m, nr, t, 1);
+        if (fused) { /* one pass over the weights for all T <= MK_FCOLS inputs */
+            switch (T) {
+            case 1: MK_NAME(fused)(j, type, rp, m, nr, 0, 1); break;
+            case 2: MK_NAME(fused)(j, type, rp, m, nr, 0, 2); break;
+#if MK_FCOLS > 2
+            case 3: MK_NAME(fused)(j, type, rp, m, nr, 0, 3); break;
+            case 4: MK_NAME(fused)(j, type, rp, m, nr, 0, 4); break;
+#endif
+            default: break;
+            }
             continue;
         }
         float *tile = j->tile[ith];

@@ -30,7 +30,6 @@ struct rwkv7_mm_job {
     int type;                  /* weight type */
     bool fast;                 /* type has a SIMD group decoder (rwkv7_mm_simd_type) */
     bool accumulate;           /* dst += result instead of dst = result */
-    int64_t fused_max_t;       /* fused (in-register dequant) kernel for T <= this, tile otherwise */
     rwkv7_to_f32_fn to_f32;    /* tile fill for types without a group decoder */
     float **tile;              /* per thread: RWKV7_MM_ROWS * K floats */
 };
