@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <volk.h>
+#include "loader.h"
 
 #include "abi.h"
 #include "backend.h"

@@ -1,4 +1,4 @@
-/* vulkan.c: the Vulkan backend's device side: loader (volk), instance/device/queue, device
+/* vulkan.c: the Vulkan backend's device side: loader (loader.h: volk or dlopen), instance/device/queue, device
  * listing and the banner, buffers (device-local, uploaded/downloaded through a persistent
  * staging buffer in 64 MiB chunks; small aligned uploads are recorded in order with
  * vkCmdUpdateBuffer), submission (vk.h), graph replay of recorded command buffers, and the vtable.
@@ -49,9 +49,9 @@ static struct rwkv7_vk *as_vk(struct rwkv7_backend *be) { return (struct rwkv7_v
 
 static enum rwkv7_status load_instance(VkInstance *out) {
     *out = VK_NULL_HANDLE;
-    if (volkInitialize() != VK_SUCCESS)
+    if (!rwkv7_vk_loader_open())
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: no Vulkan loader (libvulkan.so.1) found");
-    if (volkGetInstanceVersion() < VK_API_VERSION_1_2)
+    if (rwkv7_vk_loader_version() < VK_API_VERSION_1_2)
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: the loader is older than Vulkan 1.2");
     const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
     const char *val = getenv("RWKV7_VK_VALIDATION");
@@ -70,7 +70,7 @@ static enum rwkv7_status load_instance(VkInstance *out) {
     }
     if (r != VK_SUCCESS)
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: vkCreateInstance failed: %s", rwkv7_vk_result_str(r));
-    volkLoadInstanceOnly(*out);
+    rwkv7_vk_loader_instance(*out);
     return RWKV7_OK;
 }
 
@@ -730,7 +730,7 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
                              .enabledExtensionCount = n_ext,
                              .ppEnabledExtensionNames = exts};
     VK_CHECK(vk, vkCreateDevice(vk->phys, &ci, NULL, &vk->device));
-    volkLoadDevice(vk->device);
+    rwkv7_vk_loader_device(vk->device);
     vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
     return RWKV7_OK;
 }

@@ -1,8 +1,10 @@
 # vulkan.cmake: the Vulkan backend (vulkan/*.c + shaders/*.comp), included by the top CMakeLists.
-# AUTO enables it only when the Vulkan headers, volk and glslc are all found; ON makes a missing
-# piece an error. Every (shader, variant) in shaders/variants.cmake is compiled by glslc into
+# AUTO enables it when the Vulkan headers and glslc are found; ON makes a missing piece an error.
+# The loader is reached through volk when RWKV7_VK_USE_VOLK is on and volk is found, else through
+# vulkan/loader.c's own dlopen of libvulkan.so.1 (loader.h). Every (shader, variant) in shaders/variants.cmake is compiled by glslc into
 # SPIR-V in the build dir and embedded as a uint32 array (vulkan/embed_spv.cmake); .spv files are
-# never committed. The loader is opened at run time by volk, so the binary runs without Vulkan.
+# never committed. The loader is opened at run time either way, so the binary runs without Vulkan.
+option(RWKV7_VK_USE_VOLK "Vulkan backend: reach the loader through volk when found (else dlopen)" ON)
 find_package(Vulkan QUIET)
 find_program(RWKV7_GLSLC glslc HINTS ${Vulkan_GLSLC_EXECUTABLE} ENV VULKAN_SDK PATH_SUFFIXES bin)
 find_path(RWKV7_VK_INCLUDE vulkan/vulkan.h HINTS ${Vulkan_INCLUDE_DIRS})
@@ -15,9 +17,6 @@ endif()
 if(NOT RWKV7_GLSLC)
   list(APPEND rwkv7_vk_missing "glslc")
 endif()
-if(NOT RWKV7_VOLK_DIR OR NOT EXISTS "${RWKV7_VOLK_DIR}/volk.c")
-  list(APPEND rwkv7_vk_missing "volk (volk.h + volk.c)")
-endif()
 if(rwkv7_vk_missing)
   if(RWKV7_VULKAN STREQUAL "ON")
     message(FATAL_ERROR "RWKV7_VULKAN=ON but missing: ${rwkv7_vk_missing}")
@@ -25,7 +24,15 @@ if(rwkv7_vk_missing)
   message(STATUS "rwkv7: Vulkan backend off (missing: ${rwkv7_vk_missing})")
   return()
 endif()
-message(STATUS "rwkv7: Vulkan backend on (glslc: ${RWKV7_GLSLC})")
+set(rwkv7_vk_volk OFF)
+if(RWKV7_VK_USE_VOLK AND RWKV7_VOLK_DIR AND EXISTS "${RWKV7_VOLK_DIR}/volk.c")
+  set(rwkv7_vk_volk ON)
+endif()
+if(rwkv7_vk_volk)
+  message(STATUS "rwkv7: Vulkan backend on (glslc: ${RWKV7_GLSLC}; loader: volk)")
+else()
+  message(STATUS "rwkv7: Vulkan backend on (glslc: ${RWKV7_GLSLC}; loader: dlopen, no volk)")
+endif()
 
 set(RWKV7_SHADER_DIR ${CMAKE_SOURCE_DIR}/shaders)
 set(RWKV7_SPV_DIR ${CMAKE_BINARY_DIR}/spirv)
@@ -75,12 +82,19 @@ string(APPEND tab "};\nconst int rwkv7_vk_spv_count = (int)(sizeof rwkv7_vk_spv_
 file(CONFIGURE OUTPUT ${RWKV7_SPV_DIR}/spv_table.c CONTENT "${tab}" @ONLY)
 
 file(GLOB rwkv7_vk_src CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/vulkan/*.c)
-target_sources(rwkv7 PRIVATE ${rwkv7_vk_src} ${rwkv7_spv_sources} ${RWKV7_SPV_DIR}/spv_table.c
-               ${RWKV7_VOLK_DIR}/volk.c)
-set_source_files_properties(${rwkv7_vk_src} ${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_DEFINITIONS VK_NO_PROTOTYPES)
-# volk.c is third-party: build it without our warning flags (they would trip -Werror).
-set_source_files_properties(${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
-target_include_directories(rwkv7 PRIVATE ${RWKV7_VOLK_DIR} ${RWKV7_VK_INCLUDE})
+target_sources(rwkv7 PRIVATE ${rwkv7_vk_src} ${rwkv7_spv_sources} ${RWKV7_SPV_DIR}/spv_table.c)
+if(rwkv7_vk_volk)
+  target_sources(rwkv7 PRIVATE ${RWKV7_VOLK_DIR}/volk.c)
+  set_source_files_properties(${rwkv7_vk_src} ${RWKV7_VOLK_DIR}/volk.c PROPERTIES
+                              COMPILE_DEFINITIONS "VK_NO_PROTOTYPES;RWKV7_VK_USE_VOLK")
+  # volk.c is third-party: build it without our warning flags (they would trip -Werror).
+  set_source_files_properties(${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
+  target_include_directories(rwkv7 PRIVATE ${RWKV7_VOLK_DIR})
+else()
+  set_source_files_properties(${rwkv7_vk_src} PROPERTIES COMPILE_DEFINITIONS VK_NO_PROTOTYPES)
+endif()
+target_link_libraries(rwkv7 PRIVATE ${CMAKE_DL_LIBS})
+target_include_directories(rwkv7 PRIVATE ${RWKV7_VK_INCLUDE})
 # shaders/ is public so the op tests read abi.h's kernel constants (which cases take which kernel).
 target_include_directories(rwkv7 PUBLIC ${CMAKE_SOURCE_DIR}/vulkan ${RWKV7_SHADER_DIR})
 target_compile_definitions(rwkv7 PUBLIC RWKV7_HAVE_VULKAN)
