@@ -20,6 +20,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <string.h>
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
 
 #include "cpu.h"
 #include "dtype.h"
@@ -36,10 +39,19 @@ static int mm_isa_best = RWKV7_MM_SCALAR;
 static int mm_isa_forced = -1;
 static pthread_once_t mm_isa_once = PTHREAD_ONCE_INIT;
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows "f16c".
+ * The AVX register state it needs is checked by __builtin_cpu_supports("avx2"). */
+static bool mm_cpu_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static void mm_isa_detect(void) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mm_cpu_f16c()) {
         mm_isa_best = RWKV7_MM_AVX2;
         if (__builtin_cpu_supports("avx512f")) mm_isa_best = RWKV7_MM_AVX512;
     }
@@ -111,7 +123,6 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
     struct rwkv7_cpu *cpu = CPU(be);
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(w->type);
     const int64_t K = w->ne[0], M = w->ne[1];
-    const int isa = rwkv7_mm_isa();
     struct rwkv7_mm_job j = {
         .dst = cpu_f32(dst), .w = cpu_data(w), .x = cpu_f32(x), .K = K, .M = M, .T = rwkv7_tensor_nrows(x),
         .row_bytes = rwkv7_dtype_row_bytes(w->type, K), .type = w->type, .fast = rwkv7_mm_simd_type(w->type),
@@ -120,6 +131,7 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
     rwkv7_task_fn fn = matmul_rows_scalar;
     size_t scratch = (size_t)(MATMUL_ROWS * K);
 #if defined(__x86_64__) || defined(__i386__)
+    const int isa = rwkv7_mm_isa();
     if (isa != RWKV7_MM_SCALAR) {
         fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : rwkv7_mm_rows_avx2;
         scratch = (size_t)(RWKV7_MM_ROWS * K);

@@ -162,28 +162,46 @@ MM_INLINE void MK_NAME(rows_t)(const struct rwkv7_mm_job *j, int64_t m0, int64_t
     }
 }
 
-#define MK_CASE(T) \
-    case T: MK_NAME(rows_t)(j, m0, m1, ith, T); break;
+/* One non-inlined function per type keeps each specialization a separate, modest function. */
+#define MK_TYPE_FN(name, T)                                                                            \
+    static __attribute__((noinline)) void MK_NAME(rows_##name)(const struct rwkv7_mm_job *j, int64_t m0, \
+                                                               int64_t m1, int ith) {                 \
+        MK_NAME(rows_t)(j, m0, m1, ith, T);                                                            \
+    }
+MK_TYPE_FN(f32, RWKV7_DTYPE_F32)
+MK_TYPE_FN(f16, RWKV7_DTYPE_F16)
+MK_TYPE_FN(bf16, RWKV7_DTYPE_BF16)
+MK_TYPE_FN(q8_0, RWKV7_DTYPE_Q8_0)
+MK_TYPE_FN(q4_0, RWKV7_DTYPE_Q4_0)
+MK_TYPE_FN(q4_1, RWKV7_DTYPE_Q4_1)
+MK_TYPE_FN(q5_0, RWKV7_DTYPE_Q5_0)
+MK_TYPE_FN(q5_1, RWKV7_DTYPE_Q5_1)
+MK_TYPE_FN(q4_k, RWKV7_DTYPE_Q4_K)
+MK_TYPE_FN(q5_k, RWKV7_DTYPE_Q5_K)
+MK_TYPE_FN(q6_k, RWKV7_DTYPE_Q6_K)
+MK_TYPE_FN(iq4_nl, RWKV7_DTYPE_IQ4_NL)
+MK_TYPE_FN(iq4_xs, RWKV7_DTYPE_IQ4_XS)
+MK_TYPE_FN(generic, -1)
 
 void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
     const struct rwkv7_mm_job *j = job;
     switch (j->fast ? j->type : -1) {
-    MK_CASE(RWKV7_DTYPE_F32)
-    MK_CASE(RWKV7_DTYPE_F16)
-    MK_CASE(RWKV7_DTYPE_BF16)
-    MK_CASE(RWKV7_DTYPE_Q8_0)
-    MK_CASE(RWKV7_DTYPE_Q4_0)
-    MK_CASE(RWKV7_DTYPE_Q4_1)
-    MK_CASE(RWKV7_DTYPE_Q5_0)
-    MK_CASE(RWKV7_DTYPE_Q5_1)
-    MK_CASE(RWKV7_DTYPE_Q4_K)
-    MK_CASE(RWKV7_DTYPE_Q5_K)
-    MK_CASE(RWKV7_DTYPE_Q6_K)
-    MK_CASE(RWKV7_DTYPE_IQ4_NL)
-    MK_CASE(RWKV7_DTYPE_IQ4_XS)
-    default: MK_NAME(rows_t)(j, m0, m1, ith, -1); break;
+    case RWKV7_DTYPE_F32: MK_NAME(rows_f32)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_F16: MK_NAME(rows_f16)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_BF16: MK_NAME(rows_bf16)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q8_0: MK_NAME(rows_q8_0)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q4_0: MK_NAME(rows_q4_0)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q4_1: MK_NAME(rows_q4_1)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q5_0: MK_NAME(rows_q5_0)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q5_1: MK_NAME(rows_q5_1)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q4_K: MK_NAME(rows_q4_k)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q5_K: MK_NAME(rows_q5_k)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_Q6_K: MK_NAME(rows_q6_k)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_IQ4_NL: MK_NAME(rows_iq4_nl)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_IQ4_XS: MK_NAME(rows_iq4_xs)(j, m0, m1, ith); break;
+    default: MK_NAME(rows_generic)(j, m0, m1, ith); break;
     }
 }
 
-#undef MK_CASE
+#undef MK_TYPE_FN
 #undef MK_NV
