@@ -1,7 +1,9 @@
-/* matmul_deq_x86.h: AVX2 decoders of one 32-element group of a weight row into four __m256, for
- * the matmul kernels (matmul_kern.h). Included only by files compiled for a target with
- * avx2,fma,f16c (after their target pragma). Group g covers elements [32g, 32g + 32): one block
- * of the 32-block types, one sub-block of the 256 super-block types.
+/* matmul_deq_x86.h: AVX2 decoders of one 32-element group of a weight row, for the matmul
+ * kernels (matmul_kern.h): mm_codes (32 int8 codes), mm_scales (their scales and biases, unpacked
+ * once per 256 weights for the super-block types), mm_cvt8 (to 4 x 8 floats), mm_float8 (float
+ * types). Included only by files compiled for a target with avx2,fma,f16c (after their target
+ * pragma). Group g covers elements [32g, 32g + 32): one block of the 32-block types, one sub-block
+ * of the 256 super-block types.
  *
  * Invariant: the fused and the tile kernel decode through these same functions, so they see the
  * same weights. Values equal the type table's to_f32 (runtime/dequant_*.c) except the last-bit

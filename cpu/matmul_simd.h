@@ -2,13 +2,17 @@
  * kernels (matmul_avx2.c, matmul_avx512.c, both built from matmul_kern.h).
  *
  * Arithmetic (all paths, all T): every output dst[t][m] is one fp32 dot product of weight row m,
- * dequantized to fp32 (the same values as the type table's exact to_f32), with the fp32 input row
- * t. The dot keeps one W-lane accumulator (W = 8 for AVX2, 16 for AVX-512), adds w[k..k+W)*x[k..k+W)
- * with one FMA per step for k ascending over the 32-aligned part of K, reduces the lanes in a fixed
- * tree, then adds the leftover elements (float types only, K % 32) one by one. The path that
- * produced w (fused in registers for small T, via an L1/L2 tile for large T) does not change any
- * value, so a result depends only on (weight row, input row, ISA): never on T, on the thread count,
- * or on which other rows or sequences share the call. Activations are never quantized. */
+ * dequantized to fp32, with the fp32 input row t. Weights are the type table's to_f32 values,
+ * except that for the types with a min or bias (Q4_1, Q5_1, Q4_K, Q5_K) code * scale + bias is
+ * one fma, so a weight may differ from to_f32 in its last bit. The dot keeps one W-lane
+ * accumulator (W = 8 for AVX2, 16 for AVX-512), adds w[k..k+W) * x[k..k+W) with one FMA per step
+ * for k ascending over the 32-aligned part of K, reduces the lanes in a fixed tree, then adds the
+ * leftover elements (float types only, K % 32) one by one. The path that produced w (fused in
+ * registers for small T, via an L1/L2 tile for large T) does not change any value, so a result
+ * depends only on (weight row, input row, ISA): never on T, on the thread count, or on which
+ * other rows or sequences share the call. Activations are never quantized (no int8 activation
+ * rounding; the cost is that quantized types are decoded to fp32 in registers, which is what
+ * bounds decode speed for the 4-6 bit types, see bench/RESULTS.md). */
 #ifndef RWKV7_MATMUL_SIMD_H
 #define RWKV7_MATMUL_SIMD_H
 
