@@ -69,7 +69,7 @@ enum rwkv7_status rwkv7_vk_embed(struct rwkv7_backend *be, const struct rwkv7_te
     pc.n_rows = (uint32_t)table->ne[1];
     args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
     uint64_t n = (uint64_t)ceil_div(pc.c, 32) * pc.t;
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, ceil_div(n, 64), 1);
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, ceil_div(n, 64), 1);
 }
 
 enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -94,11 +94,11 @@ enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_t
     char name[32];
     if (pc.t <= RWKV7_VK_MATVEC_MAX_T) {
         snprintf(name, sizeof name, "matvec_%s%s", sfx, vk->subgroup_arith ? "_sg" : "");
-        return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, pc.m, 1);
+        return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, pc.m, 1);
     }
     /* Tiled path: grid x = feature tiles, y = row tiles. */
     snprintf(name, sizeof name, "matmul_%s", sfx);
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
 
@@ -115,15 +115,16 @@ enum rwkv7_status rwkv7_vk_norm(struct rwkv7_backend *be, const struct rwkv7_ten
     pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
     pc.n = (uint32_t)n_groups;
     pc.eps = eps;
-    return rwkv7_vk_dispatch(vk, "norm", &pc, sizeof pc, args, 4, pc.rows * pc.n, 1);
+    return rwkv7_vk_dispatch(vk, "norm", &pc, sizeof pc, args, 4, 1u << 0, pc.rows * pc.n, 1);
 }
 
+/* Elementwise dispatch over n_elem elements; bit i of writes: ts[i] is written. */
 static enum rwkv7_status elem(struct rwkv7_vk *vk, const char *name, const struct rwkv7_tensor *const *ts, int n,
-                              struct rwkv7_vk_pc_elem *pc, uint64_t n_elem) {
+                              uint32_t writes, struct rwkv7_vk_pc_elem *pc, uint64_t n_elem) {
     RWKV7_TRY(rwkv7_vk_alive(vk));
     struct rwkv7_vk_arg args[RWKV7_VK_MAX_BINDINGS];
     RWKV7_TRY(bind_all(vk, name, ts, n, args, pc->off));
-    return rwkv7_vk_dispatch(vk, name, pc, sizeof *pc, args, n, ceil_div(n_elem, RWKV7_VK_WG_ELEM), 1);
+    return rwkv7_vk_dispatch(vk, name, pc, sizeof *pc, args, n, writes, ceil_div(n_elem, RWKV7_VK_WG_ELEM), 1);
 }
 
 enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -137,10 +138,11 @@ enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rw
     pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
     pc.n = (uint32_t)n_tok;
     pc.n2 = (uint32_t)rwkv7_tensor_nrows(mix);
-    RWKV7_TRY(elem(vk, "token_shift", ts, 5, &pc, (uint64_t)pc.c * pc.rows));
-    /* Second pass, after the barrier: the state now takes each sequence's last row. */
+    RWKV7_TRY(elem(vk, "token_shift", ts, 5, 1u << 0, &pc, (uint64_t)pc.c * pc.rows));
+    /* Second pass: the state now takes each sequence's last row (it writes what the first pass
+     * read, so the dispatch tracking puts a barrier between them). */
     pc.rows = (uint32_t)slots->ne[0];
-    return elem(vk, "state_store", ts, 5, &pc, (uint64_t)pc.c * pc.rows);
+    return elem(vk, "state_store", ts, 5, 1u << 3, &pc, (uint64_t)pc.c * pc.rows);
 }
 
 enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -152,7 +154,7 @@ enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_te
     pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
     pc.fn = (uint32_t)fn;
     pc.n2 = bias ? 1 : 0;
-    return elem(as_vk(be), "unary", ts, 3, &pc, (uint64_t)pc.c * pc.rows);
+    return elem(as_vk(be), "unary", ts, 3, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
 enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -164,7 +166,7 @@ enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_t
     pc.rows = (uint32_t)rwkv7_tensor_nrows(a);
     pc.fn = (uint32_t)fn;
     pc.n2 = (uint32_t)rwkv7_tensor_nrows(b);
-    return elem(as_vk(be), "binary", ts, 3, &pc, (uint64_t)pc.c * pc.rows);
+    return elem(as_vk(be), "binary", ts, 3, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
 enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -174,7 +176,7 @@ enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tens
     struct rwkv7_vk_pc_elem pc = {0};
     pc.c = (uint32_t)a->ne[0];
     pc.rows = (uint32_t)rwkv7_tensor_nrows(a);
-    return elem(as_vk(be), "mix", ts, 4, &pc, (uint64_t)pc.c * pc.rows);
+    return elem(as_vk(be), "mix", ts, 4, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
 enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
@@ -190,7 +192,7 @@ enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7
     pc.c = (uint32_t)k->ne[0];
     pc.rows = (uint32_t)rwkv7_tensor_nrows(k);
     pc.n = (uint32_t)head_size;
-    return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, args, 6, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, args, 6, 3u, pc.rows * (pc.c / pc.n), 1);
 }
 
 enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
@@ -221,7 +223,7 @@ enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_ten
     if ((head_size == 64 || head_size == 128) && n_tok >= chunk &&
         (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
         name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 9, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 9, 3u, pc.rows * (pc.c / pc.n), 1);
 }
 
 enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -243,7 +245,7 @@ enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_
     pc.rows = (uint32_t)rwkv7_tensor_nrows(y);
     pc.n = (uint32_t)head_size;
     pc.eps = eps;
-    return rwkv7_vk_dispatch(vk, "wkv_out", &pc, sizeof pc, args, 9, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, "wkv_out", &pc, sizeof pc, args, 9, 1u << 0, pc.rows * (pc.c / pc.n), 1);
 }
 
 enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
@@ -253,6 +255,7 @@ enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv
     int64_t n_seq = rwkv7_tensor_nrows(dst);
     size_t row = (size_t)x->ne[0] * sizeof(float);
     RWKV7_TRY(rwkv7_vk_begin(vk));
+    rwkv7_vk_barrier_pending(vk);
     VkBufferCopy bc[64];
     for (int64_t s0 = 0; s0 < n_seq; s0 += 64) {
         uint32_t n = 0;

@@ -106,9 +106,34 @@ uint32_t rwkv7_vk_arg_tensor(struct rwkv7_vk *vk, struct rwkv7_vk_arg *arg,
     return (uint32_t)(rem / elem_size);
 }
 
+static bool span_hit(const struct rwkv7_vk_span *s, int n, const struct rwkv7_vk_arg *a) {
+    for (int i = 0; i < n; i++)
+        if (s[i].buf == a->buf->buffer && s[i].lo < a->offs + a->range && a->offs < s[i].hi) return true;
+    return false;
+}
+
+/* The barrier a dispatch needs against the unbarriered ones before it (RAW, WAW: a range they
+ * wrote; WAR: it writes a range they read), then its own ranges join the pending lists. Ranges
+ * are whole bindings (rounded to the offset alignment), so a false overlap costs a barrier only. */
+static void order_dispatch(struct rwkv7_vk *vk, const struct rwkv7_vk_arg *args, int n_args, uint32_t writes) {
+    bool hazard = vk->n_pend_rd + n_args > RWKV7_VK_MAX_PENDING || vk->n_pend_wr + n_args > RWKV7_VK_MAX_PENDING;
+    for (int i = 0; i < n_args && !hazard; i++) {
+        if (!args[i].buf) continue;
+        hazard = span_hit(vk->pend_wr, vk->n_pend_wr, &args[i]) ||
+                 ((writes >> i & 1u) && span_hit(vk->pend_rd, vk->n_pend_rd, &args[i]));
+    }
+    if (hazard) rwkv7_vk_barrier(vk);
+    for (int i = 0; i < n_args; i++) {
+        if (!args[i].buf) continue;
+        struct rwkv7_vk_span sp = {args[i].buf->buffer, args[i].offs, args[i].offs + args[i].range};
+        if (writes >> i & 1u) vk->pend_wr[vk->n_pend_wr++] = sp;
+        else vk->pend_rd[vk->n_pend_rd++] = sp;
+    }
+}
+
 enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const void *pc,
                                     size_t pc_size, const struct rwkv7_vk_arg *args, int n_args,
-                                    uint32_t n_groups, uint32_t n_groups_y) {
+                                    uint32_t writes, uint32_t n_groups, uint32_t n_groups_y) {
     RWKV7_ASSERT(pc_size <= RWKV7_VK_PC_SIZE && n_args <= RWKV7_VK_MAX_BINDINGS);
     if (n_groups == 0 || n_groups_y == 0) return RWKV7_OK;
     VkPipeline pipe = VK_NULL_HANDLE;
@@ -137,6 +162,7 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
                                        .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                        .pBufferInfo = &bi[i]};
     }
+    order_dispatch(vk, args, n_args, writes);
     vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     if (vk->has_push_desc) {
         vkCmdPushDescriptorSetKHR(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0,
@@ -163,6 +189,5 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
     }
     RWKV7_ASSERT(gx <= 65535 && gy <= 65535);
     vkCmdDispatch(vk->cmd, gx, gy, 1);
-    rwkv7_vk_barrier(vk);
     return RWKV7_OK;
 }

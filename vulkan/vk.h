@@ -1,8 +1,10 @@
 /* vk.h: internals shared by vulkan/vulkan.c (device, memory, submission, vtable), pipeline.c
  * (pipelines by name, rwkv7_vk_dispatch) and ops.c (the compute ops). Not a public header.
  * Submission model: ops record into the current command buffer `cmd`; flush() submits it with
- * one fence and at most one submission is in flight; sync/buf_get wait for it. A global memory
- * barrier follows every dispatch and copy, and opens every command buffer. */
+ * one fence and at most one submission is in flight; sync/buf_get wait for it. Dispatches get a
+ * global memory barrier only when they depend on one recorded since the last barrier (the ranges
+ * each wrote and read are tracked, so r/k/v matmuls or LoRA down-projections run back to back);
+ * copies and updates are fenced by barriers on both sides, and every command buffer opens with one. */
 #ifndef RWKV7_VK_H
 #define RWKV7_VK_H
 
@@ -19,6 +21,7 @@
 #define RWKV7_VK_MAX_BINDINGS 10 /* wkv_out and wkv7 bind 9 buffers */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
+#define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
 
 struct rwkv7_buf {
     VkBuffer buffer;
@@ -40,6 +43,12 @@ struct rwkv7_vk_block {
     struct rwkv7_vk_range *free; /* sorted by offs, never adjacent */
     int n_free, cap_free;
     int n_live; /* buffers placed in this block */
+};
+
+/* Bytes [lo, hi) of one buffer, as a dispatch bound them. */
+struct rwkv7_vk_span {
+    VkBuffer buf;
+    VkDeviceSize lo, hi;
 };
 
 struct rwkv7_vk_graph {
@@ -88,6 +97,10 @@ struct rwkv7_vk {
     struct rwkv7_buf *dummy;    /* bound to unused binding slots */
     struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
 
+    /* Ranges read / written by the dispatches recorded since the last barrier in cmd. */
+    struct rwkv7_vk_span pend_rd[RWKV7_VK_MAX_PENDING], pend_wr[RWKV7_VK_MAX_PENDING];
+    int n_pend_rd, n_pend_wr;
+
     struct rwkv7_vk_graph graphs[RWKV7_VK_MAX_GRAPHS];
     int n_graphs;
     bool capturing;          /* between graph_begin and graph_end */
@@ -118,8 +131,12 @@ const char *rwkv7_vk_result_str(VkResult r);
 enum rwkv7_status rwkv7_vk_alive(struct rwkv7_vk *vk);
 /* The command buffer being recorded, starting one when none is (returns the status). */
 enum rwkv7_status rwkv7_vk_begin(struct rwkv7_vk *vk);
-/* Global memory barrier in the current command buffer (compute/transfer -> compute/transfer). */
+/* Global memory barrier in the current command buffer (compute/transfer -> compute/transfer);
+ * clears the pending-range lists. */
 void rwkv7_vk_barrier(struct rwkv7_vk *vk);
+/* A barrier when a dispatch was recorded since the last one: what a copy or an update needs
+ * before it, since it is not range-tracked. */
+void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk);
 /* Submits the recorded work (if any); waits for completion when wait. */
 enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait);
 
@@ -131,12 +148,13 @@ void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk);
 uint32_t rwkv7_vk_arg_tensor(struct rwkv7_vk *vk, struct rwkv7_vk_arg *arg,
                              const struct rwkv7_tensor *t, uint32_t elem_size);
 /* Records pipeline `name` with push constants pc[0..pc_size) and n_args bindings (0..n_args-1,
- * an arg with buf NULL binds the dummy buffer) over n_groups x n_groups_y workgroups, then a
- * barrier. With n_groups_y == 1, n_groups above 65535 is wrapped into y (shaders fold
+ * an arg with buf NULL binds the dummy buffer) over n_groups x n_groups_y workgroups; bit i of
+ * writes marks binding i as written (the rest are only read). A barrier goes before it when it
+ * reads or writes a range an earlier unbarriered dispatch wrote, or writes one it read. With n_groups_y == 1, n_groups above 65535 is wrapped into y (shaders fold
  * gl_WorkGroupID.y back into a linear id). */
 enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const void *pc,
                                     size_t pc_size, const struct rwkv7_vk_arg *args, int n_args,
-                                    uint32_t n_groups, uint32_t n_groups_y);
+                                    uint32_t writes, uint32_t n_groups, uint32_t n_groups_y);
 
 /* ops.c: the compute entries of the vtable. */
 extern const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT];

@@ -185,6 +185,11 @@ void rwkv7_vk_barrier(struct rwkv7_vk *vk) {
                                            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
     VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(vk->cmd, st | VK_PIPELINE_STAGE_HOST_BIT, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    vk->n_pend_rd = vk->n_pend_wr = 0;
+}
+
+void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk) {
+    if (vk->n_pend_rd || vk->n_pend_wr) rwkv7_vk_barrier(vk);
 }
 
 static enum rwkv7_status wait_idle(struct rwkv7_vk *vk) {
@@ -464,6 +469,7 @@ static enum rwkv7_status vk_buf_alloc(struct rwkv7_backend *be, size_t size, str
 /* One chunk through the staging buffer: to_device copies staging -> buf, else buf -> staging. */
 static enum rwkv7_status staged_copy(struct rwkv7_vk *vk, struct rwkv7_buf *buf, size_t offs, size_t n, bool to_device) {
     RWKV7_TRY(rwkv7_vk_begin(vk));
+    rwkv7_vk_barrier_pending(vk);
     VkBufferCopy bc = {.srcOffset = to_device ? 0 : offs, .dstOffset = to_device ? offs : 0, .size = n};
     if (to_device) vkCmdCopyBuffer(vk->cmd, vk->staging, buf->buffer, 1, &bc);
     else vkCmdCopyBuffer(vk->cmd, buf->buffer, vk->staging, 1, &bc);
@@ -482,6 +488,7 @@ static enum rwkv7_status vk_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *
     if (n <= UPDATE_MAX && offs % 4 == 0 && n % 4 == 0 && !vk->capturing) {
         /* Small writes (tokens, slots) stay in stream order without a round trip. */
         RWKV7_TRY(rwkv7_vk_begin(vk));
+        rwkv7_vk_barrier_pending(vk); /* earlier dispatches may still read the old bytes */
         vkCmdUpdateBuffer(vk->cmd, buf->buffer, offs, n, src);
         rwkv7_vk_barrier(vk);
         return RWKV7_OK;
