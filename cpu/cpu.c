@@ -1,10 +1,11 @@
 /* cpu.c: the CPU backend's vtable, memory and thread pool. The CPU backend is the reference every
  * GPU op is tested against and the fallback where no GPU exists: plain C11, fp32 activations,
  * quantized weights read block by block (matmul.c), threaded with a static split (threadpool.c). */
-#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu.h"
 #include "dtype.h"
@@ -90,6 +91,14 @@ static bool cpu_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype) 
     return op < RWKV7_OP_COUNT;
 }
 
+static enum rwkv7_status cpu_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
+    long page = sysconf(_SC_PAGESIZE), avail = sysconf(_SC_AVPHYS_PAGES), total = sysconf(_SC_PHYS_PAGES);
+    if (page <= 0 || avail < 0 || total <= 0) return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cpu: memory size unknown");
+    *free_bytes = (uint64_t)avail * (uint64_t)page;
+    *total_bytes = (uint64_t)total * (uint64_t)page;
+    return RWKV7_OK;
+}
+
 static const struct rwkv7_backend_i cpu_vtable = {
     .name = "cpu",
     .free = cpu_free,
@@ -101,6 +110,7 @@ static const struct rwkv7_backend_i cpu_vtable = {
     .sync = cpu_sync,
     .supports = cpu_supports,
     .copy_bandwidth = NULL,
+    .mem_info = cpu_mem_info,
     .embed = rwkv7_cpu_embed,
     .norm = rwkv7_cpu_norm,
     .matmul = rwkv7_cpu_matmul,

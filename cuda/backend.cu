@@ -273,6 +273,18 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     }
 }
 
+static enum rwkv7_status cuda_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
+    if (rwkv7_cuda_is_dead()) return rwkv7_fail(RWKV7_ERR_DEVICE, "cuda: backend is dead after an earlier error");
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: cannot query device memory");
+    }
+    *free_bytes = free_b;
+    *total_bytes = total_b;
+    return RWKV7_OK;
+}
+
 /* Device-to-device copies of 256 MiB (or 1/8 of free memory), timed with events. */
 static double cuda_copy_bandwidth(struct rwkv7_backend *be) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
@@ -384,6 +396,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .sync = cuda_sync,
     .supports = cuda_supports,
     .copy_bandwidth = cuda_copy_bandwidth,
+    .mem_info = cuda_mem_info,
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
     .graph_launch = cuda_graph_launch,

@@ -139,7 +139,7 @@ int cmd_batch(int argc, char **argv) {
         {"-o,--output-file", OPT_STR, &out_path, "OUT.jsonl", "results, one line per request, appended as each completes (required)"},
         {"--resume", OPT_FLAG, &resume, NULL, "keep OUT and skip the requests already in it (cuts a truncated last line)"},
         {"--overwrite", OPT_FLAG, &overwrite, NULL, "replace a non-empty OUT (default: refuse, exit 2)"},
-        {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: 1 GiB of state and logits, at most 64)"},
+        {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: what half the free device memory holds, at most 256 on a GPU, 64 on the CPU)"},
         {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
         {"-n,--max-tokens", OPT_INT, &d.max_tokens, "N", "max_tokens of requests that give none (default 256)"},
         {"--max-prompt-tokens", OPT_INT, &d.max_prompt_tokens, "N", "longer prompts become error records (default 32768)"},
@@ -241,10 +241,15 @@ int cmd_batch(int argc, char **argv) {
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
     size_t per_seq = rwkv7_state_n_floats(hp) * sizeof(float) + (size_t)hp->n_vocab * sizeof(float);
     if (parallel == 0) {
-        /* The state per sequence is constant (no KV cache), so the default is a fixed memory
-         * budget; more than 64 rarely helps the CPU and the GPUs are swept in bench. */
-        size_t fit = ((size_t)1 << 30) / per_seq;
-        parallel = fit < 1 ? 1 : fit > 64 ? 64 : (int)fit;
+        /* The state per sequence is constant (no KV cache), so the default follows from the free
+         * device memory: half of it (the rest is left for activations and other programs), at
+         * most 256 sequences on a GPU and 64 on the CPU, where more no longer raises throughput.
+         * A backend that cannot tell its free memory gets a 1 GiB budget. */
+        uint64_t free_b = 0, total_b = 0;
+        uint64_t budget = rwkv7_model_device_memory(m, &free_b, &total_b) == RWKV7_OK ? free_b / 2 : (uint64_t)1 << 30;
+        uint64_t cap = strcmp(rwkv7_model_backend_name(m), "cpu") ? 256 : 64;
+        uint64_t fit = budget / per_seq;
+        parallel = fit < 1 ? 1 : fit > cap ? (int)cap : (int)fit;
         if (total > 0 && total < parallel) parallel = (int)total;
     }
     /* A cache that cannot hold one state is no cache: turn it off rather than fail. */

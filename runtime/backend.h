@@ -83,6 +83,9 @@ struct rwkv7_backend_i {
     /* Optional: measured device-to-device copy bandwidth in GB/s (read + write bytes / s), for
      * benchmark banners; 0 when unknown. May take a fraction of a second. */
     double (*copy_bandwidth)(struct rwkv7_backend *be);
+    /* Optional: bytes of device memory free now and in total (host RAM for the CPU), to size
+     * batches; NULL or an error = unknown. */
+    enum rwkv7_status (*mem_info)(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
 
     /* Optional replay of a recorded step (CUDA graphs, reused Vulkan command buffers). Ops
      * enqueued between graph_begin(key) and graph_end() run as usual AND are kept under key;

@@ -82,6 +82,10 @@ uint64_t rwkv7_model_n_params(const struct rwkv7_model *model);
 /* Weight bytes a decode step reads per token (all weights except the embedding table, plus one
  * embedding row). */
 uint64_t rwkv7_model_bytes_per_token(const struct rwkv7_model *model);
+/* Free and total memory of the model's device (host RAM for the CPU backend), for sizing batches.
+ * RWKV7_ERR_UNSUPPORTED when the backend cannot tell. */
+enum rwkv7_status rwkv7_model_device_memory(const struct rwkv7_model *model, uint64_t *free_bytes,
+                                            uint64_t *total_bytes);
 /* 64-bit FNV-1a over hyper-parameters and every tensor's name, type, shape and bytes; identifies
  * the model for state files. Computed lazily once (it reads the whole file). */
 uint64_t rwkv7_model_hash(struct rwkv7_model *model);

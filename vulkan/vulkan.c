@@ -531,6 +531,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static enum rwkv7_status vk_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
+    struct rwkv7_vk *vk = as_vk(be);
+    *free_bytes = heap_free(vk);
+    *total_bytes = vk->mem_props.memoryHeaps[vk->heap_device].size;
+    return RWKV7_OK;
+}
+
 static double vk_copy_bandwidth(struct rwkv7_backend *be) {
     struct rwkv7_vk *vk = as_vk(be);
     VkDeviceSize size = (VkDeviceSize)256 << 20;
@@ -645,6 +652,7 @@ static const struct rwkv7_backend_i vk_iface = {
     .sync = vk_sync,
     .supports = rwkv7_vk_supports,
     .copy_bandwidth = vk_copy_bandwidth,
+    .mem_info = vk_mem_info,
     .graph_begin = vk_graph_begin,
     .graph_end = vk_graph_end,
     .graph_launch = vk_graph_launch,
