@@ -28,6 +28,9 @@ int main(void) {
         /* llama.cpp matches this file to 2.4e-7; fp32 with different summation orders. */
         CHECK(md <= 1e-5, "rwkv.cpp logits differ by %.3g", md);
         rwkv7_ctx_free(ctx);
+        uint64_t mem_free = 0, mem_total = 0;
+        CHECK(rwkv7_model_device_memory(m, &mem_free, &mem_total) == RWKV7_OK && mem_total > 0 && mem_free <= mem_total,
+              "device memory: free %llu of %llu", (unsigned long long)mem_free, (unsigned long long)mem_total);
     }
     free(ref);
     rwkv7_model_free(m);
