@@ -619,46 +619,41 @@ static enum rwkv7_status find_typed(const struct rwkv7_gguf *g, const char *key,
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key, uint32_t *out) {
+/* Any integer key as sign + magnitude, then range-checked against each getter's bounds:
+ * one place for the lookup, the type check and the message. */
+static enum rwkv7_status get_int(const struct rwkv7_gguf *g, const char *key, const char *want,
+                                 uint64_t max_neg, uint64_t max_pos, bool *neg, uint64_t *mag) {
     const struct rwkv7_gguf_kv *kv = NULL;
     RWKV7_TRY(find_typed(g, key, &kv));
-    bool neg;
-    uint64_t mag;
-    if (!kv_int(kv, &neg, &mag))
+    if (!kv_int(kv, neg, mag))
         return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected an integer", key,
                           type_name(kv->type));
-    if (neg || mag > UINT32_MAX)
-        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value %s%" PRIu64 " does not fit in u32",
-                          key, neg ? "-" : "", mag);
+    if (*mag > (*neg ? max_neg : max_pos))
+        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value %s%" PRIu64 " does not fit in %s", key,
+                          *neg ? "-" : "", *mag, want);
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_gguf_get_u32(const struct rwkv7_gguf *g, const char *key, uint32_t *out) {
+    bool neg = false;
+    uint64_t mag = 0;
+    RWKV7_TRY(get_int(g, key, "u32", 0, UINT32_MAX, &neg, &mag));
     *out = (uint32_t)mag;
     return RWKV7_OK;
 }
 
 enum rwkv7_status rwkv7_gguf_get_u64(const struct rwkv7_gguf *g, const char *key, uint64_t *out) {
-    const struct rwkv7_gguf_kv *kv = NULL;
-    RWKV7_TRY(find_typed(g, key, &kv));
-    bool neg;
-    uint64_t mag;
-    if (!kv_int(kv, &neg, &mag))
-        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected an integer", key,
-                          type_name(kv->type));
-    if (neg)
-        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value -%" PRIu64 " does not fit in u64", key, mag);
+    bool neg = false;
+    uint64_t mag = 0;
+    RWKV7_TRY(get_int(g, key, "u64", 0, UINT64_MAX, &neg, &mag));
     *out = mag;
     return RWKV7_OK;
 }
 
 enum rwkv7_status rwkv7_gguf_get_i64(const struct rwkv7_gguf *g, const char *key, int64_t *out) {
-    const struct rwkv7_gguf_kv *kv = NULL;
-    RWKV7_TRY(find_typed(g, key, &kv));
-    bool neg;
-    uint64_t mag;
-    if (!kv_int(kv, &neg, &mag))
-        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' has type %s, expected an integer", key,
-                          type_name(kv->type));
-    if (mag > (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX))
-        return rwkv7_fail(RWKV7_ERR_FORMAT, "gguf: key '%s' value %s%" PRIu64 " does not fit in i64", key,
-                          neg ? "-" : "", mag);
+    bool neg = false;
+    uint64_t mag = 0;
+    RWKV7_TRY(get_int(g, key, "i64", (uint64_t)INT64_MAX + 1, (uint64_t)INT64_MAX, &neg, &mag));
     *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
     return RWKV7_OK;
 }
