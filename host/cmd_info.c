@@ -27,22 +27,35 @@ int cmd_info(int argc, char **argv) {
     };
     int rc = args_parse("info", "-m FILE [--no-tensors]", opts, argc, argv, 2);
     if (rc) return rc == 1 ? 0 : rc;
-    mo.backend = "cpu";
-    mo.threads = 1;
-    struct rwkv7_model *m = NULL;
-    if ((rc = host_load_model("info", &mo, false, &m))) return rc;
+    if (!mo.model) {
+        fprintf(stderr, "rwkv7 info: no model given (-m FILE)\n");
+        return 2;
+    }
     struct rwkv7_gguf *g = NULL;
     enum rwkv7_status st = rwkv7_gguf_open(mo.model, &g);
     if (st != RWKV7_OK) {
-        fprintf(stderr, "rwkv7 info: %s\n", rwkv7_last_error());
-        rwkv7_model_free(m);
+        fprintf(stderr, "rwkv7 info: cannot load '%s': %s\n", mo.model, rwkv7_last_error());
         return host_status_exit(st);
+    }
+    /* A state file (docs/state-format.md) is a GGUF too: show its metadata and tensors. */
+    struct rwkv7_gguf_str type;
+    bool is_state = rwkv7_gguf_find_kv(g, "general.type") >= 0 &&
+                    rwkv7_gguf_get_str(g, "general.type", &type) == RWKV7_OK && type.len == 5 &&
+                    !memcmp(type.ptr, "state", 5);
+    struct rwkv7_model *m = NULL;
+    if (!is_state) {
+        mo.backend = "cpu";
+        mo.threads = 1;
+        if ((rc = host_load_model("info", &mo, false, &m))) {
+            rwkv7_gguf_free(g);
+            return rc;
+        }
     }
     char b1[32], b2[32];
     fmt_bytes(b1, sizeof b1, (double)rwkv7_gguf_file_size(g));
-    printf("file: %s\nformat: GGUF v%u, %s, alignment %u, %lld tensors, %lld metadata keys\n\n", mo.model,
-           rwkv7_gguf_version(g), b1, rwkv7_gguf_alignment(g), (long long)rwkv7_gguf_n_tensors(g),
-           (long long)rwkv7_gguf_n_kv(g));
+    printf("file: %s%s\nformat: GGUF v%u, %s, alignment %u, %lld tensors, %lld metadata keys\n\n", mo.model,
+           is_state ? " (state file)" : "", rwkv7_gguf_version(g), b1, rwkv7_gguf_alignment(g),
+           (long long)rwkv7_gguf_n_tensors(g), (long long)rwkv7_gguf_n_kv(g));
 
     printf("metadata:\n");
     for (int64_t i = 0; i < rwkv7_gguf_n_kv(g); i++) {
@@ -50,6 +63,16 @@ int cmd_info(int argc, char **argv) {
         struct rwkv7_gguf_str k = rwkv7_gguf_kv_key(g, i);
         rwkv7_gguf_kv_format(g, i, val, sizeof val);
         printf("  %-48.*s = %s\n", (int)(k.len > 200 ? 200 : k.len), k.ptr, val);
+    }
+    if (is_state) {
+        printf("\ntensors:\n");
+        for (int64_t i = 0; i < rwkv7_gguf_n_tensors(g); i++) {
+            const struct rwkv7_gguf_tensor *t = rwkv7_gguf_tensor(g, i);
+            printf("  %-40s %-8s (%lld, %lld, %lld) %12llu\n", t->name, rwkv7_dtype_name(t->type), (long long)t->ne[0],
+                   (long long)t->ne[1], (long long)t->ne[2], (unsigned long long)t->nbytes);
+        }
+        rwkv7_gguf_free(g);
+        return 0;
     }
 
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
