@@ -131,5 +131,14 @@ int main(void) {
     CHECK(run(a) == 0 && strstr(g_err, "prompt eval time") && strstr(g_err, "eval time"), "perf lines: %s", g_err);
     snprintf(a, sizeof a, "generate -m %s -p 'The' -n 200 --temp 0 -r ' ' --no-perf", tiny);
     CHECK(run(a) == 0 && !strchr(g_out + 3, ' '), "stop string: '%s'", g_out);
+
+    /* info reads state files too */
+    char state[64];
+    snprintf(state, sizeof state, "/tmp/rwkv7_cli_state.%d.gguf", (int)getpid());
+    snprintf(a, sizeof a, "generate -m %s -p 'The' -n 4 --temp 0 --no-perf --state-out %s", tiny, state);
+    CHECK(run(a) == 0, "state-out: %s", g_err);
+    snprintf(a, sizeof a, "info -m %s", state);
+    CHECK(run(a) == 0 && strstr(g_out, "(state file)") && strstr(g_out, "blk.11.state_wkv"), "info on a state: %s %s", g_out, g_err);
+    unlink(state);
     return test_finish("test_cli");
 }
