@@ -99,20 +99,23 @@ MM_INLINE __m256i mm_codes(int type, const uint8_t *row, int64_t g) {
     }
 }
 
-/* Sub-block j's 6-bit scale and min of a Q4_K/Q5_K super-block (ggml's get_scale_min_k4). */
-MM_INLINE void mm_k4_scale_min(int j, const uint8_t *s, int *sc, int *mn) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *mn = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
-        *mn = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
+/* 8 per-group floats v[j] -> s[2j] = s[2j + 1] = v[j] (the cache holds one value per 16 weights). */
+MM_INLINE void mm_store_pairs(float *s, __m256 v) {
+    const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v); /* v0v0v1v1 v4v4v5v5 | v2v2v3v3 v6v6v7v7 */
+    _mm256_storeu_ps(s, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(s + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+/* 8 unsigned bytes (little-endian in u) as 8 floats. */
+MM_INLINE __m256 mm_u8x8_ps(uint64_t u) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)u)));
 }
 
 /* Scales and biases, two per group (one per 16 weights): for a 32-block type those of group g
  * (s[0..1], b[0..1]); for a super-block type (mm_is_k) those of all 8 groups of the super-block
- * holding g (s[0..15], b[0..15]), so the scalar unpacking runs once per 256 weights. */
+ * holding g (s[0..15], b[0..15]), unpacked with vector integer ops once per 256 weights. Every
+ * value is the single-rounded product the scalar formula gives (d * sc, -(dmin * mn),
+ * d * (ls - 32)), so the vector unpacking changes no bit. */
 MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, float *b) {
     switch (type) {
     case RWKV7_DTYPE_Q8_0: s[0] = s[1] = mm_half(row + 34 * g); b[0] = b[1] = 0.0f; break;
@@ -124,36 +127,43 @@ MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, floa
     case RWKV7_DTYPE_Q4_K:
     case RWKV7_DTYPE_Q5_K: {
         const uint8_t *p = row + (type == RWKV7_DTYPE_Q5_K ? 176 : 144) * (g >> 3);
-        const float d = mm_half(p), dmin = mm_half(p + 2);
-        for (int j = 0; j < 8; j++) {
-            int sc, mn;
-            mm_k4_scale_min(j, p + 4, &sc, &mn);
-            /* d1 * q - m1 as fma(q, d1, -m1) */
-            s[2 * j] = s[2 * j + 1] = d * (float)sc;
-            b[2 * j] = b[2 * j + 1] = -(dmin * (float)mn);
-        }
+        /* the 12 scale bytes hold 8 6-bit scales and 8 6-bit mins (ggml's get_scale_min_k4):
+         * sub-blocks 0-3 in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); 4-7 in the
+         * nibbles of bytes 8-11 with their top 2 bits in the high bits of bytes 0-3 / 4-7 */
+        const uint32_t a = rwkv7_le32(p + 4), m = rwkv7_le32(p + 8), c = rwkv7_le32(p + 12);
+        const uint64_t sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u)) << 32;
+        const uint64_t mn = (m & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | ((m >> 2) & 0x30303030u)) << 32;
+        /* d1 * q - m1 as fma(q, d1, -m1); the negation is a sign flip, exact like the scalar -x */
+        mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), mm_u8x8_ps(sc)));
+        mm_store_pairs(b, _mm256_xor_ps(_mm256_mul_ps(_mm256_set1_ps(mm_half(p + 2)), mm_u8x8_ps(mn)),
+                                        _mm256_set1_ps(-0.0f)));
         break;
     }
     case RWKV7_DTYPE_Q6_K: {
         const uint8_t *p = row + 210 * (g >> 3);
-        const float d = mm_half(p + 208);
+        const __m256 d = _mm256_set1_ps(mm_half(p + 208));
         /* (d * sc) * q in ggml's order; group gq's halves use scales 8h + 2qq and 8h + 2qq + 1,
          * h = gq / 4, qq = gq % 4: that is simply scale byte 2 * gq + half */
-        for (int i = 0; i < 16; i++) {
-            s[i] = d * (float)(int8_t)p[192 + i];
-            b[i] = 0.0f;
-        }
+        const __m128i raw = _mm_loadu_si128((const __m128i *)(p + 192));
+        _mm256_storeu_ps(s, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw))));
+        _mm256_storeu_ps(s + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8)))));
+        _mm256_storeu_ps(b, _mm256_setzero_ps());
+        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
         break;
     }
     case RWKV7_DTYPE_IQ4_XS: {
         const uint8_t *p = row + 136 * (g >> 3);
-        const float d = mm_half(p);
-        const unsigned sh = rwkv7_le16(p + 2);
-        for (int ib = 0; ib < 8; ib++) {
-            const int ls = ((p[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (int)((sh >> (2 * ib)) & 3) << 4;
-            s[2 * ib] = s[2 * ib + 1] = d * (float)(ls - 32);
-            b[2 * ib] = b[2 * ib + 1] = 0.0f;
-        }
+        /* group ib's 6-bit scale: nibble ib of bytes 4-7 | bits 2ib..2ib+1 of the u16 at 2 << 4 */
+        const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rwkv7_le32(p + 4)),
+                                                              _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                            _mm256_set1_epi32(0xF));
+        const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(rwkv7_le16(p + 2)),
+                                                              _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                            _mm256_set1_epi32(3));
+        const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+        mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), _mm256_cvtepi32_ps(ls)));
+        _mm256_storeu_ps(b, _mm256_setzero_ps());
+        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
         break;
     }
     default:
