@@ -50,6 +50,54 @@ MM_INLINE void mm_cvt16(__m256i code, const float *s, const float *b, __m512 v[2
         v[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(c[i])), _mm512_set1_ps(s[i]), _mm512_set1_ps(b[i]));
 }
 
+/* The 4-bit types with one scale (and bias) per 32 weights: Q4_0, Q4_1, IQ4_NL, Q4_K, IQ4_XS. Their
+ * weight w = fma(value(code), scale, bias) takes only 16 values per group, so instead of converting
+ * every code (widen, int -> float, fma: three ops per 16 weights) the group's 16 values are
+ * computed once with one 16-lane fma into a table, and each 16 weights are one vpermps of that
+ * table indexed by their codes. vpermps reads only the low 4 bits of each index, so a zero-extended
+ * byte of packed nibbles indexes by its low nibble with no mask. Each table entry is the same
+ * single-rounded fma the conversion computes, so the weights (and results) are bit-identical. */
+MM_INLINE bool mm_lut_type(int type) {
+    return type == RWKV7_DTYPE_Q4_0 || type == RWKV7_DTYPE_Q4_1 || type == RWKV7_DTYPE_IQ4_NL ||
+           type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_IQ4_XS;
+}
+
+/* 16 bytes at p zero-extended to 16 dwords. */
+MM_INLINE __m512i mm_u8x16(const uint8_t *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+
+/* Group g of a table type (mm_lut_type) with its scale/bias pair s, b as two 16-float vectors. */
+MM_INLINE void mm_lut16(int type, const uint8_t *row, int64_t g, const float *s, const float *b, __m512 v[2]) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512 val;        /* the 16 code values, before scaling */
+    __m512i lo, hi;    /* indices of elements 0..15 and 16..31 (in their low 4 bits) */
+    if (type == RWKV7_DTYPE_Q4_K) {
+        /* groups 2i and 2i + 1 share 32 bytes: low nibbles, then high nibbles */
+        const int jj = (int)(g & 7);
+        const uint8_t *q = row + 144 * (g >> 3) + 16 + 32 * (jj >> 1);
+        lo = mm_u8x16(q);
+        hi = mm_u8x16(q + 16);
+        if (jj & 1) {
+            lo = _mm512_srli_epi32(lo, 4);
+            hi = _mm512_srli_epi32(hi, 4);
+        }
+        val = iota;
+    } else {
+        /* 16 bytes: low nibbles are elements 0..15, high nibbles 16..31 */
+        const uint8_t *q = type == RWKV7_DTYPE_Q4_0 || type == RWKV7_DTYPE_IQ4_NL ? row + 18 * g + 2
+                           : type == RWKV7_DTYPE_Q4_1                            ? row + 20 * g + 4
+                                                                                 : row + 136 * (g >> 3) + 8 + 16 * (g & 7);
+        lo = mm_u8x16(q);
+        hi = _mm512_srli_epi32(lo, 4);
+        val = type == RWKV7_DTYPE_Q4_0   ? _mm512_sub_ps(iota, _mm512_set1_ps(8.0f))
+              : type == RWKV7_DTYPE_Q4_1 ? iota
+                                         : _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                               _mm_loadu_si128((const __m128i *)rwkv7_kvalues_iq4nl)));
+    }
+    const __m512 tab = _mm512_fmadd_ps(val, _mm512_set1_ps(s[0]), _mm512_set1_ps(b[0]));
+    v[0] = _mm512_permutexvar_ps(lo, tab);
+    v[1] = _mm512_permutexvar_ps(hi, tab);
+}
+
 #define MK_VF __m512
 #define MK_W 16
 #define MK_COLS 6
@@ -61,6 +109,8 @@ MM_INLINE void mm_cvt16(__m256i code, const float *s, const float *b, __m512 v[2
 #define MK_STOREU(p, v) _mm512_storeu_ps(p, v)
 #define MK_FLOAT(type, row, g, w) mm_float16(type, row, g, w)
 #define MK_CVT(code, s, b, w) mm_cvt16(code, s, b, w)
+#define MK_LUT_TYPE(type) mm_lut_type(type)
+#define MK_LUT(type, row, g, s, b, w) mm_lut16(type, row, g, s, b, w)
 #define MK_NAME(n) n##_avx512
 
 #include "matmul_kern.h"

@@ -4,6 +4,8 @@
  *   MK_ZERO() MK_LOADU(p) MK_STOREU(p, v) MK_FMA(a, b, c) (a*b+c, fused)  MK_REDUCE(v) -> float, fixed tree
  *   MK_FLOAT(type, row, g, w)   group g (32 weights) of a float-type row -> 32 / MK_W vectors
  *   MK_CVT(code, s, b, w)       32 codes (mm_codes) with their scale/bias pair -> 32 / MK_W vectors
+ *   MK_LUT_TYPE(type), MK_LUT(type, row, g, s, b, w)   optional: types whose group the ISA decodes
+ *                     itself (a table lookup instead of mm_codes + MK_CVT), with the same values
  *   MK_COLS           columns per tile micro-kernel block (register budget)
  *   MK_FCOLS          most input rows (T) the fused kernel takes in one pass: 2 or 4
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
@@ -21,6 +23,10 @@
  * Rows past the end of a 4-row block alias the last valid row; their results are dropped. */
 
 #define MK_NV (32 / MK_W)
+#ifndef MK_LUT_TYPE
+#define MK_LUT_TYPE(type) false
+#define MK_LUT(type, row, g, s, b, w) ((void)0)
+#endif
 
 /* dst[t][m] = (accumulate ? dst : 0) + s, after the float-type tail. */
 MM_INLINE void MK_NAME(finish)(const struct rwkv7_mm_job *j, int type, const uint8_t *row, int64_t m,
@@ -47,7 +53,29 @@ MM_INLINE void MK_NAME(group)(const int type, const uint8_t *row, int64_t g, con
         MK_FLOAT(type, row, g, w);
     } else {
         const int64_t gi = mm_is_k(type) ? 2 * (g & 7) : 0;
-        MK_CVT(mm_codes(type, row, g), s + gi, b + gi, w);
+        if (MK_LUT_TYPE(type))
+            MK_LUT(type, row, g, s + gi, b + gi, w);
+        else
+            MK_CVT(mm_codes(type, row, g), s + gi, b + gi, w);
+    }
+}
+
+/* Group g of the four rows, FMA'd into acc[r][c] for the nc inputs at x (one FMA per MK_W weights,
+ * k ascending). */
+MM_INLINE void MK_NAME(fused_group)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
+                                    const float *x, int64_t g, float sc[4][16], float bi[4][16],
+                                    MK_VF acc[4][MK_FCOLS], const int nc) {
+    /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        MK_VF w[MK_NV];
+        MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
+#pragma GCC unroll 4
+        for (int i = 0; i < MK_NV; i++) {
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++)
+                acc[r][c] = MK_FMA(w[i], MK_LOADU(x + c * j->K + 32 * g + MK_W * i), acc[r][c]);
+        }
     }
 }
 
@@ -59,26 +87,30 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
     float sc[4][16], bi[4][16];
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < MK_FCOLS; c++) acc[r][c] = MK_ZERO();
-    /* Bytes of one 32-weight group; the next 4-row block starts 4 rows further (rows are
-     * contiguous), so prefetching that far ahead keeps a DRAM stream in flight per row: without
-     * it a head-sized Q8_0 matrix streamed at about half the speed (bench/bench_matmul.c). */
-    const size_t gb = j->row_bytes / (size_t)(j->K / 32 > 0 ? j->K / 32 : 1), ahead = 4 * j->row_bytes;
-    for (int64_t g = 0; g < G; g++) {
-        for (int r = 0; r < 4; r++) {
-            for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
-            MK_NAME(scales)(type, rp[r], g, sc[r], bi[r]);
-        }
-        /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            MK_VF w[MK_NV];
-            MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
-#pragma GCC unroll 4
-            for (int i = 0; i < MK_NV; i++) {
-#pragma GCC unroll 4
-                for (int c = 0; c < nc; c++)
-                    acc[r][c] = MK_FMA(w[i], MK_LOADU(x + c * j->K + 32 * g + MK_W * i), acc[r][c]);
+    /* The next 4-row block starts 4 rows further (rows are contiguous), so prefetching that far
+     * ahead keeps a DRAM stream in flight per row: without it a head-sized Q8_0 matrix streamed at
+     * about half the speed (bench/bench_matmul.c). */
+    const size_t ahead = 4 * j->row_bytes;
+    if (mm_is_k(type)) {
+        /* super-block types: one step per 256 weights, with the 8 groups unrolled so that every
+         * group's offsets and sub-block choice are constants and the scales unpack once */
+        const size_t sbb = j->row_bytes / (size_t)(G / 8);
+        for (int64_t sb = 0; sb < G / 8; sb++) {
+            for (int r = 0; r < 4; r++) {
+                for (size_t o = 0; o < sbb; o += 64) _mm_prefetch((const char *)rp[r] + sbb * (size_t)sb + o + ahead, _MM_HINT_T0);
+                mm_scales(type, rp[r], 8 * sb, sc[r], bi[r]);
             }
+#pragma GCC unroll 8
+            for (int jj = 0; jj < 8; jj++) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, acc, nc);
+        }
+    } else {
+        const size_t gb = j->row_bytes / (size_t)(G > 0 ? G : 1);
+        for (int64_t g = 0; g < G; g++) {
+            for (int r = 0; r < 4; r++) {
+                for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
+                MK_NAME(scales)(type, rp[r], g, sc[r], bi[r]);
+            }
+            MK_NAME(fused_group)(j, type, rp, x, g, sc, bi, acc, nc);
         }
     }
     for (int r = 0; r < nr; r++)
@@ -205,3 +237,5 @@ void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
 
 #undef MK_TYPE_FN
 #undef MK_NV
+#undef MK_LUT_TYPE
+#undef MK_LUT
