@@ -28,7 +28,8 @@ MM_INLINE float mm_half(const uint8_t *p) { return _cvtsh_ss(rwkv7_le16(p)); }
  * Q6_K has two different halves): mm_codes gives the codes (one signed byte per weight, in element
  * order), mm_scales the scales and biases. The fma rounds once, so Q4_1, Q5_1, Q4_K and Q5_K
  * weights (code * scale + bias) can differ from the table's to_f32 (mul, then add) in the last
- * bit; the symmetric types (bias 0) are exact. */
+ * bit; the symmetric types are exact (bias 0, or for Q6_K the exact -32 * scale of its unsigned
+ * codes, see mm_scales). */
 
 /* True for the 256-weight super-block types, whose scales mm_scales decodes 8 groups at a time. */
 MM_INLINE bool mm_is_k(int type) {
@@ -91,7 +92,7 @@ MM_INLINE __m256i mm_codes(int type, const uint8_t *row, int64_t g) {
         const __m256i lo = _mm256_and_si256((qq >> 1) ? _mm256_srli_epi16(lraw, 4) : lraw, _mm256_set1_epi8(0x0F));
         const __m256i hraw = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
         const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hraw, _mm_cvtsi32_si128(2 * qq)), _mm256_set1_epi8(3));
-        return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+        return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* unsigned: the -32 is in the bias */
     }
     case RWKV7_DTYPE_IQ4_NL: return _mm256_shuffle_epi8(tab, mm_nib16(row + 18 * g + 2));
     case RWKV7_DTYPE_IQ4_XS: return _mm256_shuffle_epi8(tab, mm_nib16(row + 136 * (g >> 3) + 8 + 16 * (g & 7)));
@@ -145,10 +146,15 @@ MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, floa
         /* (d * sc) * q in ggml's order; group gq's halves use scales 8h + 2qq and 8h + 2qq + 1,
          * h = gq / 4, qq = gq % 4: that is simply scale byte 2 * gq + half */
         const __m128i raw = _mm_loadu_si128((const __m128i *)(p + 192));
-        _mm256_storeu_ps(s, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw))));
-        _mm256_storeu_ps(s + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8)))));
-        _mm256_storeu_ps(b, _mm256_setzero_ps());
-        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
+        const __m256 s0 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(raw)));
+        const __m256 s1 = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(raw, 8))));
+        /* mm_codes gives the unsigned code c = q + 32, so w = fma(c, s, -32 s): -32 s is exact
+         * (a power-of-two multiple), so the fma rounds (c - 32) s once, exactly like the
+         * symmetric q * s (an exact zero is +0 in both); one byte subtraction less per group */
+        _mm256_storeu_ps(s, s0);
+        _mm256_storeu_ps(s + 8, s1);
+        _mm256_storeu_ps(b, _mm256_mul_ps(s0, _mm256_set1_ps(-32.0f)));
+        _mm256_storeu_ps(b + 8, _mm256_mul_ps(s1, _mm256_set1_ps(-32.0f)));
         break;
     }
     case RWKV7_DTYPE_IQ4_XS: {
