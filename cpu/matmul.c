@@ -2,7 +2,7 @@
  * Weights are read in their GGUF layout and never dequantized as a whole matrix.
  *
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
- * - x86 with AVX-512F (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
+ * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
  *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and
  *   IQ4_XS: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
  *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
@@ -53,7 +53,7 @@ static void mm_isa_detect(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mm_cpu_f16c()) {
         mm_isa_best = RWKV7_MM_AVX2;
-        if (__builtin_cpu_supports("avx512f")) mm_isa_best = RWKV7_MM_AVX512;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) mm_isa_best = RWKV7_MM_AVX512;
     }
 #endif
 }

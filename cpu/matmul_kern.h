@@ -6,6 +6,9 @@
  *   MK_CVT(code, s, b, w)       32 codes (mm_codes) with their scale/bias pair -> 32 / MK_W vectors
  *   MK_LUT_TYPE(type), MK_LUT(type, row, g, s, b, w)   optional: types whose group the ISA decodes
  *                     itself (a table lookup instead of mm_codes + MK_CVT), with the same values
+ *   MK_PRE_TYPE(type), MK_PRE(type, row, sb, codes), MK_PRE_CVT(type, codes, jj, s, b, w)   optional:
+ *                     super-block types whose fused decode first assembles the 256 codes of super-block
+ *                     sb of a row into codes[] (wide byte ops), then converts group jj from there
  *   MK_COLS           columns per tile micro-kernel block (register budget)
  *   MK_FCOLS          most input rows (T) the fused kernel takes in one pass: 2 or 4
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
@@ -26,6 +29,11 @@
 #ifndef MK_LUT_TYPE
 #define MK_LUT_TYPE(type) false
 #define MK_LUT(type, row, g, s, b, w) ((void)0)
+#endif
+#ifndef MK_PRE_TYPE
+#define MK_PRE_TYPE(type) false
+#define MK_PRE(type, row, sb, codes) ((void)0)
+#define MK_PRE_CVT(type, codes, jj, s, b, w) ((void)(codes), (void)(s), (void)(b))
 #endif
 
 /* dst[t][m] = (accumulate ? dst : 0) + s, after the float-type tail. */
@@ -64,12 +72,16 @@ MM_INLINE void MK_NAME(group)(const int type, const uint8_t *row, int64_t g, con
  * k ascending). */
 MM_INLINE void MK_NAME(fused_group)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
                                     const float *x, int64_t g, float sc[4][16], float bi[4][16],
-                                    MK_VF acc[4][MK_FCOLS], const int nc) {
+                                    uint8_t pre[4][256], MK_VF acc[4][MK_FCOLS], const int nc) {
     /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) {
         MK_VF w[MK_NV];
-        MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
+        if (MK_PRE_TYPE(type)) {
+            MK_PRE_CVT(type, pre[r], (int)(g & 7), sc[r] + 2 * (g & 7), bi[r] + 2 * (g & 7), w);
+        } else {
+            MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
+        }
 #pragma GCC unroll 4
         for (int i = 0; i < MK_NV; i++) {
 #pragma GCC unroll 4
@@ -85,6 +97,7 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
     const float *x = j->x + t0 * j->K;
     MK_VF acc[4][MK_FCOLS];
     float sc[4][16], bi[4][16];
+    _Alignas(64) uint8_t pre[4][256]; /* MK_PRE codes of the current super-block, per row */
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < MK_FCOLS; c++) acc[r][c] = MK_ZERO();
     /* The next 4-row block starts 4 rows further (rows are contiguous), so prefetching that far
@@ -99,9 +112,10 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
             for (int r = 0; r < 4; r++) {
                 for (size_t o = 0; o < sbb; o += 64) _mm_prefetch((const char *)rp[r] + sbb * (size_t)sb + o + ahead, _MM_HINT_T0);
                 mm_scales(type, rp[r], 8 * sb, sc[r], bi[r]);
+                if (MK_PRE_TYPE(type)) MK_PRE(type, rp[r], sb, pre[r]);
             }
 #pragma GCC unroll 8
-            for (int jj = 0; jj < 8; jj++) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, acc, nc);
+            for (int jj = 0; jj < 8; jj++) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, pre, acc, nc);
         }
     } else {
         const size_t gb = j->row_bytes / (size_t)(G > 0 ? G : 1);
@@ -110,7 +124,7 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
                 for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
                 MK_NAME(scales)(type, rp[r], g, sc[r], bi[r]);
             }
-            MK_NAME(fused_group)(j, type, rp, x, g, sc, bi, acc, nc);
+            MK_NAME(fused_group)(j, type, rp, x, g, sc, bi, pre, acc, nc);
         }
     }
     for (int r = 0; r < nr; r++)
@@ -239,3 +253,6 @@ void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
 #undef MK_NV
 #undef MK_LUT_TYPE
 #undef MK_LUT
+#undef MK_PRE_TYPE
+#undef MK_PRE
+#undef MK_PRE_CVT
