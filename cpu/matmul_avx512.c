@@ -100,6 +100,20 @@ MM_INLINE void mm_lut16(int type, const uint8_t *row, int64_t g, const float *s,
     v[1] = _mm512_permutexvar_ps(hi, tab);
 }
 
+/* Q4_K groups 2i and 2i + 1 (g even) as four 16-float vectors: the pair shares its 32 code bytes,
+ * so they are widened once for both nibbles (the same entries as two mm_lut16 calls). */
+MM_INLINE void mm_lut16x2(const uint8_t *row, int64_t g, const float *s, const float *b, __m512 v[4]) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const uint8_t *q = row + 144 * (g >> 3) + 16 + 32 * ((g & 7) >> 1);
+    const __m512i d0 = mm_u8x16(q), d1 = mm_u8x16(q + 16);
+    const __m512 t0 = _mm512_fmadd_ps(iota, _mm512_set1_ps(s[0]), _mm512_set1_ps(b[0]));
+    const __m512 t1 = _mm512_fmadd_ps(iota, _mm512_set1_ps(s[2]), _mm512_set1_ps(b[2]));
+    v[0] = _mm512_permutexvar_ps(d0, t0);
+    v[1] = _mm512_permutexvar_ps(d1, t0);
+    v[2] = _mm512_permutexvar_ps(_mm512_srli_epi32(d0, 4), t1);
+    v[3] = _mm512_permutexvar_ps(_mm512_srli_epi32(d1, 4), t1);
+}
+
 /* Q5_K and Q6_K: the fused kernel assembles a row's 256 codes per super-block with 64-byte integer
  * ops (AVX512BW) into a stack buffer, about a third of the ops of assembling them 32 at a time
  * (mm_codes) and then splitting the 256-bit vector for the widening; each group then widens its
@@ -179,6 +193,8 @@ MM_INLINE void mm_pre_cvt(int type, const uint8_t *codes, int jj, const float *s
 #define MK_CVT(code, s, b, w) mm_cvt16(code, s, b, w)
 #define MK_LUT_TYPE(type) mm_lut_type(type)
 #define MK_LUT(type, row, g, s, b, w) mm_lut16(type, row, g, s, b, w)
+#define MK_PAIR_TYPE(type) ((type) == RWKV7_DTYPE_Q4_K)
+#define MK_PAIR(type, row, g, s, b, w) mm_lut16x2(row, g, s, b, w)
 #define MK_PRE_TYPE(type) mm_pre_type(type)
 #define MK_PRE(type, row, sb, codes) mm_pre256(type, row, sb, codes)
 #define MK_PRE_CVT(type, codes, jj, s, b, w) mm_pre_cvt(type, codes, jj, s, b, w)

@@ -9,6 +9,8 @@
  *   MK_PRE_TYPE(type), MK_PRE(type, row, sb, codes), MK_PRE_CVT(type, codes, jj, s, b, w)   optional:
  *                     super-block types whose fused decode first assembles the 256 codes of super-block
  *                     sb of a row into codes[] (wide byte ops), then converts group jj from there
+ *   MK_PAIR_TYPE(type), MK_PAIR(type, row, g, s, b, w)   optional: super-block types whose fused
+ *                     decode takes groups g, g + 1 (g even) together (2 * 32 / MK_W vectors in w)
  *   MK_COLS           columns per tile micro-kernel block (register budget)
  *   MK_FCOLS          most input rows (T) the fused kernel takes in one pass: 2 or 4
  *   MK_NAME(n)        the ISA-suffixed name of symbol n
@@ -34,6 +36,10 @@
 #define MK_PRE_TYPE(type) false
 #define MK_PRE(type, row, sb, codes) ((void)0)
 #define MK_PRE_CVT(type, codes, jj, s, b, w) ((void)(codes), (void)(s), (void)(b))
+#endif
+#ifndef MK_PAIR_TYPE
+#define MK_PAIR_TYPE(type) false
+#define MK_PAIR(type, row, g, s, b, w) ((void)0)
 #endif
 
 /* dst[t][m] = (accumulate ? dst : 0) + s, after the float-type tail. */
@@ -68,22 +74,24 @@ MM_INLINE void MK_NAME(group)(const int type, const uint8_t *row, int64_t g, con
     }
 }
 
-/* Group g of the four rows, FMA'd into acc[r][c] for the nc inputs at x (one FMA per MK_W weights,
- * k ascending). */
+/* Groups g .. g + ng - 1 (ng = 2 only for MK_PAIR types) of the four rows, FMA'd into acc[r][c]
+ * for the nc inputs at x (one FMA per MK_W weights, k ascending). */
 MM_INLINE void MK_NAME(fused_group)(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[4],
                                     const float *x, int64_t g, float sc[4][16], float bi[4][16],
-                                    uint8_t pre[4][256], MK_VF acc[4][MK_FCOLS], const int nc) {
+                                    uint8_t pre[4][256], MK_VF acc[4][MK_FCOLS], const int ng, const int nc) {
     /* full unrolling keeps acc[][] in registers (GCC spills a vector array it indexes in a loop) */
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++) {
-        MK_VF w[MK_NV];
-        if (MK_PRE_TYPE(type)) {
+        MK_VF w[2 * MK_NV];
+        if (ng == 2) {
+            MK_PAIR(type, rp[r], g, sc[r] + 2 * (g & 7), bi[r] + 2 * (g & 7), w);
+        } else if (MK_PRE_TYPE(type)) {
             MK_PRE_CVT(type, pre[r], (int)(g & 7), sc[r] + 2 * (g & 7), bi[r] + 2 * (g & 7), w);
         } else {
             MK_NAME(group)(type, rp[r], g, sc[r], bi[r], w);
         }
 #pragma GCC unroll 4
-        for (int i = 0; i < MK_NV; i++) {
+        for (int i = 0; i < ng * MK_NV; i++) {
 #pragma GCC unroll 4
             for (int c = 0; c < nc; c++)
                 acc[r][c] = MK_FMA(w[i], MK_LOADU(x + c * j->K + 32 * g + MK_W * i), acc[r][c]);
@@ -114,8 +122,13 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
                 mm_scales(type, rp[r], 8 * sb, sc[r], bi[r]);
                 if (MK_PRE_TYPE(type)) MK_PRE(type, rp[r], sb, pre[r]);
             }
+            if (MK_PAIR_TYPE(type)) {
+#pragma GCC unroll 4
+                for (int jj = 0; jj < 8; jj += 2) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, pre, acc, 2, nc);
+            } else {
 #pragma GCC unroll 8
-            for (int jj = 0; jj < 8; jj++) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, pre, acc, nc);
+                for (int jj = 0; jj < 8; jj++) MK_NAME(fused_group)(j, type, rp, x, 8 * sb + jj, sc, bi, pre, acc, 1, nc);
+            }
         }
     } else {
         const size_t gb = j->row_bytes / (size_t)(G > 0 ? G : 1);
@@ -124,7 +137,7 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
                 for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
                 MK_NAME(scales)(type, rp[r], g, sc[r], bi[r]);
             }
-            MK_NAME(fused_group)(j, type, rp, x, g, sc, bi, pre, acc, nc);
+            MK_NAME(fused_group)(j, type, rp, x, g, sc, bi, pre, acc, 1, nc);
         }
     }
     for (int r = 0; r < nr; r++)
@@ -256,3 +269,5 @@ void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
 #undef MK_PRE_TYPE
 #undef MK_PRE
 #undef MK_PRE_CVT
+#undef MK_PAIR_TYPE
+#undef MK_PAIR
