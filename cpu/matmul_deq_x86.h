@@ -6,7 +6,8 @@
  * of the 256 super-block types.
  *
  * Invariant: the fused and the tile kernel decode through these same functions, so they see the
- * same weights. Values equal the type table's to_f32 (runtime/dequant_*.c) except the last-bit
+ * same weights; the AVX-512-only decoders (matmul_avx512.c: table lookup, pre-assembled Q5_K/Q6_K
+ * codes, Q4_K pairs) produce exactly these codes and fma(code, scale, bias) values. Values equal the type table's to_f32 (runtime/dequant_*.c) except the last-bit
  * rounding of the types with a min/bias (see mm_codes). Layouts: quant-formats.md §3. */
 #ifndef RWKV7_MATMUL_DEQ_X86_H
 #define RWKV7_MATMUL_DEQ_X86_H
