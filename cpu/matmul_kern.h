@@ -131,7 +131,11 @@ MM_INLINE void MK_NAME(fused)(const struct rwkv7_mm_job *j, const int type, cons
             }
         }
     } else {
-        const size_t gb = j->row_bytes / (size_t)(G > 0 ? G : 1);
+        /* bytes of one 32-weight group: a constant per type, so the prefetch loop unrolls */
+        const size_t gb = type == RWKV7_DTYPE_F32 ? 128 : MK_NAME(is_float)(type) ? 64
+                        : type == RWKV7_DTYPE_Q8_0 ? 34 : type == RWKV7_DTYPE_Q4_1 ? 20
+                        : type == RWKV7_DTYPE_Q5_0 ? 22 : type == RWKV7_DTYPE_Q5_1 ? 24 : 18;
+#pragma GCC unroll 2
         for (int64_t g = 0; g < G; g++) {
             for (int r = 0; r < 4; r++) {
                 for (size_t o = 0; o < gb; o += 64) _mm_prefetch((const char *)rp[r] + gb * (size_t)g + o + ahead, _MM_HINT_T0);
