@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "dtype.h"
 #include "gguf_write.h"
 #include "prefix_cache.h"
@@ -275,15 +276,16 @@ static char *output(const char *path) {
     return t;
 }
 
-static void test_cli_resume(void) {
-    char model[600], cmd[2400], st_path[400], o1[400], o2[400], o3[400];
+/* Generate N, save, resume M == generate N + M, on one backend. */
+static void test_cli_resume(const char *backend) {
+    char model[600], cmd[2400], st_path[400], o1[400], o2[400], o3[400], common[400];
     test_fixture(model, sizeof model, "tiny-rwkv7-834K/tiny-rwkv7-834K-F32.gguf");
     path_of(st_path, sizeof st_path, "cli.state");
     path_of(o1, sizeof o1, "first.txt");
     path_of(o2, sizeof o2, "second.txt");
     path_of(o3, sizeof o3, "whole.txt");
-    const char *common = "--backend cpu -t 1 --temp 0.9 --top-k 0 --top-p 1 --min-p 0 "
-                         "--presence-penalty 0.3 --frequency-penalty 0.2 --repeat-penalty 1.1 -s 42 --ignore-eos --no-perf";
+    snprintf(common, sizeof common, "--backend %s -t 1 --temp 0.9 --top-k 0 --top-p 1 --min-p 0 "
+             "--presence-penalty 0.3 --frequency-penalty 0.2 --repeat-penalty 1.1 -s 42 --ignore-eos --no-perf", backend);
     snprintf(cmd, sizeof cmd, "'%s' generate -m '%s' %s -p 'Once upon a time' -n 50 > '%s' 2>/dev/null",
              RWKV7_CLI_PATH, model, common, o3);
     CHECK(run(cmd) == 0, "%s", cmd);
@@ -299,7 +301,7 @@ static void test_cli_resume(void) {
         size_t na = strlen(a);
         CHECK(strlen(whole) > na + 10, "whole run too short: '%s'", whole);
         CHECK(strncmp(whole, a, na) == 0 && strcmp(whole + na, b) == 0,
-              "resumed output differs:\n  whole:   '%s'\n  first:   '%s'\n  resumed: '%s'", whole, a, b);
+              "%s: resumed output differs:\n  whole:   '%s'\n  first:   '%s'\n  resumed: '%s'", backend, whole, a, b);
     }
     free(a);
     free(b);
@@ -327,7 +329,18 @@ int main(void) {
         test_initial_state(m);
         test_prefix_cache(m);
     }
-    test_cli_resume();
+    test_cli_resume("cpu");
+    /* "Resuming is exact on every backend": repeat on each GPU backend that can start here. */
+    const char *gpus[] = {"vulkan", "cuda"};
+    for (int i = 0; i < 2; i++) {
+        struct rwkv7_backend *be = NULL;
+        if (rwkv7_backend_init(gpus[i], NULL, 1, true, &be) != RWKV7_OK) {
+            fprintf(stderr, "test_state: %s resume not checked: %s\n", gpus[i], rwkv7_last_error());
+            continue;
+        }
+        rwkv7_backend_free(be);
+        test_cli_resume(gpus[i]);
+    }
     rwkv7_model_free(m);
     rwkv7_model_free(m16);
     rwkv7_model_free(other);
