@@ -273,6 +273,8 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     }
 }
 
+static void cuda_set_row_invariant(struct rwkv7_backend *be, bool on) { rwkv7_cuda_of(be)->row_invariant = on; }
+
 static enum rwkv7_status cuda_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
     if (rwkv7_cuda_is_dead()) return rwkv7_fail(RWKV7_ERR_DEVICE, "cuda: backend is dead after an earlier error");
     size_t free_b = 0, total_b = 0;
@@ -396,6 +398,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .sync = cuda_sync,
     .supports = cuda_supports,
     .copy_bandwidth = cuda_copy_bandwidth,
+    .set_row_invariant = cuda_set_row_invariant,
     .mem_info = cuda_mem_info,
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,

@@ -50,6 +50,7 @@ struct rwkv7_cuda {
     int small_seg;                                  /* current segment */
     bool small_failed;                              /* pinned allocation failed: use plain copies */
     bool capturing;                                 /* between graph_begin and graph_end */
+    bool row_invariant;                             /* matmul: matvec for every column count */
     bool sync_each_op;                              /* RWKV7_SYNC_EACH_OP=1: sync + check after each op */
     uint64_t capture_key;                           /* key of the recording in progress */
     uint64_t graph_clock;                           /* LRU clock */

@@ -227,7 +227,10 @@ enum rwkv7_status rwkv7_cuda_matmul(struct rwkv7_backend *be, const struct rwkv7
     RWKV7_ASSERT(rb > 0);
     if (T == 0 || M == 0) return RWKV7_OK;
     RWKV7_ASSERT(ceil_div(T, 8) <= 65535 && ceil_div(M, MV_WARPS) <= 0x7fffffff);
-    const bool tiles = T > MATMUL_MATVEC_MAX_T && K % 8 == 0 && cu->prop.major >= 8;
+    /* Batch-invariant mode keeps every column on the matvec kernel: its per-column accumulation
+     * is the same code for every NCOL, so a column's bits do not depend on T (the bf16 tiles
+     * would round activations only when T > 8). */
+    const bool tiles = !cu->row_invariant && T > MATMUL_MATVEC_MAX_T && K % 8 == 0 && cu->prop.major >= 8;
     float *d = tptr<float>(dst);
     const uint8_t *wp = tptr<uint8_t>(w);
     const float *xp = tptr<float>(x);

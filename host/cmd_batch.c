@@ -131,6 +131,7 @@ int cmd_batch(int argc, char **argv) {
     const char *in_path = NULL, *out_path = NULL, *shard = NULL, *think = NULL;
     bool resume = false, overwrite = false, no_progress = false;
     int parallel = 0, chunk = 128, max_requests = 0, cache_mib = 256;
+    bool no_invariance = false;
     d.max_tokens = 256;
     d.max_prompt_tokens = 32768;
     const struct opt opts[] = {
@@ -149,6 +150,8 @@ int cmd_batch(int argc, char **argv) {
         {"--think", OPT_STR, &think, "MODE", "chat think mode of requests that give none: off|on|bit|lot|fake (default off)"},
         {"--ignore-eos", OPT_FLAG, &d.ignore_eos, NULL, "do not stop at token 0 unless a request says so"},
         {"--no-progress", OPT_FLAG, &no_progress, NULL, "no progress line on stderr (the summary stays)"},
+        {"--no-batch-invariance", OPT_FLAG, &no_invariance, NULL,
+         "let GPU backends use their faster batched kernels; a request's tokens may then depend on its neighbours"},
         {"--max-requests", OPT_INT, &max_requests, "K", "stop like Ctrl-C after K records are written (for testing --resume)"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
@@ -255,6 +258,9 @@ int cmd_batch(int argc, char **argv) {
     /* A cache that cannot hold one state is no cache: turn it off rather than fail. */
     size_t cache_bytes = (size_t)cache_mib << 20;
     if (cache_bytes < 2 * per_seq) cache_bytes = 0;
+    /* On by default: the same request gives the same tokens alone or among others. Free on the
+     * CPU; on GPUs it keeps every matmul on the matrix-vector kernels (bench/RESULTS.md). */
+    rwkv7_model_set_batch_invariant(m, !no_invariance);
     if ((st = batch_sched_init(m, parallel, chunk, cache_bytes, &sched)) != RWKV7_OK) {
         fprintf(stderr, "rwkv7 batch: cannot set up %d sequences: %s\n", parallel, rwkv7_last_error());
         rc = host_status_exit(st);

@@ -83,6 +83,11 @@ struct rwkv7_backend_i {
     /* Optional: measured device-to-device copy bandwidth in GB/s (read + write bytes / s), for
      * benchmark banners; 0 when unknown. May take a fraction of a second. */
     double (*copy_bandwidth)(struct rwkv7_backend *be);
+    /* Optional: when on, matmul computes every output row with the same operations whatever the
+     * number of rows in the call (e.g. always the matrix-vector kernel, in slices of rows), so a
+     * sequence's results do not depend on what else is batched with it. Costs batched and prefill
+     * throughput on GPUs. NULL = the backend is always row-invariant (the CPU). */
+    void (*set_row_invariant)(struct rwkv7_backend *be, bool on);
     /* Optional: bytes of device memory free now and in total (host RAM for the CPU), to size
      * batches; NULL or an error = unknown. */
     enum rwkv7_status (*mem_info)(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);

@@ -350,6 +350,10 @@ uint64_t rwkv7_model_weight_bytes(const struct rwkv7_model *m) { return m->weigh
 uint64_t rwkv7_model_n_params(const struct rwkv7_model *m) { return m->n_params; }
 uint64_t rwkv7_model_bytes_per_token(const struct rwkv7_model *m) { return m->bytes_per_token; }
 
+void rwkv7_model_set_batch_invariant(struct rwkv7_model *m, bool on) {
+    if (m->be->i->set_row_invariant) m->be->i->set_row_invariant(m->be, on);
+}
+
 enum rwkv7_status rwkv7_model_device_memory(const struct rwkv7_model *m, uint64_t *free_bytes, uint64_t *total_bytes) {
     if (!m->be->i->mem_info)
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "model: the %s backend does not report its memory", m->be->i->name);

@@ -82,6 +82,11 @@ uint64_t rwkv7_model_n_params(const struct rwkv7_model *model);
 /* Weight bytes a decode step reads per token (all weights except the embedding table, plus one
  * embedding row). */
 uint64_t rwkv7_model_bytes_per_token(const struct rwkv7_model *model);
+/* Batch invariance: when on, every row of a batched call is computed exactly as if it ran alone
+ * (bit-identical), so a request's tokens never depend on its neighbours. The CPU backend always
+ * is; GPU backends then use their matrix-vector kernels for every matmul, which costs batched
+ * and prefill throughput. Off by default; `rwkv7 batch` turns it on. */
+void rwkv7_model_set_batch_invariant(struct rwkv7_model *model, bool on);
 /* Free and total memory of the model's device (host RAM for the CPU backend), for sizing batches.
  * RWKV7_ERR_UNSUPPORTED when the backend cannot tell. */
 enum rwkv7_status rwkv7_model_device_memory(const struct rwkv7_model *model, uint64_t *free_bytes,

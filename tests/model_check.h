@@ -163,4 +163,43 @@ static inline void check_all_fixtures(const char *backend) {
     free(ids);
 }
 
+/* Batch invariance (issue 7): with rwkv7_model_set_batch_invariant on, a sequence decoded and
+ * prefilled among 15 others gives bit-identical logits to the same sequence alone. */
+static inline void check_invariance(const char *backend) {
+    char g[600];
+    test_fixture(g, sizeof g, "rand-c256-l2/rand-c256-l2-Q4_K_M.gguf");
+    struct rwkv7_model_params mp = {backend, NULL, 1, false, true};
+    struct rwkv7_model *m = NULL;
+    CHECK(rwkv7_model_load(g, &mp, &m) == RWKV7_OK, "%s: load: %s", backend, rwkv7_last_error());
+    if (!m) return;
+    rwkv7_model_set_batch_invariant(m, true);
+    enum { B = 16, P = 12, STEPS = 6 };
+    int V = rwkv7_model_hparams(m)->n_vocab;
+    struct rwkv7_ctx *ctx = NULL;
+    CHECK(rwkv7_ctx_init(m, B + 1, &ctx) == RWKV7_OK, "ctx: %s", rwkv7_last_error());
+    float *solo = malloc((size_t)V * sizeof(float)), *bat = malloc((size_t)B * V * sizeof(float));
+    int32_t prompt[B * P], tok[B];
+    int slots[B], solo_slot = B, differ = 0;
+    for (int i = 0; i < B; i++) slots[i] = i;
+    for (int i = 0; i < B * P; i++) prompt[i] = 32 + (i % P) * 7 % 90; /* every sequence: the same prompt */
+    if (ctx) {
+        CHECK(rwkv7_ctx_eval(ctx, 1, &solo_slot, P, prompt, RWKV7_LOGITS_LAST, solo) == RWKV7_OK, "solo prefill");
+        CHECK(rwkv7_ctx_eval(ctx, B, slots, P, prompt, RWKV7_LOGITS_LAST, bat) == RWKV7_OK, "batched prefill");
+        for (int i = 0; i < B; i++) differ += memcmp(solo, bat + (size_t)i * V, (size_t)V * sizeof(float)) != 0;
+        for (int step = 0; step < STEPS; step++) {
+            int32_t t = 40 + step;
+            for (int i = 0; i < B; i++) tok[i] = t;
+            CHECK(rwkv7_ctx_eval(ctx, 1, &solo_slot, 1, &t, RWKV7_LOGITS_LAST, solo) == RWKV7_OK, "solo decode");
+            CHECK(rwkv7_ctx_eval(ctx, B, slots, 1, tok, RWKV7_LOGITS_LAST, bat) == RWKV7_OK, "batched decode");
+            for (int i = 0; i < B; i++) differ += memcmp(solo, bat + (size_t)i * V, (size_t)V * sizeof(float)) != 0;
+        }
+    }
+    fprintf(stderr, "  %s batch invariance: %d of %d rows differ from the solo run\n", backend, differ, B * (STEPS + 1));
+    CHECK(differ == 0, "%s: %d batched rows are not bit-identical to the solo run", backend, differ);
+    free(solo);
+    free(bat);
+    rwkv7_ctx_free(ctx);
+    rwkv7_model_free(m);
+}
+
 #endif

@@ -17,6 +17,7 @@ int main(void) {
         }
         fprintf(stderr, "%s: %s\n", names[i], be->desc);
         rwkv7_backend_free(be);
+        check_invariance(names[i]);
         check_all_fixtures(names[i]);
         ran++;
     }

@@ -4,6 +4,7 @@
 
 int main(void) {
     check_all_fixtures("cpu");
+    check_invariance("cpu");
 
     /* rwkv.cpp's reference: 256 logits after tokens 34 105 110 on the FP32 tiny model. */
     char g[600], r[600];

@@ -92,9 +92,19 @@ enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_t
     args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
     const char *sfx = rwkv7_vk_type_suffix[w->type];
     char name[32];
-    if (pc.t <= RWKV7_VK_MATVEC_MAX_T) {
+    if (pc.t <= RWKV7_VK_MATVEC_MAX_T || vk->row_invariant) {
+        /* The matvec kernel accumulates each row in the same order whatever pc.t is, so slicing
+         * the rows into groups of MATVEC_MAX_T gives every row the bits it gets alone: that is
+         * the batch-invariant mode. */
         snprintf(name, sizeof name, "matvec_%s%s", sfx, vk->subgroup_arith ? "_sg" : "");
-        return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, pc.m, 1);
+        uint32_t t_all = pc.t, x0 = pc.x_off, d0 = pc.d_off;
+        for (uint32_t r = 0; r < t_all; r += RWKV7_VK_MATVEC_MAX_T) {
+            pc.t = t_all - r < RWKV7_VK_MATVEC_MAX_T ? t_all - r : RWKV7_VK_MATVEC_MAX_T;
+            pc.x_off = x0 + r * pc.k;
+            pc.d_off = d0 + r * pc.m;
+            RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, pc.m, 1));
+        }
+        return RWKV7_OK;
     }
     /* Tiled path: grid x = feature tiles, y = row tiles. */
     snprintf(name, sizeof name, "matmul_%s", sfx);

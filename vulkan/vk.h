@@ -74,6 +74,7 @@ struct rwkv7_vk {
     bool has_budget;        /* VK_EXT_memory_budget enabled */
     bool has_push_desc;     /* VK_KHR_push_descriptor enabled */
     bool subgroup_arith;    /* subgroupAdd usable in compute: the matvec _sg variants */
+    bool row_invariant;     /* matmul: matvec for every row count (set_row_invariant) */
     uint32_t subgroup_size;
     bool dead;              /* device lost: every later call fails */
 

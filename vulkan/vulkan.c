@@ -531,6 +531,8 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static void vk_set_row_invariant(struct rwkv7_backend *be, bool on) { as_vk(be)->row_invariant = on; }
+
 static enum rwkv7_status vk_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes) {
     struct rwkv7_vk *vk = as_vk(be);
     *free_bytes = heap_free(vk);
@@ -652,6 +654,7 @@ static const struct rwkv7_backend_i vk_iface = {
     .sync = vk_sync,
     .supports = rwkv7_vk_supports,
     .copy_bandwidth = vk_copy_bandwidth,
+    .set_row_invariant = vk_set_row_invariant,
     .mem_info = vk_mem_info,
     .graph_begin = vk_graph_begin,
     .graph_end = vk_graph_end,
