@@ -290,6 +290,7 @@ struct plan {
     int *pg; /* pairs: pg[2i] prompt, pg[2i+1] gen */
     int n_pg, reps;
     bool warmup;
+    bool invariant; /* rwkv7_model_set_batch_invariant, as rwkv7 batch uses it */
     enum bench_format fmt;
 };
 
@@ -341,6 +342,7 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         rec.samples_ts[i] = (double)B * (n_prompt + n_gen) * 1e9 / ns;
     }
     bench_record_stats(&rec);
+    rwkv7_model_set_batch_invariant(m, pl->invariant);
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
     if (n_gen && !n_prompt) {
         /* Weights are read once per step for all B sequences; each sequence's fp32 state is read
@@ -519,7 +521,7 @@ int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *output = "md", *plot = NULL;
     int reps = -1;
     uint64_t seed = 1234;
-    bool no_warmup = false;
+    bool no_warmup = false, invariant = false;
     const struct opt opts[] = {
         {"-m,--model", OPT_LIST, &models, "FILE", "GGUF model (repeatable or comma list)"},
         {"--synthetic", OPT_LIST, &synth, "SIZES", "synthetic models of released geometries: 0.1B,0.4B,1.5B,2.9B,7.2B,13.3B (no file needed)"},
@@ -536,6 +538,7 @@ int cmd_bench(int argc, char **argv) {
         {"--plot", OPT_STR, &plot, "FILE.svg", "also write a bar chart of prefill and decode t/s"},
         {"--seed", OPT_U64, &seed, "SEED", "seed of the synthetic weights (default 1234)"},
         {"--no-warmup", OPT_FLAG, &no_warmup, NULL, "skip the warm-up run of each test"},
+        {"--batch-invariant", OPT_FLAG, &invariant, NULL, "run GPU matmuls in the batch-invariant mode rwkv7 batch uses (measures its cost)"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
     struct plan pl;
@@ -658,6 +661,7 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "rwkv7 bench: CPU backend: using the smaller CPU defaults (-p %d -n %d -r %d where not given; llama-bench's are -p 512 -n 128 -r 5)\n",
                 CPU_SMALL_P, CPU_SMALL_N, CPU_SMALL_R);
     pl.warmup = !no_warmup;
+    pl.invariant = invariant;
 
     bench_out_begin(stdout, pl.fmt);
     for (int s = 0; s < n_sources && !rc; s++) {
