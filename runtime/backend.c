@@ -63,7 +63,10 @@ enum rwkv7_status rwkv7_backend_init(const char *name, const char *device, int n
         return rwkv7_fail(RWKV7_ERR_ARG, "backend: unknown backend '%s' (expected auto, cpu, vulkan or cuda)", name);
     static const char *const order[] = {"cuda", "vulkan"};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        enum rwkv7_status st = try_gpu(order[i], device, out);
+        /* auto never settles for a CPU implementation of Vulkan (lavapipe): the CPU backend
+         * runs the same model many times faster. */
+        const char *dev = device && *device ? device : (!strcmp(order[i], "vulkan") ? "gpu" : NULL);
+        enum rwkv7_status st = try_gpu(order[i], dev, out);
         if (st == RWKV7_OK) return st;
         /* Say why a compiled-in GPU backend was passed over; stay silent about ones not built. */
         if (!quiet && !strstr(rwkv7_last_error(), "this build has no"))

@@ -129,6 +129,8 @@ int main(void) {
     CHECK(run(a) == 0 && !strcmp(first, g_out), "same seed differs");
     snprintf(a, sizeof a, "generate -m %s -p 'The quick' -n 8 --temp 0", tiny);
     CHECK(run(a) == 0 && strstr(g_err, "prompt eval time") && strstr(g_err, "eval time"), "perf lines: %s", g_err);
+    /* --backend auto never picks a CPU implementation of Vulkan (lavapipe) over the CPU backend */
+    CHECK(!strstr(g_err, "rwkv7 generate: Vulkan0: llvmpipe"), "auto chose lavapipe: %s", g_err);
     snprintf(a, sizeof a, "generate -m %s -p 'The' -n 200 --temp 0 -r ' ' --no-perf", tiny);
     CHECK(run(a) == 0 && !strchr(g_out + 3, ' '), "stop string: '%s'", g_out);
 

@@ -672,7 +672,9 @@ static const struct rwkv7_backend_i vk_iface = {
     .last_rows = rwkv7_vk_last_rows,
 };
 
-/* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type. */
+/* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type,
+ * "gpu" the best ranked type that is not a CPU implementation (lavapipe/llvmpipe): what
+ * `--backend auto` asks for, since the native CPU backend is much faster than Vulkan on a CPU. */
 static enum rwkv7_status pick_device(struct rwkv7_vk *vk, const char *device, uint32_t *index) {
     uint32_t n = 0;
     VK_CHECK(vk, vkEnumeratePhysicalDevices(vk->instance, &n, NULL));
@@ -685,7 +687,8 @@ static enum rwkv7_status pick_device(struct rwkv7_vk *vk, const char *device, ui
         return rwkv7_vk_fail_result(vk, r, "vkEnumeratePhysicalDevices", __func__, __FILE__, __LINE__);
     }
     int best = -1, best_rank = -1;
-    if (device && *device && strcmp(device, "auto") != 0) {
+    bool gpu_only = device && !strcmp(device, "gpu");
+    if (device && *device && strcmp(device, "auto") != 0 && !gpu_only) {
         const char *num = !strncasecmp(device, "vulkan", 6) ? device + 6 : device;
         char *end;
         long i = strtol(num, &end, 10);
@@ -707,11 +710,13 @@ static enum rwkv7_status pick_device(struct rwkv7_vk *vk, const char *device, ui
             VkPhysicalDeviceProperties p;
             vkGetPhysicalDeviceProperties(pds[i], &p);
             if (p.apiVersion < VK_API_VERSION_1_2) continue;
+            if (gpu_only && p.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) continue;
             if (dev_rank(p.deviceType) > best_rank) { best_rank = dev_rank(p.deviceType); best = (int)i; }
         }
         if (best < 0) {
             free(pds);
-            return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: no device supports Vulkan 1.2");
+            return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, gpu_only ? "vulkan: no GPU device (only CPU implementations such as llvmpipe; use --backend vulkan to run on one)"
+                                                              : "vulkan: no device supports Vulkan 1.2");
         }
     }
     vk->phys = pds[best];
