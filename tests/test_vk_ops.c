@@ -283,17 +283,7 @@ static void test_elementwise(int n_seq, int n_tok) {
     }
 }
 
-/* Decay as the model makes it (w = exp(-0.606531 sigmoid(z)) >= 0.545): ~60% of the channels
- * at 0.99..0.9999 (long memory, where chunk-boundary errors would persist), ~20% near the floor
- * and the rest spread (as tests/test_wkv7.c draws it). */
-static float draw_decay(void) {
-    float pick = test_rng_uniform(&g_rng, 0.0f, 1.0f), z;
-    if (pick < 0.6f) z = test_rng_uniform(&g_rng, -9.0f, -4.0f);
-    else if (pick < 0.8f) z = test_rng_uniform(&g_rng, 3.0f, 9.0f);
-    else z = test_rng_uniform(&g_rng, -4.0f, 3.0f);
-    float w = expf(-0.606531f * (1.0f / (1.0f + expf(-z))));
-    return w < 0.9999f ? w : 0.9999f;
-}
+static float draw_decay(void) { return test_rng_decay(&g_rng); }
 
 static double g_wkv_worst[2]; /* worst NMSE: serial kernel, chunked kernel */
 

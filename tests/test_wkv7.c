@@ -27,26 +27,11 @@ struct wkv7_inputs {
     float *r, *w, *k, *v, *kk, *a, *state;
 };
 
-static float gauss(struct test_rng *g) {
-    float u1 = test_rng_uniform(g, 1e-7f, 1.0f), u2 = test_rng_uniform(g, 0.0f, 1.0f);
-    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
-}
-
-/* Decay as the model makes it, w = exp(-0.606531 sigmoid(z)), with z drawn so that ~60% of the
- * channels sit at 0.99..0.9999 (z very negative), ~20% near the floor 0.545 and the rest spread. */
+/* Decay as the model makes it (testing.h test_rng_decay), or far below its floor. */
 static int g_extreme_decay; /* draw w uniform in [1e-3, 1): far below the model's 0.545 floor */
 
 static float draw_decay(struct test_rng *g) {
-    if (g_extreme_decay) return test_rng_uniform(g, 1e-3f, 1.0f);
-    float pick = test_rng_uniform(g, 0.0f, 1.0f), z;
-    if (pick < 0.6f)
-        z = test_rng_uniform(g, -9.0f, -4.0f);
-    else if (pick < 0.8f)
-        z = test_rng_uniform(g, 3.0f, 9.0f);
-    else
-        z = test_rng_uniform(g, -4.0f, 3.0f);
-    float w = expf(-0.606531f * (1.0f / (1.0f + expf(-z))));
-    return w < 0.9999f ? w : 0.9999f;
+    return g_extreme_decay ? test_rng_uniform(g, 1e-3f, 1.0f) : test_rng_decay(g);
 }
 
 static void inputs_init(struct wkv7_inputs *in, int n_tok, int n_embd, int head_size,
@@ -62,11 +47,11 @@ static void inputs_init(struct wkv7_inputs *in, int n_tok, int n_embd, int head_
     in->a = malloc(nx * sizeof(float));
     in->state = malloc(ns * sizeof(float));
     for (size_t x = 0; x < nx; x++) {
-        in->r[x] = gauss(&g);
+        in->r[x] = test_rng_gauss(&g);
         in->w[x] = draw_decay(&g);
-        in->k[x] = gauss(&g);
-        in->v[x] = gauss(&g);
-        in->kk[x] = gauss(&g);
+        in->k[x] = test_rng_gauss(&g);
+        in->v[x] = test_rng_gauss(&g);
+        in->kk[x] = test_rng_gauss(&g);
         in->a[x] = test_rng_uniform(&g, 0.001f, 0.999f);
     }
     for (size_t x = 0; x < nx; x += head_size) {
@@ -75,7 +60,7 @@ static void inputs_init(struct wkv7_inputs *in, int n_tok, int n_embd, int head_
         float inv = 1.0f / sqrtf(ss);
         for (int j = 0; j < head_size; j++) in->kk[x + j] *= inv;
     }
-    for (size_t x = 0; x < ns; x++) in->state[x] = gauss(&g);
+    for (size_t x = 0; x < ns; x++) in->state[x] = test_rng_gauss(&g);
 }
 
 static void inputs_free(struct wkv7_inputs *in) {

@@ -125,4 +125,25 @@ static inline float test_rng_uniform(struct test_rng *r, float lo, float hi) {
     return lo + (hi - lo) * (float)((test_rng_next(r) >> 40) * (1.0 / 16777216.0));
 }
 
+/* Standard normal (Box-Muller). */
+static inline float test_rng_gauss(struct test_rng *r) {
+    float u1 = test_rng_uniform(r, 1e-7f, 1.0f), u2 = test_rng_uniform(r, 0.0f, 1.0f);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
+}
+
+/* An RWKV-7 decay as the model makes it, w = exp(-0.606531 sigmoid(z)) in [0.545, 0.9999]: ~60%
+ * of the channels at 0.99..0.9999 (long memory, where chunk-boundary errors would persist), ~20%
+ * near the floor and the rest spread. Shared by the CPU, Vulkan and CUDA WKV-7 tests. */
+static inline float test_rng_decay(struct test_rng *r) {
+    float pick = test_rng_uniform(r, 0.0f, 1.0f), z;
+    if (pick < 0.6f)
+        z = test_rng_uniform(r, -9.0f, -4.0f);
+    else if (pick < 0.8f)
+        z = test_rng_uniform(r, 3.0f, 9.0f);
+    else
+        z = test_rng_uniform(r, -4.0f, 3.0f);
+    float w = expf(-0.606531f * (1.0f / (1.0f + expf(-z))));
+    return w < 0.9999f ? w : 0.9999f;
+}
+
 #endif
