@@ -127,40 +127,34 @@ static inline void check_model(const char *backend, const char *gguf, const char
     rwkv7_model_free(m);
 }
 
+/* One fixture folder: <dir>/<name>-<type>.gguf against <name>-<type>.exact.logits.f32 for the
+ * ids in <dir>/<ids_file>. */
+static inline void check_family(const char *backend, const char *dir_rel, const char *name, const char *ids_file,
+                                const char *const *types, size_t n_types) {
+    char dir[512], ids_path[600], g[700], r[700];
+    int n = 0;
+    test_fixture(dir, sizeof dir, dir_rel);
+    snprintf(ids_path, sizeof ids_path, "%s/%s", dir, ids_file);
+    int32_t *ids = read_ids(ids_path, &n);
+    CHECK(ids && n > 0, "%s", ids_path);
+    for (size_t i = 0; ids && i < n_types; i++) {
+        snprintf(g, sizeof g, "%s/%s-%s.gguf", dir, name, types[i]);
+        snprintf(r, sizeof r, "%s/%s-%s.exact.logits.f32", dir, name, types[i]);
+        check_model(backend, g, r, ids, n);
+    }
+    free(ids);
+}
+
 /* Every fixture GGUF with its reference, in the order the README lists them. */
 static inline void check_all_fixtures(const char *backend) {
-    char dir[512], ids_path[600], g[700], r[700];
-    const char *rand_types[] = {"F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S",
-                                "Q4_0", "Q4_1", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ3_M", "IQ3_XS", "IQ3_S"};
-    const char *tiny_types[] = {"F32", "F16", "Q8_0", "Q5_1", "Q4_0"};
-    int n;
-    test_fixture(dir, sizeof dir, "rand-c256-l2");
-    snprintf(ids_path, sizeof ids_path, "%s/tokens.txt", dir);
-    int32_t *ids = read_ids(ids_path, &n);
-    CHECK(ids && n == 81, "tokens.txt");
-    for (size_t i = 0; ids && i < sizeof rand_types / sizeof *rand_types; i++) {
-        snprintf(g, sizeof g, "%s/rand-c256-l2-%s.gguf", dir, rand_types[i]);
-        snprintf(r, sizeof r, "%s/rand-c256-l2-%s.exact.logits.f32", dir, rand_types[i]);
-        check_model(backend, g, r, ids, n);
-    }
-    free(ids);
-    test_fixture(dir, sizeof dir, "tiny-rwkv7-834K");
-    snprintf(ids_path, sizeof ids_path, "%s/tokens.txt", dir);
-    ids = read_ids(ids_path, &n);
-    for (size_t i = 0; ids && i < sizeof tiny_types / sizeof *tiny_types; i++) {
-        snprintf(g, sizeof g, "%s/tiny-rwkv7-834K-%s.gguf", dir, tiny_types[i]);
-        snprintf(r, sizeof r, "%s/tiny-rwkv7-834K-%s.exact.logits.f32", dir, tiny_types[i]);
-        check_model(backend, g, r, ids, n);
-    }
-    free(ids);
-    test_fixture(dir, sizeof dir, "world");
-    snprintf(ids_path, sizeof ids_path, "%s/prompt.ids", dir);
-    ids = read_ids(ids_path, &n);
-    CHECK(ids && n > 0, "prompt.ids");
-    snprintf(g, sizeof g, "%s/world-c128-Q8_0.gguf", dir);
-    snprintf(r, sizeof r, "%s/world-c128-Q8_0.exact.logits.f32", dir);
-    if (ids) check_model(backend, g, r, ids, n);
-    free(ids);
+    static const char *const rand_types[] = {"F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S",
+                                             "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1", "IQ4_NL",
+                                             "IQ4_XS", "Q3_K_M", "Q3_K_S", "Q2_K", "IQ3_M", "IQ3_XS", "IQ3_S"};
+    static const char *const tiny_types[] = {"F32", "F16", "Q8_0", "Q5_1", "Q4_0"};
+    static const char *const world_types[] = {"Q8_0"};
+    check_family(backend, "rand-c256-l2", "rand-c256-l2", "tokens.txt", rand_types, 21);
+    check_family(backend, "tiny-rwkv7-834K", "tiny-rwkv7-834K", "tokens.txt", tiny_types, 5);
+    check_family(backend, "world", "world-c128", "prompt.ids", world_types, 1);
 }
 
 /* Batch invariance (issue 7): with rwkv7_model_set_batch_invariant on, a sequence decoded and
