@@ -1,7 +1,7 @@
 /* dtype.h: the GGUF/ggml tensor type table (ids as in ggml.h) and host dequantization.
  * One table row per type: name, block size, bytes per block, and a row dequantizer that is
  * bit-exact with ggml's dequantize_row_* (checked by tests/test_dequant.c against
- * ../shared/fixtures/dequant). Block layouts: ../shared/docs/quant-formats.md section 3. */
+ * tests/data/dequant). Block layouts: docs/spec/quant-formats.md section 3. */
 #ifndef RWKV7_DTYPE_H
 #define RWKV7_DTYPE_H
 

@@ -1,6 +1,6 @@
 /* gguf.c: the GGUF v2/v3 reader declared in gguf.h. Parses the header, key/value records and
  * tensor infos of a read-only mapping (or a caller-owned block) and applies every check of
- * ../shared/docs/quant-formats.md section 1.10 before returning, so the accessors never need to
+ * docs/spec/quant-formats.md section 1.10 before returning, so the accessors never need to
  * validate again. Layout and limits follow section 1 (the llama.cpp gguf.cpp container). */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,7 +1,7 @@
 /* gguf_write.c: the GGUF v3 writer declared in gguf_write.h. Each KV record is serialized when
  * it is added, so writing is a plain walk: header, records, tensor infos, padding, tensor data.
  * One emitter walks the layout three ways (count, memory, FILE*), so the size, the image and the
- * file can never disagree. Layout: ../shared/docs/quant-formats.md sections 1.1-1.5. */
+ * file can never disagree. Layout: docs/spec/quant-formats.md sections 1.1-1.5. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "gguf_write.h"

@@ -1,5 +1,5 @@
 /* gguf_write.h: a minimal GGUF v3 writer for state files, synthetic models and tests. It emits
- * exactly the layout llama.cpp writes (../shared/docs/quant-formats.md section 1): header, KV
+ * exactly the layout llama.cpp writes (docs/spec/quant-formats.md section 1): header, KV
  * records, tensor infos, zero padding to 32 bytes, then each tensor padded to 32 bytes with
  * offsets equal to the running padded sum. Output is written atomically to a path or into one
  * malloc'ed buffer; whatever it writes, rwkv7_gguf_open accepts. */

@@ -1,5 +1,5 @@
 /* iq_tables.h: the ggml IQ/FP4 lookup tables (format constants from ggml-common.h), generated
- * into iq_tables.c by tools/gen_iq_tables.py from ../shared/formats/iq-tables.txt.
+ * into iq_tables.c by tools/gen_iq_tables.py from tests/data/iq-tables.txt.
  * Grid entries pack one element per byte: byte j (bits 8j..8j+7) is element j, so read them with
  * shifts, never by casting to a byte pointer (that would depend on host endianness). GPU backends
  * upload these arrays as they are (little-endian hosts). Layouts: quant-formats.md section 3.8. */

@@ -1,6 +1,6 @@
 /* test_gguf.c: the GGUF reader (runtime/gguf.c) and writer (runtime/gguf_write.c).
  * A writer round trip, every fixture model, and handcrafted malformed images covering the
- * checklist of ../shared/docs/quant-formats.md section 1.10: each must fail with
+ * checklist of docs/spec/quant-formats.md section 1.10: each must fail with
  * RWKV7_ERR_FORMAT and a message naming the problem, and truncating or corrupting a valid image
  * anywhere must never crash (run under ASan: every image sits in an exact-size allocation). */
 #define _POSIX_C_SOURCE 200809L

@@ -1,5 +1,5 @@
 /* test_iq_tables.c: the generated runtime/iq_tables.c against its sources: every table equals
- * ../shared/formats/iq-tables.txt entry for entry, and every table's SHA-256 (serialized
+ * tests/data/iq-tables.txt entry for entry, and every table's SHA-256 (serialized
  * little-endian in its element type) equals the digest in quant-formats.md section 3.8, which
  * also covers iq1s_grid_gpu (derived by the generator, not in the text file). */
 #include <ctype.h>
@@ -187,7 +187,7 @@ int main(void) {
     CHECK(rwkv7_iq2xxs_grid[255] == 0x2b2b2b1908081908ull && rwkv7_iq3xxs_grid[255] == 0x3e341c04u &&
           rwkv7_iq3s_grid[511] == 0x0f0f0101u && rwkv7_iq1s_grid[1] == 0xffffffffffffff01ull,
           "spot values of quant-formats.md 3.8");
-    const char *path = RWKV7_SHARED_DIR "/formats/iq-tables.txt";
+    const char *path = RWKV7_FIXTURES_DIR "/iq-tables.txt";
     if (!test_path_exists(path)) {
         if (g_test_failures) return test_finish("test_iq_tables");
         TEST_SKIP("%s is absent (SHA-256 digests checked and matched)", path);

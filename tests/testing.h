@@ -49,11 +49,14 @@ static inline int test_path_exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
-/* Fixture path, or skip the whole test when the fixtures folder is absent. */
+/* Path of a file in tests/data. The data is part of the repository, so a missing file is a
+ * failure of the checkout, never a reason to skip. */
 static inline const char *test_fixture(char *buf, size_t cap, const char *rel) {
-    if (!test_path_exists(RWKV7_FIXTURES_DIR))
-        TEST_SKIP("fixtures folder %s is absent", RWKV7_FIXTURES_DIR);
     snprintf(buf, cap, "%s/%s", RWKV7_FIXTURES_DIR, rel);
+    if (!test_path_exists(buf)) {
+        fprintf(stderr, "FAIL: test data %s is missing from the checkout\n", buf);
+        exit(1);
+    }
     return buf;
 }
 

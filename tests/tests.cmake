@@ -17,7 +17,7 @@ foreach(src ${RWKV7_TEST_SRC})
   add_executable(${name} ${src})
   target_compile_options(${name} PRIVATE ${RWKV7_C_WARNINGS})
   target_compile_definitions(${name} PRIVATE
-    RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}" RWKV7_SHARED_DIR="${RWKV7_SHARED_DIR}"
+    RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}"
     RWKV7_CLI_PATH="$<TARGET_FILE:rwkv7-cli>" RWKV7_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE rwkv7)
