@@ -14,6 +14,8 @@
 struct parser {
     const char *s, *p, *end;
     int max_depth;
+    size_t max_keys;
+    const volatile int *stop; /* non-NULL: parsing gives up when *stop becomes non-zero */
 };
 
 static enum rwkv7_status perr(const struct parser *ps, const char *what) {
@@ -191,43 +193,115 @@ static enum rwkv7_status parse_array(struct parser *ps, struct json_value *v, in
     }
 }
 
+static uint64_t key_hash(const char *k, size_t n) {
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)k[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The duplicate-key index of one object: open addressing over member indices (+1, 0 = empty),
+ * kept under half full. Small objects (the common case) skip it and compare linearly; from
+ * DUP_LINEAR members on, every key costs O(1) expected, so a line of n keys parses in O(n). */
+#define DUP_LINEAR 16
+struct key_index {
+    uint32_t *slot;
+    size_t cap;
+};
+
+static bool key_index_insert(struct key_index *ix, const struct json_member *m, size_t i) {
+    uint64_t h = key_hash(m[i].key, m[i].key_len);
+    size_t j = (size_t)h & (ix->cap - 1);
+    while (ix->slot[j]) {
+        const struct json_member *o = &m[ix->slot[j] - 1];
+        if (o->key_len == m[i].key_len && !memcmp(o->key, m[i].key, o->key_len)) return false;
+        j = (j + 1) & (ix->cap - 1);
+    }
+    ix->slot[j] = (uint32_t)(i + 1);
+    return true;
+}
+
+/* Adds member i; returns RWKV7_OK, or RWKV7_ERR_FORMAT when its key is already there (message
+ * left to the caller), or RWKV7_ERR_OOM. */
+static enum rwkv7_status key_index_add(struct key_index *ix, const struct json_member *m, size_t i) {
+    if (i + 1 < DUP_LINEAR) {
+        for (size_t k = 0; k < i; k++)
+            if (m[k].key_len == m[i].key_len && !memcmp(m[k].key, m[i].key, m[i].key_len)) return RWKV7_ERR_FORMAT;
+        return RWKV7_OK;
+    }
+    if (2 * (i + 1) > ix->cap) {
+        size_t nc = ix->cap ? 2 * ix->cap : 4 * DUP_LINEAR;
+        uint32_t *ns = calloc(nc, sizeof *ns);
+        if (!ns) return rwkv7_fail(RWKV7_ERR_OOM, "json: out of memory");
+        free(ix->slot);
+        ix->slot = ns;
+        ix->cap = nc;
+        for (size_t k = 0; k < i; k++) key_index_insert(ix, m, k); /* distinct already */
+    }
+    return key_index_insert(ix, m, i) ? RWKV7_OK : RWKV7_ERR_FORMAT;
+}
+
 static enum rwkv7_status parse_object(struct parser *ps, struct json_value *v, int depth) {
     v->type = JSON_OBJECT;
     ps->p++;
     skip_ws(ps);
     if (ps->p < ps->end && *ps->p == '}') { ps->p++; return RWKV7_OK; }
     size_t cap = 0;
+    struct key_index ix = {NULL, 0};
+    enum rwkv7_status st = RWKV7_OK;
     for (;;) {
         skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != '"') return perr(ps, ps->p < ps->end ? "expected a string key" : "unterminated object");
+        if (ps->p >= ps->end || *ps->p != '"') {
+            st = perr(ps, ps->p < ps->end ? "expected a string key" : "unterminated object");
+            break;
+        }
+        if (v->len >= ps->max_keys) {
+            st = rwkv7_fail(RWKV7_ERR_FORMAT, "json: object has more than %zu keys (the limit) at byte %zu", ps->max_keys,
+                            (size_t)(ps->p - ps->s));
+            break;
+        }
+        if (ps->stop && *ps->stop) {
+            st = rwkv7_fail(RWKV7_ERR_FORMAT, "json: interrupted at byte %zu", (size_t)(ps->p - ps->s));
+            break;
+        }
         if (v->len == cap) {
             size_t nc = cap ? 2 * cap : 4;
             struct json_member *nm = realloc(v->members, nc * sizeof *nm);
-            if (!nm) return rwkv7_fail(RWKV7_ERR_OOM, "json: out of memory");
+            if (!nm) {
+                st = rwkv7_fail(RWKV7_ERR_OOM, "json: out of memory");
+                break;
+            }
             v->members = nm;
             cap = nc;
         }
         struct json_member *m = &v->members[v->len];
         memset(m, 0, sizeof *m);
         const char *key_at = ps->p;
-        RWKV7_TRY(parse_string(ps, &m->key, &m->key_len));
+        if ((st = parse_string(ps, &m->key, &m->key_len)) != RWKV7_OK) break;
         v->len++;
         /* Duplicate keys are legal RFC 8259 but ambiguous (parsers disagree on which wins), so a
-         * strict reader refuses them rather than guess. Quadratic, but objects here are small. */
-        for (size_t i = 0; i + 1 < v->len; i++)
-            if (v->members[i].key_len == m->key_len && !memcmp(v->members[i].key, m->key, m->key_len)) {
+         * strict reader refuses them rather than guess. */
+        if ((st = key_index_add(&ix, v->members, v->len - 1)) != RWKV7_OK) {
+            if (st == RWKV7_ERR_FORMAT) {
                 ps->p = key_at;
-                return perr(ps, "duplicate key");
+                perr(ps, "duplicate key");
             }
+            break;
+        }
         skip_ws(ps);
-        if (ps->p >= ps->end || *ps->p != ':') return perr(ps, "expected ':'");
+        if (ps->p >= ps->end || *ps->p != ':') {
+            st = perr(ps, "expected ':'");
+            break;
+        }
         ps->p++;
-        RWKV7_TRY(parse_value(ps, &m->value, depth + 1));
+        if ((st = parse_value(ps, &m->value, depth + 1)) != RWKV7_OK) break;
         skip_ws(ps);
         if (ps->p < ps->end && *ps->p == ',') { ps->p++; continue; }
-        if (ps->p < ps->end && *ps->p == '}') { ps->p++; return RWKV7_OK; }
-        return perr(ps, ps->p < ps->end ? "expected ',' or '}'" : "unterminated object");
+        if (ps->p < ps->end && *ps->p == '}') { ps->p++; break; }
+        st = perr(ps, ps->p < ps->end ? "expected ',' or '}'" : "unterminated object");
+        break;
     }
+    free(ix.slot);
+    return st;
 }
 
 static bool literal(struct parser *ps, const char *word) {
@@ -242,7 +316,9 @@ static enum rwkv7_status parse_value(struct parser *ps, struct json_value *v, in
     if (ps->p >= ps->end) return perr(ps, "unexpected end of input");
     char c = *ps->p;
     if (c == '{' || c == '[') {
-        if (depth >= ps->max_depth) return perr(ps, "nesting too deep");
+        if (depth >= ps->max_depth)
+            return rwkv7_fail(RWKV7_ERR_FORMAT, "json: nesting deeper than %d levels (the limit) at byte %zu", ps->max_depth,
+                              (size_t)(ps->p - ps->s));
         return c == '{' ? parse_object(ps, v, depth) : parse_array(ps, v, depth);
     }
     if (c == '"') {
@@ -258,10 +334,12 @@ static enum rwkv7_status parse_value(struct parser *ps, struct json_value *v, in
 
 enum rwkv7_status json_parse(const char *text, size_t n, const struct json_limits *lim, struct json_value *out) {
     memset(out, 0, sizeof *out);
-    struct json_limits dl = {64, (size_t)16 << 20};
+    struct json_limits dl = {JSON_DEFAULT_MAX_DEPTH, JSON_DEFAULT_MAX_BYTES, JSON_DEFAULT_MAX_KEYS, NULL};
     if (!lim) lim = &dl;
-    if (n > lim->max_bytes) return rwkv7_fail(RWKV7_ERR_FORMAT, "json: document of %zu bytes exceeds the %zu-byte limit", n, lim->max_bytes);
-    struct parser ps = {text, text, text + n, lim->max_depth > 0 ? lim->max_depth : 64};
+    size_t max_bytes = lim->max_bytes ? lim->max_bytes : JSON_DEFAULT_MAX_BYTES;
+    if (n > max_bytes) return rwkv7_fail(RWKV7_ERR_FORMAT, "json: document of %zu bytes exceeds the %zu-byte limit", n, max_bytes);
+    struct parser ps = {text, text, text + n, lim->max_depth > 0 ? lim->max_depth : JSON_DEFAULT_MAX_DEPTH,
+                        lim->max_keys ? lim->max_keys : JSON_DEFAULT_MAX_KEYS, lim->stop};
     enum rwkv7_status st = parse_value(&ps, out, 0);
     if (st == RWKV7_OK) {
         skip_ws(&ps);

@@ -35,9 +35,16 @@ struct json_member {
     struct json_value value;
 };
 
+/* Limits for hostile input; 0 (or NULL for stop) means the default. Parsing is O(n) in the
+ * document length whatever the input (duplicate keys are found through a hash index). */
+#define JSON_DEFAULT_MAX_DEPTH 64
+#define JSON_DEFAULT_MAX_BYTES ((size_t)16 << 20)
+#define JSON_DEFAULT_MAX_KEYS ((size_t)100000)
 struct json_limits {
     int max_depth;    /* arrays and objects nested deeper than this are rejected (default 64) */
     size_t max_bytes; /* documents longer than this are rejected (default 16 MiB) */
+    size_t max_keys;  /* objects with more members than this are rejected (default 100,000) */
+    const volatile int *stop; /* when it becomes non-zero (a signal), parsing stops with an error */
 };
 
 /* Parses text[0..n) into *out (free with json_free). On failure returns RWKV7_ERR_FORMAT (or

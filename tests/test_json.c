@@ -2,6 +2,9 @@
  * Valid documents must parse to the right values; malformed ones (truncated, bad escapes, deep
  * nesting, invalid UTF-8, trailing garbage, lone surrogates) must fail cleanly with a message.
  * A seeded mutation loop checks that no corruption of a valid document crashes the parser. */
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+
 #include "testing.h"
 
 #include "../host/json.c"
@@ -54,7 +57,7 @@ static void test_valid(void) {
 
     /* Depth exactly at the limit passes; one more fails. */
     char deep[200] = {0};
-    struct json_limits lim = {8, 1000};
+    struct json_limits lim = {8, 1000, 0, NULL};
     for (int i = 0; i < 8; i++) deep[i] = '[';
     for (int i = 0; i < 8; i++) deep[8 + i] = ']';
     struct json_value d;
@@ -64,7 +67,7 @@ static void test_valid(void) {
     for (int i = 0; i < 9; i++) deep[i] = '[';
     for (int i = 0; i < 9; i++) deep[9 + i] = ']';
     CHECK(json_parse(deep, 18, &lim, &d) == RWKV7_ERR_FORMAT && strstr(rwkv7_last_error(), "deep"), "depth 9 rejected");
-    CHECK(json_parse("[1,2,3,4,5]", 11, &(struct json_limits){8, 10}, &d) == RWKV7_ERR_FORMAT, "size limit");
+    CHECK(json_parse("[1,2,3,4,5]", 11, &(struct json_limits){8, 10, 0, NULL}, &d) == RWKV7_ERR_FORMAT, "size limit");
     /* Length-bounded: a prefix of a longer buffer is parsed without reading past n. */
     CHECK(json_parse("[1]xyz", 3, NULL, &d) == RWKV7_OK, "prefix");
     json_free(&d);
@@ -141,8 +144,89 @@ static void test_writer(void) {
     json_buf_free(&b);
 }
 
+static double ms_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* One object of n keys "k0".."k{n-1}" (plus, with dup, a last key equal to the first). */
+static char *many_keys(size_t n, bool dup, size_t *len) {
+    char *b = malloc(n * 24 + 64), *p = b;
+    if (!b) return NULL;
+    *p++ = '{';
+    for (size_t i = 0; i < n; i++) p += sprintf(p, "%s\"k%zu\":%zu", i ? "," : "", i, i);
+    if (dup) p += sprintf(p, ",\"k0\":1");
+    *p++ = '}';
+    *len = (size_t)(p - b);
+    return b;
+}
+
+/* Issue 16: the duplicate-key check was quadratic (200,000 keys took 37 s, a 10 MB line more than
+ * 20 minutes). Now keys go through a hash index and an object has at most max_keys members. */
+static void test_linear_time_keys(void) {
+    size_t n;
+    char *doc = many_keys(100000, false, &n);
+    double t0 = ms_now();
+    struct json_value v;
+    enum rwkv7_status st = json_parse(doc, n, NULL, &v);
+    double ms = ms_now() - t0;
+    CHECK(st == RWKV7_OK && v.len == 100000, "100,000 keys parse: %s", rwkv7_last_error());
+    CHECK(ms < 1000, "100,000 keys took %.0f ms", ms);
+    const struct json_value *last = json_get(&v, "k99999");
+    CHECK(last && last->i == 99999, "last key found");
+    json_free(&v);
+    free(doc);
+    doc = many_keys(99999, true, &n);
+    CHECK(json_parse(doc, n, NULL, &v) == RWKV7_ERR_FORMAT && strstr(rwkv7_last_error(), "duplicate key"),
+          "a duplicate 99,999 keys apart is found: %s", rwkv7_last_error());
+    free(doc);
+    doc = many_keys(200000, false, &n);
+    t0 = ms_now();
+    st = json_parse(doc, n, NULL, &v);
+    ms = ms_now() - t0;
+    CHECK(st == RWKV7_ERR_FORMAT && strstr(rwkv7_last_error(), "100000 keys (the limit)"), "200,000 keys: %s",
+          rwkv7_last_error());
+    CHECK(ms < 1000, "200,000 keys took %.0f ms", ms);
+    free(doc);
+    /* Small objects: duplicates on the linear path and right after the switch to the index. */
+    for (size_t k = 2; k < 40; k++) {
+        doc = many_keys(k, true, &n);
+        CHECK(json_parse(doc, n, NULL, &v) == RWKV7_ERR_FORMAT, "duplicate among %zu keys", k);
+        free(doc);
+        doc = many_keys(k, false, &n);
+        CHECK(json_parse(doc, n, NULL, &v) == RWKV7_OK && v.len == k, "%zu distinct keys", k);
+        json_free(&v);
+        free(doc);
+    }
+    /* A 10 MB line (one long string) parses well within a second; the key limit is settable. */
+    size_t big = 10u << 20;
+    doc = malloc(big + 32);
+    if (doc) {
+        memcpy(doc, "{\"s\":\"", 6);
+        memset(doc + 6, 'a', big);
+        memcpy(doc + 6 + big, "\"}", 2);
+        t0 = ms_now();
+        st = json_parse(doc, big + 8, NULL, &v);
+        ms = ms_now() - t0;
+        CHECK(st == RWKV7_OK && json_get(&v, "s")->len == big, "10 MB string: %s", rwkv7_last_error());
+        CHECK(ms < 1000, "10 MB line took %.0f ms", ms);
+        json_free(&v);
+        free(doc);
+    }
+    struct json_limits lim = {0, 0, 3, NULL};
+    CHECK(json_parse("{\"a\":1,\"b\":2,\"c\":3}", 19, &lim, &v) == RWKV7_OK, "3 keys at limit 3");
+    json_free(&v);
+    CHECK(json_parse("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", 25, &lim, &v) == RWKV7_ERR_FORMAT, "4 keys over limit 3");
+    volatile int stop = 1;
+    struct json_limits ls = {0, 0, 0, &stop};
+    CHECK(json_parse("{\"a\":1}", 7, &ls, &v) == RWKV7_ERR_FORMAT && strstr(rwkv7_last_error(), "interrupted"),
+          "a raised stop flag ends parsing: %s", rwkv7_last_error());
+}
+
 int main(void) {
     test_valid();
+    test_linear_time_keys();
     test_invalid();
     test_mutations();
     test_writer();
