@@ -507,8 +507,9 @@ enum rwkv7_status rwkv7_gguf_open(const char *path, struct rwkv7_gguf **out) {
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return rwkv7_fail(RWKV7_ERR_IO, "gguf: cannot map '%s' (%zu bytes): %s", path, size,
-                              strerror(e));
+            /* No address space or memory (ulimit -v) is a runtime failure, not a bad file. */
+            return rwkv7_fail(e == ENOMEM ? RWKV7_ERR_OOM : RWKV7_ERR_IO, "gguf: cannot map '%s' (%zu bytes): %s", path,
+                              size, strerror(e));
         }
     }
     close(fd); /* the mapping keeps the file alive */

@@ -1,5 +1,6 @@
 /* status.c: status names and the thread-local last-error message. */
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -22,8 +23,17 @@ const char *rwkv7_status_str(enum rwkv7_status st) {
 enum rwkv7_status rwkv7_fail(enum rwkv7_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+    char raw[sizeof g_last_error];
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    /* Messages quote input (file names, tensor names, JSON); control bytes in it are shown as
+     * \xHH so a hostile file cannot send terminal escape sequences or break the one-line form. */
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof g_last_error; p++) {
+        if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(g_last_error + o, 5, "\\x%02x", *p);
+        else g_last_error[o++] = (char)*p;
+    }
+    g_last_error[o] = 0;
     return st;
 }
 
