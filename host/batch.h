@@ -23,6 +23,7 @@ struct batch_defaults {
     int max_prompt_tokens;
     bool ignore_eos;
     enum rwkv7_think think;
+    struct json_limits json_limits; /* for request lines (its stop flag: a signal arrived) */
 };
 
 struct batch_req {
@@ -47,6 +48,8 @@ struct batch_req {
 enum rwkv7_status batch_parse_request(const char *line, size_t n, long index, const struct batch_defaults *d,
                                       const struct rwkv7_tokenizer *tok, struct batch_req *r);
 void batch_req_free(struct batch_req *r);
+/* Frees what a parsed body holds (prompt, stops, sampler), for a request turned into an error. */
+void batch_req_drop_body(struct batch_req *r);
 /* Makes r an error record (replacing any previous state but the line and custom_id). */
 enum rwkv7_status batch_req_set_error(struct batch_req *r, int status, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -59,24 +62,34 @@ void batch_format_result(struct json_buf *b, const struct batch_req *r, const ch
                          const char *text, size_t n_text, const char *finish, int n_gen);
 void batch_format_error(struct json_buf *b, const struct batch_req *r);
 
-/* A set of byte strings (custom_ids, resume keys); open addressing, grows as needed. */
+/* A set of byte strings (custom_ids, resume keys) with a counter each; open addressing, grows
+ * as needed. */
 struct batch_set {
     char **keys;
     size_t *lens;
+    long *vals;
     size_t n, cap;
 };
-/* Adds key; returns 1 if it was new, 0 if already there, -1 when out of memory. */
+/* Adds key (its counter 0); returns 1 if it was new, 0 if already there, -1 when out of memory. */
 int batch_set_add(struct batch_set *s, const char *key, size_t n);
 bool batch_set_has(const struct batch_set *s, const char *key, size_t n);
+/* The counter of key, or NULL when key is not in the set. */
+long *batch_set_val(const struct batch_set *s, const char *key, size_t n);
 void batch_set_free(struct batch_set *s);
 /* The resume key of a record: its line and custom_id, so a rerun skips exactly the lines whose
  * record is already written (also error records of duplicate or missing custom_ids). */
 size_t batch_resume_key(char *buf, size_t cap, long line, const char *custom_id);
 
-/* Reads an existing output file for --resume: adds the key of every complete record to done and
- * cuts a truncated last line (a kill mid-write) off the file. Returns the number of records, or
- * -1 with a message on stderr. */
-long batch_scan_output(const char *path, struct batch_set *done);
+/* Reads the output file open (read-write, locked) as fd for --resume: adds the key of every
+ * complete record with a final status (2xx, 4xx) to done and of every 5xx record (out of memory,
+ * device lost, internal: worth retrying) to retry, and cuts a truncated last line (a kill
+ * mid-write) off the file. Returns the number of records, or -1 with a message on stderr. */
+long batch_scan_output(int fd, const char *path, struct batch_set *done, struct batch_set *retry);
+/* Rewrites the output file (fd, at path) so that each request keeps only its last record:
+ * written to a temporary file beside it, fsync'ed, then renamed over it, so a crash leaves the
+ * old or the new file, never a mix. Returns the number of records dropped, or -1 (message on
+ * stderr; the original is untouched). The caller keeps fd (and its lock) open until after. */
+long batch_compact_output(int fd, const char *path);
 
 /* ---- scheduler (batch_sched.c) ---- */
 

@@ -9,8 +9,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "batch.h"
 #include "tokenizer.h"
 
@@ -37,6 +39,40 @@ void batch_req_free(struct batch_req *r) {
     rwkv7_sampler_free(r->smp);
     rwkv7_stop_free(r->stop);
     memset(r, 0, sizeof *r);
+}
+
+void batch_req_drop_body(struct batch_req *r) {
+    free(r->prompt);
+    free(r->stop_ids);
+    rwkv7_sampler_free(r->smp);
+    rwkv7_stop_free(r->stop);
+    r->prompt = NULL, r->stop_ids = NULL, r->smp = NULL, r->stop = NULL;
+    r->n_prompt = 0, r->n_stop_ids = 0;
+}
+
+/* Finds a string value or key holding a NUL byte (\u0000) and writes where it is ("body.
+ * messages[0].role") to path. The rest of the program passes strings as C strings (roles, stop
+ * strings, chat text), so a NUL would cut them silently; refusing the line names the field. */
+static bool find_nul(const struct json_value *v, char *path, size_t cap, size_t len) {
+    if (len >= cap) len = cap - 1;
+    if (v->type == JSON_STRING) return memchr(v->str, 0, v->len) != NULL;
+    if (v->type == JSON_ARRAY)
+        for (size_t i = 0; i < v->len; i++) {
+            int k = snprintf(path + len, cap - len, "[%zu]", i);
+            if (find_nul(&v->items[i], path, cap, len + (k > 0 ? (size_t)k : 0))) return true;
+        }
+    if (v->type == JSON_OBJECT)
+        for (size_t i = 0; i < v->len; i++) {
+            const struct json_member *m = &v->members[i];
+            if (memchr(m->key, 0, m->key_len)) { /* named up to the NUL */
+                snprintf(path + len, cap - len, "%s%s (a key)", len ? "." : "", m->key);
+                return true;
+            }
+            int k = snprintf(path + len, cap - len, "%s%s", len ? "." : "", m->key);
+            if (find_nul(&m->value, path, cap, len + (k > 0 ? (size_t)k : 0))) return true;
+        }
+    path[len] = 0;
+    return false;
 }
 
 /* splitmix64: spreads (batch seed, line) into independent per-request seeds. */
@@ -288,9 +324,10 @@ enum rwkv7_status batch_parse_request(const char *line, size_t n, long index, co
     memset(r, 0, sizeof *r);
     r->line = index;
     struct json_value root;
-    enum rwkv7_status st = json_parse(line, n, NULL, &root);
+    enum rwkv7_status st = json_parse(line, n, &d->json_limits, &root);
     if (st == RWKV7_ERR_OOM) return st;
     if (st != RWKV7_OK) return batch_req_set_error(r, 400, "invalid JSON line: %s", rwkv7_last_error());
+    char nul_at[256] = "";
     const struct json_value *cid = json_get(&root, "custom_id"), *method = json_get(&root, "method"),
                             *url = json_get(&root, "url"), *body = json_get(&root, "body");
     if (cid && cid->type == JSON_STRING && cid->len == strlen(cid->str) && cid->len > 0 && cid->len <= 4000 &&
@@ -298,6 +335,8 @@ enum rwkv7_status batch_parse_request(const char *line, size_t n, long index, co
         st = RWKV7_ERR_OOM;
     else if (root.type != JSON_OBJECT)
         st = batch_req_set_error(r, 400, "the line must be a JSON object, not %s", json_type_name(root.type));
+    else if (find_nul(&root, nul_at, sizeof nul_at, 0))
+        st = batch_req_set_error(r, 400, "%s contains \\u0000 (a NUL character), which is not accepted", nul_at);
     else if (!r->custom_id)
         st = batch_req_set_error(r, 400, "custom_id is missing or not a non-empty string of at most 4000 bytes");
     else if (given(method) && (method->type != JSON_STRING || strcmp(method->str, "POST")))
@@ -309,15 +348,8 @@ enum rwkv7_status batch_parse_request(const char *line, size_t n, long index, co
         st = batch_req_set_error(r, 400, "body must be an object");
     else {
         r->chat = !strcmp(url->str, "/v1/chat/completions");
-        if (!parse_body(r, body, d, tok)) {
-            /* Drop what a half-parsed body left behind: an error record needs none of it. */
-            free(r->prompt);
-            free(r->stop_ids);
-            rwkv7_sampler_free(r->smp);
-            rwkv7_stop_free(r->stop);
-            r->prompt = NULL, r->stop_ids = NULL, r->smp = NULL, r->stop = NULL;
-            r->n_prompt = 0, r->n_stop_ids = 0;
-        }
+        /* Drop what a half-parsed body left behind: an error record needs none of it. */
+        if (!parse_body(r, body, d, tok)) batch_req_drop_body(r);
         st = r->error || !r->status ? RWKV7_OK : RWKV7_ERR_OOM;
     }
     json_free(&root);
@@ -377,6 +409,12 @@ bool batch_set_has(const struct batch_set *s, const char *key, size_t n) {
     return s->cap && s->keys[set_find(s, key, n)] != NULL;
 }
 
+long *batch_set_val(const struct batch_set *s, const char *key, size_t n) {
+    if (!s->cap) return NULL;
+    size_t i = set_find(s, key, n);
+    return s->keys[i] ? &s->vals[i] : NULL;
+}
+
 int batch_set_add(struct batch_set *s, const char *key, size_t n) {
     if (2 * (s->n + 1) > s->cap) {
         /* Grow to keep the load under 1/2 so probes stay short. */
@@ -384,9 +422,11 @@ int batch_set_add(struct batch_set *s, const char *key, size_t n) {
         g.cap = s->cap ? 2 * s->cap : 64;
         g.keys = calloc(g.cap, sizeof *g.keys);
         g.lens = calloc(g.cap, sizeof *g.lens);
-        if (!g.keys || !g.lens) {
+        g.vals = calloc(g.cap, sizeof *g.vals);
+        if (!g.keys || !g.lens || !g.vals) {
             free(g.keys);
             free(g.lens);
+            free(g.vals);
             return -1;
         }
         for (size_t i = 0; i < s->cap; i++)
@@ -394,10 +434,12 @@ int batch_set_add(struct batch_set *s, const char *key, size_t n) {
                 size_t j = set_find(&g, s->keys[i], s->lens[i]);
                 g.keys[j] = s->keys[i];
                 g.lens[j] = s->lens[i];
+                g.vals[j] = s->vals[i];
             }
         g.n = s->n;
         free(s->keys);
         free(s->lens);
+        free(s->vals);
         *s = g;
     }
     size_t i = set_find(s, key, n);
@@ -406,6 +448,7 @@ int batch_set_add(struct batch_set *s, const char *key, size_t n) {
     memcpy(s->keys[i], key, n);
     s->keys[i][n] = 0;
     s->lens[i] = n;
+    s->vals[i] = 0;
     s->n++;
     return 1;
 }
@@ -414,6 +457,7 @@ void batch_set_free(struct batch_set *s) {
     for (size_t i = 0; i < s->cap; i++) free(s->keys[i]);
     free(s->keys);
     free(s->lens);
+    free(s->vals);
     memset(s, 0, sizeof *s);
 }
 
@@ -423,18 +467,36 @@ size_t batch_resume_key(char *buf, size_t cap, long line, const char *custom_id)
     return k < 0 ? 0 : (size_t)k < cap ? (size_t)k : cap - 1;
 }
 
-long batch_scan_output(const char *path, struct batch_set *done) {
-    int fd = open(path, O_RDWR);
-    if (fd < 0) {
-        if (errno == ENOENT) return 0;
-        fprintf(stderr, "rwkv7 batch: cannot open '%s' for --resume: %s\n", path, strerror(errno));
-        return -1;
+/* The resume key and HTTP status of one output record; false for a line that is not one. */
+static bool record_key(const char *line, size_t n, char *key, size_t cap, size_t *k, int *status) {
+    struct json_value v;
+    if (json_parse(line, n, NULL, &v) != RWKV7_OK) return false;
+    const struct json_value *id = json_get(&v, "id"), *cid = json_get(&v, "custom_id");
+    const struct json_value *sc = json_get(json_get(&v, "response"), "status_code");
+    long lineno = -1;
+    if (id && id->type == JSON_STRING && !strncmp(id->str, "batch_req_", 10)) {
+        char *end;
+        lineno = strtol(id->str + 10, &end, 10);
+        if (*end || lineno < 0) lineno = -1;
     }
-    FILE *f = fdopen(fd, "rb");
+    bool ok = lineno >= 0 && (!cid || cid->type == JSON_NULL || cid->type == JSON_STRING);
+    if (ok) {
+        *k = batch_resume_key(key, cap, lineno, cid && cid->type == JSON_STRING ? cid->str : NULL);
+        *status = sc && sc->is_int ? (int)sc->i : 200;
+    }
+    json_free(&v);
+    return ok;
+}
+
+long batch_scan_output(int fd, const char *path, struct batch_set *done, struct batch_set *retry) {
+    int fd2 = dup(fd);
+    FILE *f = fd2 >= 0 ? fdopen(fd2, "rb") : NULL;
     if (!f) {
-        close(fd);
+        if (fd2 >= 0) close(fd2);
+        host_errorf("rwkv7 batch: cannot read '%s' for --resume: %s\n", path, strerror(errno));
         return -1;
     }
+    rewind(f);
     char *line = NULL, key[4200];
     size_t cap = 0;
     long records = 0;
@@ -444,38 +506,110 @@ long batch_scan_output(const char *path, struct batch_set *done) {
         pos += n;
         if (line[n - 1] != '\n') break; /* truncated by a kill: cut it below */
         good_end = pos;
-        struct json_value v;
-        if (json_parse(line, (size_t)n, NULL, &v) != RWKV7_OK) {
+        size_t k;
+        int status;
+        if (!record_key(line, (size_t)n, key, sizeof key, &k, &status)) {
             fprintf(stderr, "rwkv7 batch: warning: %s: ignoring an unreadable record (%s)\n", path, rwkv7_last_error());
             continue;
         }
-        const struct json_value *id = json_get(&v, "id"), *cid = json_get(&v, "custom_id");
-        long lineno = -1;
-        if (id && id->type == JSON_STRING && !strncmp(id->str, "batch_req_", 10)) {
-            char *end;
-            lineno = strtol(id->str + 10, &end, 10);
-            if (*end || lineno < 0) lineno = -1;
+        /* 5xx (out of memory, device lost, internal) may succeed on a rerun; 4xx are final. A
+         * later record of the same request supersedes an earlier one. */
+        int added = 0;
+        if (status >= 500) {
+            if (!batch_set_has(done, key, k)) added = batch_set_add(retry, key, k);
+        } else {
+            added = batch_set_add(done, key, k);
         }
-        if (lineno >= 0 && (!cid || cid->type == JSON_NULL || cid->type == JSON_STRING)) {
-            size_t k = batch_resume_key(key, sizeof key, lineno, cid && cid->type == JSON_STRING ? cid->str : NULL);
-            if (batch_set_add(done, key, k) < 0) {
-                json_free(&v);
-                records = -1;
-                fprintf(stderr, "rwkv7 batch: out of memory reading '%s'\n", path);
-                break;
-            }
-            records++;
+        if (added < 0) {
+            records = -1;
+            host_errorf("rwkv7 batch: out of memory reading '%s'\n", path);
+            break;
         }
-        json_free(&v);
+        records++;
     }
     free(line);
     if (records >= 0 && pos != good_end) {
         fprintf(stderr, "rwkv7 batch: %s: cutting a truncated last line (%lld bytes)\n", path, (long long)(pos - good_end));
         if (ftruncate(fd, good_end) != 0) {
-            fprintf(stderr, "rwkv7 batch: cannot truncate '%s': %s\n", path, strerror(errno));
+            host_errorf("rwkv7 batch: cannot truncate '%s': %s\n", path, strerror(errno));
             records = -1;
         }
     }
     fclose(f);
     return records;
+}
+
+/* First pass (count): counts the records of each request in last. Second pass: copies in to
+ * out, keeping only the last record of each request and counting the others in *skipped. Lines
+ * that are not records are kept. */
+static bool copy_last_records(FILE *in, FILE *out, struct batch_set *last, bool count, long *skipped) {
+    char *line = NULL, key[4200];
+    size_t cap = 0, k;
+    ssize_t n;
+    int status;
+    bool ok = true;
+    rewind(in);
+    while (ok && (n = getline(&line, &cap, in)) > 0) {
+        bool rec = record_key(line, (size_t)n, key, sizeof key, &k, &status);
+        if (count) {
+            if (rec && batch_set_add(last, key, k) < 0) ok = false;
+            long *c = rec && ok ? batch_set_val(last, key, k) : NULL;
+            if (c) ++*c;
+            continue;
+        }
+        long *c = rec ? batch_set_val(last, key, k) : NULL;
+        if (c && --*c > 0) { /* a later record of this request follows */
+            ++*skipped;
+            continue;
+        }
+        ok = fwrite(line, 1, (size_t)n, out) == (size_t)n;
+    }
+    free(line);
+    return ok && !ferror(in);
+}
+
+long batch_compact_output(int fd, const char *path) {
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    struct batch_set last = {0};
+    long dropped = -1;
+    int fd2 = dup(fd), tfd = -1;
+    FILE *in = fd2 >= 0 ? fdopen(fd2, "rb") : NULL, *out = NULL;
+    struct stat st;
+    if (!tmp || !in || fstat(fd, &st) != 0) goto fail;
+    snprintf(tmp, plen + 32, "%s.compact-%ld", path, (long)getpid());
+    if ((tfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, st.st_mode & 0777)) < 0 || !(out = fdopen(tfd, "wb"))) goto fail;
+    tfd = -1;
+    dropped = 0;
+    if (!copy_last_records(in, out, &last, true, &dropped) || !copy_last_records(in, out, &last, false, &dropped)) goto fail;
+    /* The copy is complete on disk before it replaces the original, so a crash leaves one or the
+     * other, never a mix. */
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0) goto fail;
+    if (fclose(out) != 0) {
+        out = NULL;
+        goto fail;
+    }
+    out = NULL;
+    if (rename(tmp, path) != 0) goto fail;
+    char *slash = strrchr(tmp, '/');
+    if (slash) slash[1] = 0;
+    int dfd = open(slash ? tmp : ".", O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd); /* the rename itself */
+        close(dfd);
+    }
+    fclose(in);
+    free(tmp);
+    batch_set_free(&last);
+    return dropped;
+fail:
+    host_errorf("rwkv7 batch: cannot compact '%s': %s\n", path, strerror(errno));
+    if (out) fclose(out);
+    if (tfd >= 0) close(tfd);
+    if (tmp) unlink(tmp);
+    if (in) fclose(in);
+    else if (fd2 >= 0) close(fd2);
+    free(tmp);
+    batch_set_free(&last);
+    return -1;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "check_tensors.h"
 #include "prefix_cache.h"
 #include "status.h"
 #include "tokenizer.h"
@@ -166,6 +167,13 @@ static enum rwkv7_status advance(struct batch_sched *s, int slot, const float *r
     struct batch_seq *q = &s->seqs[slot];
     struct batch_req *r = q->r;
     if (q->n_gen >= r->max_tokens) return finish(s, slot, "length", done, user);
+    /* A NaN/Inf logit ends this sequence with a 500 record (batch_io.c); the others go on. */
+    int64_t bad = rwkv7_logits_first_nonfinite(row, (size_t)s->n_vocab);
+    if (bad >= 0) {
+        RWKV7_TRY(batch_req_set_error(r, 500, "non-finite logits at token %zu (vocabulary index %lld); run with "
+                                      "--check-tensors to look for bad weights", r->n_prompt + (size_t)q->n_gen, (long long)bad));
+        return finish(s, slot, "error", done, user);
+    }
     int32_t t = rwkv7_sampler_sample(r->smp, row);
     rwkv7_sampler_accept(r->smp, t);
     q->n_gen++;

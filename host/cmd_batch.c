@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ struct batch_run {
     const char *out_path;
     const char *model_name;
     long long created;
-    long written, errors, max_requests;
+    long written, errors, server_errors, max_requests;
     double last_sync_ms;
     bool write_failed;
 };
@@ -36,7 +37,7 @@ struct batch_run {
 static enum rwkv7_status write_record(struct batch_run *run, const struct json_buf *b) {
     if (b->oom) return RWKV7_ERR_OOM;
     if (fwrite(b->p, 1, b->n, run->out) != b->n || fflush(run->out) != 0) {
-        fprintf(stderr, "rwkv7 batch: cannot write '%s': %s\n", run->out_path, strerror(errno));
+        host_errorf("rwkv7 batch: cannot write '%s': %s\n", run->out_path, strerror(errno));
         run->write_failed = true;
         return RWKV7_ERR_IO;
     }
@@ -51,9 +52,21 @@ static enum rwkv7_status write_record(struct batch_run *run, const struct json_b
     return RWKV7_OK;
 }
 
+static enum rwkv7_status write_error(struct batch_run *run, const struct batch_req *r) {
+    struct json_buf b = {0};
+    batch_format_error(&b, r);
+    enum rwkv7_status st = write_record(run, &b);
+    json_buf_free(&b);
+    run->errors++;
+    run->server_errors += r->status >= 500;
+    return st;
+}
+
+/* A finished request; the scheduler sets a status when the sequence failed (non-finite logits). */
 static enum rwkv7_status on_done(void *user, const struct batch_req *r, const char *text, size_t n_text,
                                  const char *finish, int n_gen) {
     struct batch_run *run = user;
+    if (r->status) return write_error(run, r);
     struct json_buf b = {0};
     batch_format_result(&b, r, run->model_name, run->created, text, n_text, finish, n_gen);
     enum rwkv7_status st = write_record(run, &b);
@@ -61,13 +74,66 @@ static enum rwkv7_status on_done(void *user, const struct batch_req *r, const ch
     return st;
 }
 
-static enum rwkv7_status write_error(struct batch_run *run, const struct batch_req *r) {
-    struct json_buf b = {0};
-    batch_format_error(&b, r);
-    enum rwkv7_status st = write_record(run, &b);
-    json_buf_free(&b);
-    run->errors++;
-    return st;
+/* Reads one line (with its '\n') into *buf, keeping at most max bytes of it; *len is the whole
+ * line's length, so a longer line is seen (and skipped) without holding it in memory. Returns
+ * false at the end of the input. */
+static bool read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len, size_t *kept) {
+    size_t n = 0, total = 0;
+    int c;
+    while ((c = getc_unlocked(f)) != EOF) {
+        total++;
+        if (n < max) {
+            if (n + 2 > *cap) {
+                size_t nc = *cap ? 2 * *cap : 4096;
+                if (nc > max + 2) nc = max + 2;
+                char *nb = realloc(*buf, nc);
+                if (!nb) return false;
+                *buf = nb;
+                *cap = nc;
+            }
+            (*buf)[n++] = (char)c;
+        }
+        if (c == '\n') break;
+    }
+    if (*buf) (*buf)[n] = 0;
+    *len = total;
+    *kept = n;
+    return total > 0;
+}
+
+/* Non-blank lines of the input in this shard, for the progress line: a byte scan that holds no
+ * line in memory, however long. */
+static long count_requests(FILE *f, long shard_i, long shard_n) {
+    char buf[1 << 16];
+    long total = 0, index = 0;
+    bool any = false;
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < got; i++) {
+            char c = buf[i];
+            if (c == '\n') {
+                total += any && index % shard_n == shard_i;
+                index++;
+                any = false;
+            } else if (c != ' ' && c != '\t' && c != '\r') {
+                any = true;
+            }
+        }
+    return total + (any && index % shard_n == shard_i);
+}
+
+/* RWKV7_BATCH_FAIL_LINES=3,17: test hook (read once) that makes the setup of these input lines
+ * fail as if memory ran out, to check that 5xx records are retried by --resume. */
+static bool fail_hook(long index) {
+    const char *e = getenv("RWKV7_BATCH_FAIL_LINES");
+    while (e && *e) {
+        char *end;
+        long v = strtol(e, &end, 10);
+        if (end == e) break;
+        if (v == index) return true;
+        e = *end == ',' ? end + 1 : end;
+    }
+    return false;
 }
 
 static bool blank(const char *s, size_t n) {
@@ -131,6 +197,7 @@ int cmd_batch(int argc, char **argv) {
     const char *in_path = NULL, *out_path = NULL, *shard = NULL, *think = NULL;
     bool resume = false, overwrite = false, no_progress = false;
     int parallel = 0, chunk = 128, max_requests = 0, cache_mib = 256;
+    int max_line = 8 << 20;
     bool no_invariance = false;
     d.max_tokens = 256;
     d.max_prompt_tokens = 32768;
@@ -144,6 +211,7 @@ int cmd_batch(int argc, char **argv) {
         {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
         {"-n,--max-tokens", OPT_INT, &d.max_tokens, "N", "max_tokens of requests that give none (default 256)"},
         {"--max-prompt-tokens", OPT_INT, &d.max_prompt_tokens, "N", "longer prompts become error records (default 32768)"},
+        {"--max-line", OPT_INT, &max_line, "BYTES", "longer input lines become error records (default 8388608 = 8 MiB)"},
         {"--chunk", OPT_INT, &chunk, "N", "prefill tokens per sequence per step (default 128)"},
         {"--prefix-cache", OPT_INT, &cache_mib, "MiB", "states of shared prompt prefixes kept at chunk boundaries; 0 = off (default 256)"},
         SAMPLING_OPTS(d.sp, seed),
@@ -164,29 +232,26 @@ int cmd_batch(int argc, char **argv) {
         return 2;
     }
     if (shard && !parse_shard(shard, &shard_i, &shard_n)) {
-        fprintf(stderr, "rwkv7 batch: --shard needs I/N with 0 <= I < N, got '%s'\n", shard);
+        host_errorf("rwkv7 batch: --shard needs I/N with 0 <= I < N, got '%s'\n", shard);
         return 2;
     }
     if (think && rwkv7_think_parse(think, &d.think) != RWKV7_OK) {
-        fprintf(stderr, "rwkv7 batch: --think must be off, on, bit, lot or fake, got '%s'\n", think);
+        host_errorf("rwkv7 batch: --think must be off, on, bit, lot or fake, got '%s'\n", think);
         return 2;
     }
     if (parallel < 0 || parallel > 4096 || chunk < 1 || chunk > 4096 || d.max_tokens < 0 || d.max_prompt_tokens < 1 ||
-        max_requests < 0 || cache_mib < 0) {
+        max_requests < 0 || cache_mib < 0 || max_line < 64 || max_line > (1 << 30) || mo.threads < 0 || mo.threads > 1024) {
         fprintf(stderr, "rwkv7 batch: --parallel must be in [1, 4096], --chunk in [1, 4096], -n and --max-requests >= 0, "
-                        "--max-prompt-tokens >= 1, --prefix-cache >= 0\n");
+                        "--max-prompt-tokens >= 1, --prefix-cache >= 0, --max-line in [64, 1073741824], -t in [0, 1024]\n");
         return 2;
     }
+    d.json_limits.max_bytes = (size_t)max_line;
+    d.json_limits.stop = &g_stop_signal;
     if (resume && overwrite) {
         fprintf(stderr, "rwkv7 batch: give only one of --resume and --overwrite\n");
         return 2;
     }
-    struct rwkv7_sampler *probe = NULL;
-    if (rwkv7_sampler_init(&d.sp, 2, &probe) != RWKV7_OK) {
-        fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());
-        return 2;
-    }
-    rwkv7_sampler_free(probe);
+    if ((rc = host_check_sampling("batch", &d.sp))) return rc;
     if (seed == RWKV7_SEED_RANDOM) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -197,7 +262,7 @@ int cmd_batch(int argc, char **argv) {
 
     struct stat st_in, st_out;
     if (stat(in_path, &st_in) != 0) {
-        fprintf(stderr, "rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
+        host_errorf("rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
         return 2;
     }
     bool out_exists = stat(out_path, &st_out) == 0;
@@ -205,15 +270,10 @@ int cmd_batch(int argc, char **argv) {
         fprintf(stderr, "rwkv7 batch: the output file is the input file\n");
         return 2;
     }
-    if (out_exists && st_out.st_size > 0 && !resume && !overwrite) {
-        fprintf(stderr, "rwkv7 batch: '%s' exists and is not empty; use --resume to continue it or --overwrite to replace it\n",
-                out_path);
-        return 2;
-    }
 
     FILE *in = NULL;
     struct batch_run run = {0};
-    struct batch_set done_keys = {0}, seen_ids = {0};
+    struct batch_set done_keys = {0}, retry_keys = {0}, seen_ids = {0};
     struct rwkv7_model *m = NULL;
     struct batch_sched *sched = NULL;
     char *line = NULL;
@@ -222,19 +282,53 @@ int cmd_batch(int argc, char **argv) {
     long already = 0;
     rc = 0;
 
-    if (resume && (already = batch_scan_output(out_path, &done_keys)) < 0) { rc = 1; goto done; }
+    /* One writer per output: the lock is taken before OUT is read for --resume or changed in any
+     * way, and held until the last record (and the compaction) is written. A second run on the
+     * same OUT fails at once and touches nothing. Outputs that are not regular files (a pipe,
+     * /dev/stdout) are neither locked nor read back. */
+    int out_fd = open(out_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0 && errno == EACCES && !resume) out_fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (out_fd < 0) {
+        host_errorf("rwkv7 batch: cannot open '%s' for writing: %s\n", out_path, strerror(errno));
+        return 2;
+    }
+    struct stat st_fd;
+    bool regular = fstat(out_fd, &st_fd) == 0 && S_ISREG(st_fd.st_mode);
+    if (regular && flock(out_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            host_errorf("rwkv7 batch: '%s' is in use by another rwkv7 batch\n", out_path);
+            close(out_fd);
+            return 2;
+        }
+        host_errorf("rwkv7 batch: note: cannot lock '%s' (%s); make sure no other run writes it\n", out_path,
+                strerror(errno));
+    }
+    if (!(run.out = fdopen(out_fd, "ab"))) {
+        host_errorf("rwkv7 batch: cannot open '%s' for writing: %s\n", out_path, strerror(errno));
+        close(out_fd);
+        return 1;
+    }
+    if (regular && st_fd.st_size > 0 && !resume && !overwrite) {
+        host_errorf("rwkv7 batch: '%s' exists and is not empty; use --resume to continue it or --overwrite to replace it\n",
+                out_path);
+        rc = 2;
+        goto done;
+    }
+    if (regular && overwrite && ftruncate(out_fd, 0) != 0) {
+        host_errorf("rwkv7 batch: cannot truncate '%s': %s\n", out_path, strerror(errno));
+        rc = 2;
+        goto done;
+    }
+    if (resume && regular && (already = batch_scan_output(out_fd, out_path, &done_keys, &retry_keys)) < 0) { rc = 1; goto done; }
     if (!(in = fopen(in_path, "rb"))) {
-        fprintf(stderr, "rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
+        host_errorf("rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
         rc = 2;
         goto done;
     }
     /* First pass: count this shard's requests for the progress line (cheap next to inference). */
-    long total = 0, index = 0;
-    ssize_t n;
-    for (; (n = getline(&line, &line_cap, in)) > 0; index++)
-        if (index % shard_n == shard_i && !blank(line, (size_t)n)) total++;
+    long total = count_requests(in, shard_i, shard_n), index = 0;
     if (ferror(in)) {
-        fprintf(stderr, "rwkv7 batch: cannot read '%s'\n", in_path);
+        host_errorf("rwkv7 batch: cannot read '%s'\n", in_path);
         rc = 2;
         goto done;
     }
@@ -267,13 +361,6 @@ int cmd_batch(int argc, char **argv) {
         goto done;
     }
 
-    int out_fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | (resume ? 0 : O_TRUNC), 0644);
-    if (out_fd < 0 || !(run.out = fdopen(out_fd, "ab"))) {
-        fprintf(stderr, "rwkv7 batch: cannot open '%s' for writing: %s\n", out_path, strerror(errno));
-        if (out_fd >= 0) close(out_fd);
-        rc = 2;
-        goto done;
-    }
     run.out_path = out_path;
     run.model_name = base_name(mo.model);
     run.created = (long long)time(NULL);
@@ -295,32 +382,55 @@ int cmd_batch(int argc, char **argv) {
     bool tty = isatty(fileno(stderr)) && !no_progress;
     long skipped = 0;
     bool eof = false;
+    (void)already;
     double t0 = now_ms(), last_progress = 0;
     char key[4200];
     index = -1;
     for (;;) {
         bool stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests);
-        while (!eof && !stopping && batch_sched_free_slots(sched) > 0) {
-            if ((n = getline(&line, &line_cap, in)) <= 0) {
+        while (!eof && !stopping && !g_stop_signal && batch_sched_free_slots(sched) > 0) {
+            size_t full = 0, n = 0;
+            if (!read_line(in, &line, &line_cap, (size_t)max_line, &full, &n)) {
                 eof = true;
                 break;
             }
             index++;
-            if (blank(line, (size_t)n)) continue;
+            char *text = line;
+            /* A byte-order mark opens many files written on Windows; it is not part of the JSON. */
+            if (index == 0 && n >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, n -= 3;
+            bool too_long = full > (size_t)max_line;
+            if (!too_long && blank(text, n)) continue;
             if (index % shard_n != shard_i) {
                 /* Other shards' ids still count for duplicate detection, so every shard agrees on
                  * which line of a duplicated custom_id is the later one. */
-                char *id = peek_custom_id(line, (size_t)n);
+                char *id = too_long ? NULL : peek_custom_id(text, n);
                 if (id && batch_set_add(&seen_ids, id, strlen(id)) < 0) st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
                 free(id);
                 if (st != RWKV7_OK) break;
                 continue;
             }
             struct batch_req *r = calloc(1, sizeof *r);
-            if (!r || batch_parse_request(line, (size_t)n, index, &d, rwkv7_model_tokenizer(m), r) != RWKV7_OK) {
+            enum rwkv7_status pst = RWKV7_ERR_OOM;
+            if (r && too_long) {
+                r->line = index;
+                pst = batch_req_set_error(r, 400, "the line is %zu bytes, over the limit of %d bytes (--max-line)", full, max_line);
+            } else if (r) {
+                pst = batch_parse_request(text, n, index, &d, rwkv7_model_tokenizer(m), r);
+            }
+            if (pst == RWKV7_OK && !r->status && fail_hook(index)) {
+                batch_req_drop_body(r);
+                pst = batch_req_set_error(r, 500, "out of memory while setting up the request (RWKV7_BATCH_FAIL_LINES)");
+            }
+            if (pst != RWKV7_OK) {
                 if (r) batch_req_free(r);
                 free(r);
+                if (g_stop_signal) break; /* parsing gave up on the signal: stop like between lines */
                 st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+                break;
+            }
+            if (g_stop_signal && r->status == 400 && r->error && strstr(r->error, "json: interrupted")) {
+                batch_req_free(r);
+                free(r);
                 break;
             }
             bool dup = false;
@@ -364,7 +474,7 @@ int cmd_batch(int argc, char **argv) {
         }
     }
     if (ferror(in)) {
-        fprintf(stderr, "rwkv7 batch: cannot read '%s'\n", in_path);
+        host_errorf("rwkv7 batch: cannot read '%s'\n", in_path);
         if (st == RWKV7_OK) st = RWKV7_ERR_IO;
     }
     double wall = (now_ms() - t0) / 1e3;
@@ -387,14 +497,28 @@ int cmd_batch(int argc, char **argv) {
                 in_flight);
         rc = g_stop_signal ? 1 : 0;
     }
+    if (run.server_errors > 0) {
+        /* A 5xx (out of memory, device, internal error) is not final: --resume runs it again, and
+         * a scheduler that sees the non-zero exit retries the shard. */
+        fprintf(stderr, "rwkv7 batch: %ld requests failed with a server error (5xx); rerun with --resume to retry them\n",
+                run.server_errors);
+        if (!rc) rc = 1;
+    }
 
 done:
     if (run.out) {
         /* fsync fails harmlessly on pipes and terminals; only lost data is an error. */
         bool ok = fflush(run.out) == 0;
         fsync(fileno(run.out));
+        /* Records of retried requests were appended after their 5xx records: keep the last one
+         * of each request. Done before the close, which would release the lock. */
+        if (ok && !run.write_failed && retry_keys.n > 0) {
+            long dropped = batch_compact_output(fileno(run.out), out_path);
+            if (dropped < 0 && !rc) rc = 1;
+            if (dropped > 0) host_errorf("rwkv7 batch: compacted '%s': %ld superseded records removed\n", out_path, dropped);
+        }
         if (fclose(run.out) != 0 || !ok) {
-            fprintf(stderr, "rwkv7 batch: cannot write '%s': %s\n", out_path, strerror(errno));
+            host_errorf("rwkv7 batch: cannot write '%s': %s\n", out_path, strerror(errno));
             if (!rc) rc = 1;
         }
     }
@@ -403,6 +527,7 @@ done:
     batch_sched_free(sched);
     rwkv7_model_free(m);
     batch_set_free(&done_keys);
+    batch_set_free(&retry_keys);
     batch_set_free(&seen_ids);
     return rc;
 }

@@ -4,6 +4,9 @@
  * request alone == among 63 others, on the CPU and on Vulkan when a device exists), and the exact
  * RWKV chat prompt (usage.prompt_tokens == tokens of the expected rendering). */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testing.h"
@@ -345,6 +348,147 @@ static void test_chat(void) {
     free_records(&r);
 }
 
+static long file_lines(const char *name) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    size_t n = 0;
+    char *t = test_read_file(p, &n);
+    long lines = 0;
+    for (size_t i = 0; t && i < n; i++) lines += t[i] == '\n';
+    free(t);
+    return lines;
+}
+
+/* Issue 16.1: a request whose setup ran out of memory got a 500 record that --resume took as
+ * done, so it never ran; the run exited 0. Now 5xx records make the exit code 1 and --resume
+ * runs those requests again and leaves exactly one record per request. */
+static void test_retry_server_errors(void) {
+    char in[8 * 200], *p = in;
+    for (int i = 0; i < 8; i++)
+        p += sprintf(p, "{\"custom_id\":\"r%d\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"Line %d:\",\"max_tokens\":3}}\n", i, i);
+    write_file("retry.jsonl", in);
+    setenv("RWKV7_BATCH_FAIL_LINES", "1,6", 1);
+    int rc = run_batch(g_tiny, "retry.jsonl", "retry.out", "--backend cpu --parallel 4 --seed 3");
+    unsetenv("RWKV7_BATCH_FAIL_LINES");
+    CHECK(rc == 1, "a run that wrote 5xx records exits 1, got %d", rc);
+    struct records r;
+    read_records("retry.out", &r);
+    CHECK(r.n == 8 && status_of(find(&r, "r1")) == 500 && status_of(find(&r, "r6")) == 500 && status_of(find(&r, "r0")) == 200,
+          "8 records, r1 and r6 are 500 (%d records)", r.n);
+    free_records(&r);
+    rc = run_batch(g_tiny, "retry.jsonl", "retry.out", "--backend cpu --parallel 4 --seed 3 --resume");
+    CHECK(rc == 0, "--resume retries the 5xx requests and exits 0, got %d", rc);
+    read_records("retry.out", &r);
+    CHECK(r.n == 8 && r.bad == 0 && file_lines("retry.out") == 8, "one record per request after the resume: %d (+%d), %ld lines",
+          r.n, r.bad, file_lines("retry.out"));
+    for (int i = 0; i < 8; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%d", i);
+        CHECK(status_of(find(&r, id)) == 200, "%s is 200 after the resume", id);
+    }
+    free_records(&r);
+    /* 4xx records stay final: a resume of a file with a 400 runs nothing. */
+    write_file("final.jsonl", "{\"custom_id\":\"bad\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"x\",\"top_k\":\"many\"}}\n");
+    CHECK(run_batch(g_tiny, "final.jsonl", "final.out", "--backend cpu") == 0, "a 400 record exits 0");
+    CHECK(run_batch(g_tiny, "final.jsonl", "final.out", "--backend cpu --resume") == 0 && file_lines("final.out") == 1,
+          "a 400 record is not retried");
+}
+
+/* Issue 16.3: two runs on one OUT both appended. Now the second fails at once with exit 2, one
+ * line, and changes nothing. The test holds the lock the way a running batch does. */
+static void test_one_writer_per_output(void) {
+    write_file("lock.jsonl", "{\"custom_id\":\"a\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"x\",\"max_tokens\":2}}\n");
+    CHECK(run_batch(g_tiny, "lock.jsonl", "lock.out", "--backend cpu --max-requests 0") == 0, "first run");
+    char p[512], err[512];
+    snprintf(p, sizeof p, "%s/lock.out", g_dir);
+    size_t n0 = 0;
+    free(test_read_file(p, &n0));
+    int fd = open(p, O_RDONLY);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "test takes the lock");
+    snprintf(err, sizeof err, "%s/stderr.txt", g_dir);
+    unlink(err);
+    int rc = run_batch(g_tiny, "lock.jsonl", "lock.out", "--backend cpu --resume");
+    char *e = read_text(err);
+    CHECK(rc == 2 && e && strstr(e, "is in use by another rwkv7 batch") && strchr(e, '\n') == e + strlen(e) - 1,
+          "second writer: rc %d, '%s'", rc, e ? e : "");
+    free(e);
+    rc = run_batch(g_tiny, "lock.jsonl", "lock.out", "--backend cpu --overwrite");
+    CHECK(rc == 2, "--overwrite is refused too, got %d", rc);
+    size_t n1 = 0;
+    free(test_read_file(p, &n1));
+    CHECK(n1 == n0 && n0 > 0, "OUT unchanged (%zu -> %zu bytes)", n0, n1);
+    if (fd >= 0) close(fd);
+    CHECK(run_batch(g_tiny, "lock.jsonl", "lock.out", "--backend cpu --resume") == 0, "after the lock is gone");
+}
+
+static double wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Issue 16.2, 16.6, 16.9: hostile lines. A 10 MB line and a 200,000-key line are answered at once
+ * with a 400 naming the limit; \u0000 in any string is a 400 naming the field (it used to cut the
+ * string: a role "user\u0000anything" was taken as "user"); a UTF-8 byte-order mark before the
+ * first line is skipped. */
+static void test_hostile_lines(void) {
+    size_t big = 10u << 20;
+    char *in = malloc(big + 4 * 1024 * 1024);
+    if (!in) return;
+    char *p = in;
+    p += sprintf(p, "\xEF\xBB\xBF{\"custom_id\":\"bom\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"x\",\"max_tokens\":2}}\n");
+    p += sprintf(p, "{\"custom_id\":\"huge\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"");
+    memset(p, 'a', big);
+    p += big;
+    p += sprintf(p, "\"}}\n{\"custom_id\":\"keys\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"x\"");
+    for (int i = 0; i < 200000; i++) p += sprintf(p, ",\"k%d\":0", i);
+    p += sprintf(p, "}}\n");
+    p += sprintf(p, "{\"custom_id\":\"role\",\"url\":\"/v1/chat/completions\",\"body\":{\"messages\":[{\"role\":\"user\\u0000anything\",\"content\":\"hi\"}]}}\n");
+    p += sprintf(p, "{\"custom_id\":\"prompt\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"a\\u0000b\"}}\n");
+    p += sprintf(p, "{\"custom_id\":\"url\",\"url\":\"/v1/completions\\u0000x\",\"body\":{\"prompt\":\"a\"}}\n");
+    p += sprintf(p, "{\"custom_id\":\"ok\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"y\",\"max_tokens\":2}}\n");
+    char path[512];
+    snprintf(path, sizeof path, "%s/hostile.jsonl", g_dir);
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(in, 1, (size_t)(p - in), f);
+        fclose(f);
+    }
+    free(in);
+    double t0 = wall_ms();
+    int rc = run_batch(g_world, "hostile.jsonl", "hostile.out", "--backend cpu");
+    double ms = wall_ms() - t0;
+    CHECK(rc == 0, "hostile run exits 0, got %d", rc);
+    /* the whole run (model load included; sanitizer builds are slower) */
+    CHECK(ms < 10000, "hostile lines took %.0f ms", ms);
+    struct records r;
+    read_records("hostile.out", &r);
+    CHECK(r.n == 7, "7 records, got %d", r.n);
+    CHECK(status_of(find(&r, "bom")) == 200, "a byte-order mark before the first line is skipped");
+    CHECK(status_of(find(&r, "ok")) == 200, "the line after them runs");
+    const struct json_value *lm = NULL;
+    int limit_400 = 0;
+    for (int i = 0; i < r.n; i++) {
+        const struct json_value *m = json_get(json_get(&r.v[i], "error"), "message");
+        if (m && m->type == JSON_STRING && strstr(m->str, "--max-line")) limit_400++, lm = m;
+    }
+    CHECK(limit_400 == 1, "the 10 MB line is a 400 naming --max-line (%s)", lm ? lm->str : "none");
+    const struct json_value *keys = NULL; /* a line that does not parse has no custom_id: found by its line */
+    for (int i = 0; i < r.n; i++) {
+        const struct json_value *id = json_get(&r.v[i], "id");
+        if (id && id->type == JSON_STRING && !strcmp(id->str, "batch_req_2")) keys = &r.v[i];
+    }
+    const struct json_value *km = json_get(json_get(keys, "error"), "message");
+    CHECK(status_of(keys) == 400 && km && strstr(km->str, "keys (the limit)"), "200,000 keys: %s", km ? km->str : "");
+    const struct json_value *rm = json_get(json_get(find(&r, "role"), "error"), "message");
+    CHECK(status_of(find(&r, "role")) == 400 && rm && strstr(rm->str, "body.messages[0].role") && strstr(rm->str, "\\u0000"),
+          "NUL in a role: %s", rm ? rm->str : "");
+    const struct json_value *pm = json_get(json_get(find(&r, "prompt"), "error"), "message");
+    CHECK(status_of(find(&r, "prompt")) == 400 && pm && strstr(pm->str, "body.prompt"), "NUL in a prompt: %s", pm ? pm->str : "");
+    CHECK(status_of(find(&r, "url")) == 400, "NUL in the url");
+    free_records(&r);
+}
+
 int main(void) {
     test_fixture(g_tiny, sizeof g_tiny, "tiny-rwkv7-834K/tiny-rwkv7-834K-Q8_0.gguf");
     test_fixture(g_world, sizeof g_world, "world/world-c128-Q8_0.gguf");
@@ -355,6 +499,9 @@ int main(void) {
     test_stops();
     test_resume();
     test_chat();
+    test_retry_server_errors();
+    test_one_writer_per_output();
+    test_hostile_lines();
     check_invariance("cpu", true, 40);
     if (!check_invariance("vulkan", false, 6))
         fprintf(stderr, "test_batch: no usable Vulkan device; skipping the Vulkan batch-invariance check\n");
