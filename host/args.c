@@ -1,6 +1,8 @@
 /* args.c: see args.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,7 @@ void args_usage(const char *cmd, const char *synopsis, const struct opt *opts) {
 }
 
 static int bad_value(const char *cmd, const char *flag, const char *val, const char *what) {
-    fprintf(stderr, "rwkv7 %s: option '%s' needs %s, got '%s'\n", cmd, flag, what, val);
+    host_errorf("rwkv7 %s: option '%s' needs %s, got '%s'\n", cmd, flag, what, val);
     return 2;
 }
 
@@ -52,9 +54,9 @@ int args_parse(const char *cmd, const char *synopsis, const struct opt *opts, in
             if (name_matches(o->names, a, alen)) break;
         if (o->kind == OPT_END) {
             if (a[0] == '-')
-                fprintf(stderr, "rwkv7 %s: unknown option '%.*s' (see rwkv7 %s --help)\n", cmd, (int)alen, a, cmd);
+                host_errorf("rwkv7 %s: unknown option '%.*s' (see rwkv7 %s --help)\n", cmd, (int)alen, a, cmd);
             else
-                fprintf(stderr, "rwkv7 %s: unexpected argument '%s' (see rwkv7 %s --help)\n", cmd, a, cmd);
+                host_errorf("rwkv7 %s: unexpected argument '%s' (see rwkv7 %s --help)\n", cmd, a, cmd);
             return 2;
         }
         if (o->kind == OPT_FLAG) {
@@ -64,7 +66,7 @@ int args_parse(const char *cmd, const char *synopsis, const struct opt *opts, in
         }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
-            fprintf(stderr, "rwkv7 %s: option '%s' needs a value (%s)\n", cmd, a, o->meta ? o->meta : "value");
+            host_errorf("rwkv7 %s: option '%s' needs a value (%s)\n", cmd, a, o->meta ? o->meta : "value");
             return 2;
         }
         char *end = NULL;
@@ -84,7 +86,8 @@ int args_parse(const char *cmd, const char *synopsis, const struct opt *opts, in
         }
         case OPT_FLOAT: {
             float x = strtof(v, &end);
-            if (!*v || *end || errno) return bad_value(cmd, a, v, "a number");
+            /* NaN and Inf are never meaningful settings (and NaN would pass every range check) */
+            if (!*v || *end || errno || !isfinite(x)) return bad_value(cmd, a, v, "a finite number");
             *(float *)o->dest = x;
             break;
         }
@@ -115,7 +118,7 @@ void str_list_free(struct str_list *l) {
 char *read_text_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "rwkv7: cannot open '%s': %s\n", path, strerror(errno));
+        host_errorf("rwkv7: cannot open '%s': %s\n", path, strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 16, len = 0;
@@ -132,11 +135,16 @@ char *read_text_file(const char *path, size_t *n) {
     int err = ferror(f);
     fclose(f);
     if (!buf || err) {
-        fprintf(stderr, "rwkv7: cannot read '%s'\n", path);
+        host_errorf("rwkv7: cannot read '%s'\n", path);
         free(buf);
         return NULL;
     }
     buf[len] = 0;
+    /* A UTF-8 byte-order mark (Windows editors write one) is not part of the text. */
+    if (len >= 3 && !memcmp(buf, "\xEF\xBB\xBF", 3)) {
+        memmove(buf, buf + 3, len - 2);
+        len -= 3;
+    }
     if (n) *n = len;
     return buf;
 }
@@ -174,6 +182,22 @@ size_t unescape_prompt(char *s) {
     }
     *o = 0;
     return (size_t)(o - s);
+}
+
+void host_errorf(const char *fmt, ...) {
+    char raw[2048], out[4 * sizeof raw];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(raw, sizeof raw, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    size_t n = (size_t)k < sizeof raw ? (size_t)k : sizeof raw - 1, o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)raw[i];
+        if ((c < 0x20 && !(c == '\n' && i + 1 == n)) || c == 0x7f) o += (size_t)snprintf(out + o, 5, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    fwrite(out, 1, o, stderr);
 }
 
 double now_ms(void) {

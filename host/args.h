@@ -37,12 +37,14 @@ struct model_opts {
     const char *backend;
     const char *device;
     int threads;
+    bool check_tensors;
 };
 #define MODEL_OPTS(mo)                                                                                     \
     {"-m,--model", OPT_STR, &(mo).model, "FILE", "RWKV-7 GGUF model file (required)"},                     \
     {"--backend", OPT_STR, &(mo).backend, "NAME", "auto | cpu | vulkan | cuda (default: auto = CUDA, then Vulkan, then CPU)"}, \
     {"-dev,--device", OPT_STR, &(mo).device, "DEV", "device name, e.g. Vulkan0 or CUDA0 (default: the backend's best; see rwkv7 devices)"}, \
-    {"-t,--threads", OPT_INT, &(mo).threads, "N", "CPU threads (default: all physical cores)"}
+    {"-t,--threads", OPT_INT, &(mo).threads, "N", "CPU threads (default: all physical cores)"},             \
+    {"--check-tensors", OPT_FLAG, &(mo).check_tensors, NULL, "scan every weight for NaN/Inf at load and name the first bad tensor"}
 
 /* Sampling options (llama.cpp names, RWKV's --penalty-decay). */
 #define SAMPLING_OPTS(sp, seed)                                                                            \
@@ -62,5 +64,13 @@ char *read_text_file(const char *path, size_t *n);
 /* Turns \n, \t, \\, \" and \xHH escapes into bytes in place (llama.cpp's -e, on by default). */
 size_t unescape_prompt(char *s);
 double now_ms(void);
+/* fprintf(stderr, ...) for messages that quote input (paths, option values, ids, chat lines):
+ * control bytes become \xHH, so a hostile value cannot send terminal escape sequences or split
+ * the one-line message; a final '\n' is kept. */
+void host_errorf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
 
 #endif

@@ -78,7 +78,7 @@ static int parse_ints(const char *flag, const struct str_list *in, int min, stru
         errno = 0;
         long x = strtol(items[i], &end, 10);
         if (*end || errno || x < min || x > 1 << 24) {
-            fprintf(stderr, "rwkv7 bench: option '%s' needs integers >= %d, got '%s'\n", flag, min, items[i]);
+            host_errorf("rwkv7 bench: option '%s' needs integers >= %d, got '%s'\n", flag, min, items[i]);
             rc = 2;
         } else {
             out->v[out->n++] = (int)x;
@@ -390,7 +390,7 @@ static int bench_model(const struct source *src, const void *img, size_t img_siz
     struct rwkv7_model *m = NULL;
     enum rwkv7_status st = src->path ? rwkv7_model_load(src->path, &mp, &m) : rwkv7_model_load_memory(img, img_size, &mp, &m);
     if (st != RWKV7_OK) {
-        fprintf(stderr, "rwkv7 bench: cannot load '%s' on %s: %s\n", src->path ? src->path : "synthetic model", be->name,
+        host_errorf("rwkv7 bench: cannot load '%s' on %s: %s\n", src->path ? src->path : "synthetic model", be->name,
                 rwkv7_last_error());
         return host_status_exit(st);
     }
@@ -479,7 +479,7 @@ static int open_backends(const char **names, int n_names, const char *device, co
         struct rwkv7_backend *be = NULL;
         enum rwkv7_status st = rwkv7_backend_init(names[i], device, threads->v[0], false, &be);
         if (st != RWKV7_OK) {
-            fprintf(stderr, "rwkv7 bench: backend '%s': %s\n", names[i], rwkv7_last_error());
+            host_errorf("rwkv7 bench: backend '%s': %s\n", names[i], rwkv7_last_error());
             return host_status_exit(st);
         }
         bool dup = false;
@@ -558,7 +558,7 @@ int cmd_bench(int argc, char **argv) {
         goto done;
     }
     if (!bench_format_parse(output, &pl.fmt)) {
-        fprintf(stderr, "rwkv7 bench: unknown output format '%s' (md, csv, json or jsonl)\n", output);
+        host_errorf("rwkv7 bench: unknown output format '%s' (md, csv, json or jsonl)\n", output);
         rc = 2;
         goto done;
     }
@@ -581,7 +581,7 @@ int cmd_bench(int argc, char **argv) {
         char *end;
         long v = strtol(pgitems[i], &end, 10);
         if (*end || v < 1 || v > 1 << 24) {
-            fprintf(stderr, "rwkv7 bench: -pg needs positive PP,TG pairs, got '%s'\n", pgitems[i]);
+            host_errorf("rwkv7 bench: -pg needs positive PP,TG pairs, got '%s'\n", pgitems[i]);
             rc = 2;
             goto done;
         }
@@ -622,14 +622,14 @@ int cmd_bench(int argc, char **argv) {
         const char *size = n_syn ? sitems[s] : "0.1B";
         const struct bench_geometry *g = bench_geometry_find(size);
         if (!g) {
-            fprintf(stderr, "rwkv7 bench: unknown synthetic size '%s' (0.1B, 0.4B, 1.5B, 2.9B, 7.2B or 13.3B)\n", size);
+            host_errorf("rwkv7 bench: unknown synthetic size '%s' (0.1B, 0.4B, 1.5B, 2.9B, 7.2B or 13.3B)\n", size);
             rc = 2;
             goto done;
         }
         for (int k = 0; k < n_types; k++) {
             const struct bench_ftype *ft = bench_ftype_find(titems[k]);
             if (!ft) {
-                fprintf(stderr, "rwkv7 bench: unknown type '%s' (a weight type like q4_k or a file type like Q4_K_M)\n", titems[k]);
+                host_errorf("rwkv7 bench: unknown type '%s' (a weight type like q4_k or a file type like Q4_K_M)\n", titems[k]);
                 rc = 2;
                 goto done;
             }
@@ -703,7 +703,7 @@ int cmd_bench(int argc, char **argv) {
     fflush(stdout);
     if (plot && res.n > 0) {
         if (!bench_svg_write(plot, res.v, res.n)) {
-            fprintf(stderr, "rwkv7 bench: cannot write '%s': %s\n", plot, strerror(errno));
+            host_errorf("rwkv7 bench: cannot write '%s': %s\n", plot, strerror(errno));
             if (!rc) rc = 1;
         } else {
             fprintf(stderr, "rwkv7 bench: wrote %s\n", plot);

@@ -69,7 +69,7 @@ static int eval(struct chat *c, const int32_t *ids, size_t n, bool logits) {
                                           logits ? c->logits : NULL);
     if (st != RWKV7_OK) return fail(st);
     c->n_tokens += n;
-    return 0;
+    return logits ? host_check_logits("chat", c->logits, (size_t)rwkv7_model_hparams(c->m)->n_vocab, c->n_tokens) : 0;
 }
 
 /* Tokenizes and feeds text; with --verbose-prompt, shows it on stderr. */
@@ -227,7 +227,7 @@ static int save(struct chat *c, const char *path) {
     enum rwkv7_status st = rwkv7_state_save_file(c->m, c->ctx, 0, &x, path);
     free(blob);
     if (st != RWKV7_OK) return fail(st);
-    fprintf(stderr, "rwkv7 chat: saved the state (%llu tokens) to '%s'\n", (unsigned long long)c->n_tokens, path);
+    host_errorf("rwkv7 chat: saved the state (%llu tokens) to '%s'\n", (unsigned long long)c->n_tokens, path);
     return 0;
 }
 
@@ -238,9 +238,9 @@ static int load(struct chat *c, const char *path) {
     enum rwkv7_status st = rwkv7_state_load_file(c->m, c->ctx, 0, path, &x);
     if (st != RWKV7_OK) return fail(st);
     if (!x.has_hash)
-        fprintf(stderr, "rwkv7 chat: note: '%s' names no model (an initial state?); its shapes match, using it\n", path);
+        host_errorf("rwkv7 chat: note: '%s' names no model (an initial state?); its shapes match, using it\n", path);
     if (x.sampler && rwkv7_sampler_state_set(c->smp, x.sampler, x.sampler_size) != RWKV7_OK)
-        fprintf(stderr, "rwkv7 chat: note: the sampler state in '%s' does not fit these options; keeping the current one\n", path);
+        host_errorf("rwkv7 chat: note: the sampler state in '%s' does not fit these options; keeping the current one\n", path);
     c->n_tokens = x.n_tokens;
     int rc = x.pending_token >= 0 ? eval(c, &x.pending_token, 1, false) : 0;
     rwkv7_state_extra_free(&x);
@@ -288,7 +288,7 @@ static int command(struct chat *c, char *line, bool *quit) {
         if (c->tty) fprintf(stderr, "rwkv7 chat: think mode %s\n", k_think_names[c->think]);
         return 0;
     }
-    fprintf(stderr, "rwkv7 chat: unknown command '%s' (see /help)\n", line);
+    host_errorf("rwkv7 chat: unknown command '%s' (see /help)\n", line);
     return 2;
 }
 
@@ -355,6 +355,11 @@ int cmd_chat(int argc, char **argv) {
         fprintf(stderr, "rwkv7 chat: %s\n", rwkv7_last_error());
         return 2;
     }
+    if (n_predict < -1) {
+        fprintf(stderr, "rwkv7 chat: -n must be -1 (no limit) or >= 0, got %d\n", n_predict);
+        return 2;
+    }
+    if ((rc = host_check_sampling("chat", &sp)) || (state_out && (rc = host_check_writable("chat", state_out)))) return rc;
     if ((rc = host_load_model("chat", &mo, c.tty, &c.m))) return rc;
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(c.m);
     c.tok = rwkv7_model_tokenizer(c.m);

@@ -18,6 +18,11 @@ static void perf_line(const char *what, double ms, long n, const char *unit) {
             ms, n, unit, n ? ms / (double)n : 0.0, ms > 0 ? 1e3 * (double)n / ms : 0.0);
 }
 
+/* fwrite with an empty piece (the stop filter may hand back NULL, 0) is undefined behaviour. */
+static void put(const char *s, size_t n) {
+    if (n) fwrite(s, 1, n, stdout);
+}
+
 int cmd_generate(int argc, char **argv) {
     struct model_opts mo = {0};
     struct rwkv7_sampler_params sp;
@@ -69,6 +74,14 @@ int cmd_generate(int argc, char **argv) {
         rc = 2;
         goto done;
     }
+    /* Everything the user gave is checked before the model is loaded. */
+    if (n_predict < -1) {
+        fprintf(stderr, "rwkv7 generate: -n must be -1 (no limit) or >= 0, got %d\n", n_predict);
+        rc = 2;
+        goto done;
+    }
+    if ((rc = host_check_sampling("generate", &sp)) || (state_out && (rc = host_check_writable("generate", state_out))))
+        goto done;
     if (file) {
         if (!(text = read_text_file(file, &text_n))) { rc = 2; goto done; }
     } else {
@@ -81,7 +94,7 @@ int cmd_generate(int argc, char **argv) {
         char *end;
         long v = strtol(stop_tokens.items[i], &end, 10);
         if (*end || v < 0 || v > 0x7fffffff) {
-            fprintf(stderr, "rwkv7 generate: bad --stop-token '%s'\n", stop_tokens.items[i]);
+            host_errorf("rwkv7 generate: bad --stop-token '%s'\n", stop_tokens.items[i]);
             rc = 2;
             goto done;
         }
@@ -121,11 +134,11 @@ int cmd_generate(int argc, char **argv) {
     if (state_in) {
         if ((st = rwkv7_state_load_file(m, ctx, 0, state_in, &sx)) != RWKV7_OK) goto fail;
         if (!sx.has_hash)
-            fprintf(stderr, "rwkv7 generate: note: '%s' names no model (an initial state?); its shapes match, using it\n", state_in);
+            host_errorf("rwkv7 generate: note: '%s' names no model (an initial state?); its shapes match, using it\n", state_in);
         /* The saved penalties and random stream replace the fresh ones, so the run continues
          * exactly; --seed then only matters for states that carry no sampler part. */
         if (sx.sampler && (st = rwkv7_sampler_state_set(smp, sx.sampler, sx.sampler_size)) != RWKV7_OK) {
-            fprintf(stderr, "rwkv7 generate: '%s' holds a sampler state these sampling options cannot take: %s\n",
+            host_errorf("rwkv7 generate: '%s' holds a sampler state these sampling options cannot take: %s\n",
                     state_in, rwkv7_last_error());
             rc = 2;
             goto done;
@@ -141,7 +154,7 @@ int cmd_generate(int argc, char **argv) {
         n_ids++;
     }
     if (n_ids == 0 && !sx.logits) {
-        fprintf(stderr, "rwkv7 generate: '%s' has no pending token or logits to continue from; give a prompt\n", state_in);
+        host_errorf("rwkv7 generate: '%s' has no pending token or logits to continue from; give a prompt\n", state_in);
         rc = 2;
         goto done;
     }
@@ -154,6 +167,7 @@ int cmd_generate(int argc, char **argv) {
     double t1 = now_ms();
     if (n_ids == 0) memcpy(logits, sx.logits, (size_t)hp->n_vocab * sizeof(float));
     else if ((st = rwkv7_ctx_eval(ctx, 1, &slot, (int)n_ids, feed, RWKV7_LOGITS_LAST, logits)) != RWKV7_OK) goto fail;
+    if ((rc = host_check_logits("generate", logits, (size_t)hp->n_vocab, sx.n_tokens + n_ids))) goto done;
     double t_prompt = now_ms() - t1, t_eval = 0, t_sample = 0;
     /* A pending token was accepted by the run that sampled it. */
     for (size_t i = sx.pending_token >= 0 ? 1 : 0; i < n_ids; i++) rwkv7_sampler_accept(smp, feed[i]);
@@ -185,7 +199,7 @@ int cmd_generate(int argc, char **argv) {
             const char *emit;
             size_t n_emit;
             if ((st = rwkv7_stop_feed(stop, out, n_out, &matched, &emit, &n_emit)) != RWKV7_OK) goto fail;
-            fwrite(emit, 1, n_emit, stdout);
+            put(emit, n_emit);
         }
         fflush(stdout);
         if (matched >= 0) break;
@@ -194,6 +208,10 @@ int cmd_generate(int argc, char **argv) {
         if ((st = rwkv7_ctx_eval(ctx, 1, &slot, 1, &t, RWKV7_LOGITS_LAST, logits)) != RWKV7_OK) goto fail;
         t_eval += now_ms() - te;
         n_eval++;
+        if ((rc = host_check_logits("generate", logits, (size_t)hp->n_vocab, sx.n_tokens + n_ids + (uint64_t)n_eval))) {
+            printf("\n");
+            goto done;
+        }
     }
     {
         size_t n_out = rwkv7_utf8_stream_flush(&u8, out);
@@ -201,10 +219,10 @@ int cmd_generate(int argc, char **argv) {
         size_t n_emit;
         int matched = -1;
         if ((st = rwkv7_stop_feed(stop, out, n_out, &matched, &emit, &n_emit)) != RWKV7_OK) goto fail;
-        fwrite(emit, 1, n_emit, stdout);
+        put(emit, n_emit);
         if (matched < 0) {
             rwkv7_stop_flush(stop, &emit, &n_emit);
-            fwrite(emit, 1, n_emit, stdout);
+            put(emit, n_emit);
         }
     }
     printf("\n");

@@ -34,7 +34,7 @@ int cmd_info(int argc, char **argv) {
     struct rwkv7_gguf *g = NULL;
     enum rwkv7_status st = rwkv7_gguf_open(mo.model, &g);
     if (st != RWKV7_OK) {
-        fprintf(stderr, "rwkv7 info: cannot load '%s': %s\n", mo.model, rwkv7_last_error());
+        host_errorf("rwkv7 info: cannot load '%s': %s\n", mo.model, rwkv7_last_error());
         return host_status_exit(st);
     }
     /* A state file (docs/state-format.md) is a GGUF too: show its metadata and tensors. */

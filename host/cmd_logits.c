@@ -22,7 +22,7 @@ static int32_t *parse_ids(const char *s, size_t *n_out) {
         long v = strtol(p, &end, 10);
         if (end == p || errno || v < 0 || v > 0x7fffffff ||
             (*end && *end != ' ' && *end != '\t' && *end != '\n' && *end != '\r' && *end != ',')) {
-            fprintf(stderr, "rwkv7 logits: bad token id '%.20s'\n", p);
+            host_errorf("rwkv7 logits: bad token id '%.20s'\n", p);
             free(ids);
             return NULL;
         }
@@ -63,6 +63,7 @@ int cmd_logits(int argc, char **argv) {
         fprintf(stderr, "rwkv7 logits: no output file (-o OUT.f32)\n");
         return 2;
     }
+    if ((rc = host_check_writable("logits", out))) return rc;
     int32_t *ids = NULL;
     size_t n = 0;
     if (tokens || tokens_file) {
@@ -107,10 +108,13 @@ int cmd_logits(int argc, char **argv) {
     if (st != RWKV7_OK) {
         fprintf(stderr, "rwkv7 logits: %s\n", logits ? rwkv7_last_error() : "out of memory");
         rc = host_status_exit(st);
-    } else {
+    }
+    /* Row i holds the logits after token i; nothing is written when one is not finite. */
+    for (size_t i = 0; st == RWKV7_OK && !rc && i < n; i++) rc = host_check_logits("logits", logits + i * V, V, i + 1);
+    if (st == RWKV7_OK && !rc) {
         FILE *f = fopen(out, "wb");
         if (!f || fwrite(logits, sizeof(float), n * V, f) != n * V || fclose(f) != 0) {
-            fprintf(stderr, "rwkv7 logits: cannot write '%s': %s\n", out, strerror(errno));
+            host_errorf("rwkv7 logits: cannot write '%s': %s\n", out, strerror(errno));
             rc = 1;
         } else {
             fprintf(stderr, "rwkv7 logits: wrote %zu x %zu logits to %s (%s)\n", n, V, out, rwkv7_model_device_desc(m));

@@ -18,6 +18,14 @@ int cmd_batch(int argc, char **argv);
 
 /* Loads the model named in mo, printing a one-line error on failure; returns an exit code. */
 int host_load_model(const char *cmd, const struct model_opts *mo, bool progress, struct rwkv7_model **out);
+/* Checks a logits row for NaN/Inf (after `token` tokens of the sequence): 0 when finite, else
+ * prints "non-finite logits at token N" (suggesting --check-tensors) and returns 1, the exit code. */
+int host_check_logits(const char *cmd, const float *logits, size_t n_vocab, uint64_t token);
+/* Checks sampling options before any model work (the sampler's own rules): 0 or 2 with a message. */
+int host_check_sampling(const char *cmd, const struct rwkv7_sampler_params *sp);
+/* Checks that path can be written (its folder, and the file if it exists) before any model work,
+ * so a bad --state-out or -o fails at once rather than after a whole run: 0 or 2 with a message. */
+int host_check_writable(const char *cmd, const char *path);
 /* Exit code for a failed library call: 2 for input problems, 1 for runtime ones. */
 int host_status_exit(enum rwkv7_status st);
 /* Tokenizes text into a malloc'ed array; prints the error and returns NULL on failure. */

@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <math.h>
+
+#include "gguf.h"
 #include "gguf_write.h"
 #include "testing.h"
 
@@ -34,6 +37,134 @@ static int count_lines(const char *s) {
     int n = 0;
     for (; *s; s++) n += *s == '\n';
     return n;
+}
+
+/* Copies the model src to dst with element elem of F32 tensor `tensor` set to NaN (issue 16.4:
+ * such a file loaded, `logits` wrote NaN and `generate` printed nothing and exited 0). */
+static bool write_nan_model(const char *src, const char *dst, const char *tensor, int64_t elem) {
+    struct rwkv7_gguf *g = NULL;
+    if (rwkv7_gguf_open(src, &g) != RWKV7_OK) return false;
+    const struct rwkv7_gguf_tensor *t = rwkv7_gguf_find_tensor(g, tensor);
+    bool ok = t && t->type == 0 && elem * 4 < (int64_t)t->nbytes;
+    size_t off = ok ? (size_t)((const char *)t->data - (const char *)rwkv7_gguf_base(g)) + (size_t)elem * 4 : 0;
+    rwkv7_gguf_free(g);
+    size_t n = 0;
+    char *b = ok ? test_read_file(src, &n) : NULL;
+    FILE *f = b && off + 4 <= n ? fopen(dst, "wb") : NULL;
+    if (f) {
+        float nan = NAN;
+        memcpy(b + off, &nan, 4);
+        ok = fwrite(b, 1, n, f) == n;
+        ok = fclose(f) == 0 && ok;
+    } else {
+        ok = false;
+    }
+    free(b);
+    return ok;
+}
+
+static void test_non_finite_weights(const char *tiny) {
+    char nan_model[64], out[64], a[1024];
+    snprintf(nan_model, sizeof nan_model, "/tmp/rwkv7_cli_nan.%d.gguf", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/rwkv7_cli_nan.%d.f32", (int)getpid());
+    CHECK(write_nan_model(tiny, nan_model, "blk.5.time_mix_value.weight", 1000), "write the NaN model");
+    snprintf(a, sizeof a, "generate -m %s -p 'The quick' -n 8 --temp 0 --no-perf --backend cpu", nan_model);
+    int rc = run(a);
+    CHECK(rc == 1 && strstr(g_err, "non-finite logits at token 9") && strstr(g_err, "--check-tensors"),
+          "generate on NaN weights: rc %d, '%s'", rc, g_err);
+    unlink(out);
+    snprintf(a, sizeof a, "logits -m %s --tokens '1 2 3' -o %s --backend cpu", nan_model, out);
+    rc = run(a);
+    CHECK(rc == 1 && strstr(g_err, "non-finite logits at token 1") && !test_path_exists(out), "logits on NaN weights: rc %d, '%s'",
+          rc, g_err);
+    snprintf(a, sizeof a, "logits -m %s --tokens '1 2 3' -o %s --backend cpu --check-tensors", nan_model, out);
+    rc = run(a);
+    CHECK(rc == 2 && strstr(g_err, "tensor 'blk.5.time_mix_value.weight' (f32) holds NaN at element 1000") && count_lines(g_err) == 1,
+          "--check-tensors names the tensor: rc %d, '%s'", rc, g_err);
+    snprintf(a, sizeof a, "generate -m %s -p 'The' -n 2 --no-perf --backend cpu --check-tensors", tiny);
+    CHECK(run(a) == 0 && strstr(g_err, "hold only finite numbers"), "--check-tensors on a good model: %s", g_err);
+    char q8[512];
+    test_fixture(q8, sizeof q8, "tiny-rwkv7-834K/tiny-rwkv7-834K-Q8_0.gguf");
+    snprintf(a, sizeof a, "generate -m %s -p 'The' -n 2 --no-perf --backend cpu --check-tensors", q8);
+    CHECK(run(a) == 0 && strstr(g_err, "hold only finite numbers"), "--check-tensors on a Q8_0 model: %s", g_err);
+    unlink(nan_model);
+    unlink(out);
+}
+
+/* Issue 16.8, 16.11: the exit-code table (0 ok, 1 runtime, 2 usage or input) for every command,
+ * numeric options checked before any model work, output paths checked for writability first. */
+static void test_exit_codes(const char *tiny) {
+    char a[2048];
+    static const char *bad_numbers[] = {
+        "generate -n -5", "generate -n abc", "generate -n 1e3", "generate -t -2", "generate --temp nan", "generate --temp inf",
+        "generate --top-k -1", "generate --top-p 1.5", "generate --min-p -0.1", "generate --repeat-penalty 0",
+        "generate --repeat-last-n -3", "generate --presence-penalty inf", "generate --frequency-penalty nan",
+        "generate --penalty-decay 2", "generate -s -1", "chat -n -2", "chat --temp nan", "chat -t -1",
+        "logits -t -4 --tokens 1 -o /tmp/x.f32", "batch --parallel -1 -i x -o y", "batch -n -3 -i x -o y",
+        "batch --chunk 0 -i x -o y", "batch --max-line 5 -i x -o y", "batch --top-p 7 -i x -o y", "batch -t -3 -i x -o y",
+        "bench -p -5", "bench -r 0", "bench -t -1",
+    };
+    for (size_t i = 0; i < sizeof bad_numbers / sizeof bad_numbers[0]; i++) {
+        /* generate and chat get "-n 1" first (the bad value, later, wins), so a value that is
+         * wrongly accepted ends the run quickly instead of generating without end */
+        const char *sp = strchr(bad_numbers[i], ' ');
+        bool gen = !strncmp(bad_numbers[i], "generate", 8) || !strncmp(bad_numbers[i], "chat", 4);
+        snprintf(a, sizeof a, "%.*s -m %s%s%s < /dev/null", (int)(sp - bad_numbers[i]), bad_numbers[i], tiny, gen ? " -n 1" : "", sp);
+        int rc = run(a);
+        CHECK(rc == 2 && count_lines(g_err) == 1, "'%s': rc %d, stderr '%s'", bad_numbers[i], rc, g_err);
+    }
+    /* an unwritable --state-out or -o fails before the model is loaded (no load line, no output) */
+    snprintf(a, sizeof a, "generate -m %s -p hi -n 4 --state-out /nonexistent/dir/s.gguf", tiny);
+    CHECK(run(a) == 2 && strstr(g_err, "cannot write '/nonexistent/dir/s.gguf'") && count_lines(g_err) == 1 && !g_out[0],
+          "unwritable --state-out: %s", g_err);
+    snprintf(a, sizeof a, "logits -m %s --tokens 1 -o /nonexistent/dir/l.f32", tiny);
+    CHECK(run(a) == 2 && strstr(g_err, "cannot write") && count_lines(g_err) == 1, "unwritable -o: %s", g_err);
+    snprintf(a, sizeof a, "chat -m %s --state-out /tmp < /dev/null", tiny);
+    CHECK(run(a) == 2 && strstr(g_err, "folder") && count_lines(g_err) == 1, "a folder as --state-out: %s", g_err);
+    /* error messages show control bytes escaped, never raw */
+    CHECK(run("generate --frob\"$(printf '\\033')\"[31m") == 2 && !strchr(g_err, 0x1b) && strstr(g_err, "\\x1b"), "escaped: %s", g_err);
+    snprintf(a, sizeof a, "generate -m %s -n \"4$(printf '\\033')[2J\"", tiny);
+    CHECK(run(a) == 2 && !strchr(g_err, 0x1b) && strstr(g_err, "\\x1b"), "escaped value: %s", g_err);
+    CHECK(run("info -m \"/nonexistent/$(printf '\\033')[31mred.gguf\"") == 2 && !strchr(g_err, 0x1b) && strstr(g_err, "\\x1b"),
+          "escaped path: %s", g_err);
+    /* the exit-code table, command by command: 0 ok, 2 usage/input, 1 runtime */
+    struct { const char *args; int rc; } table[] = {
+        {"--help", 0}, {"--version", 0}, {"devices", 0}, {"info -m TINY", 0}, {"tokenize -m TINY -p hi", 0},
+        {"generate -m TINY -p hi -n 2 --no-perf", 0}, {"logits -m TINY --tokens 1 -o /dev/null", 0},
+        {"chat -m TINY -n 2 < /dev/null", 0}, {"bench --help", 0},
+        {"info -m /nonexistent.gguf", 2}, {"tokenize -m /nonexistent.gguf -p x", 2}, {"generate -m /nonexistent.gguf", 2},
+        {"logits -m /nonexistent.gguf --tokens 1 -o /dev/null", 2}, {"chat -m /nonexistent.gguf", 2},
+        {"batch -m TINY -i /nonexistent.jsonl -o /dev/null", 2}, {"bench -m /nonexistent.gguf", 2}, {"devices --frob", 2},
+        {"generate -m TINY -f /nonexistent.txt", 2}, {"generate -m TINY --state-in /nonexistent.gguf -n 1", 2},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        char args[512] = "";
+        const char *at = strstr(table[i].args, "TINY");
+        if (at) snprintf(args, sizeof args, "%.*s%s%s", (int)(at - table[i].args), table[i].args, tiny, at + 4);
+        else snprintf(args, sizeof args, "%s", table[i].args);
+        int rc = run(args);
+        CHECK(rc == table[i].rc, "'%s': exit %d, want %d (%s)", table[i].args, rc, table[i].rc, g_err);
+    }
+    /* runtime failures exit 1: a model computing NaN (test_non_finite_weights), a failed write */
+    if (test_path_exists("/dev/full")) {
+        snprintf(a, sizeof a, "logits -m %s --tokens 1 -o /dev/full", tiny);
+        CHECK(run(a) == 1 && strstr(g_err, "cannot write"), "a failed write exits 1: %s", g_err);
+    }
+    /* a byte-order mark opening a prompt file is skipped */
+    char bom[64];
+    snprintf(bom, sizeof bom, "/tmp/rwkv7_cli_bom.%d.txt", (int)getpid());
+    FILE *f = fopen(bom, "wb");
+    if (f) {
+        fputs("\xEF\xBB\xBFThe", f);
+        fclose(f);
+    }
+    snprintf(a, sizeof a, "tokenize -m %s -f %s --ids", tiny, bom);
+    int rc = run(a);
+    char plain[sizeof g_out];
+    snprintf(plain, sizeof plain, "%s", g_out);
+    snprintf(a, sizeof a, "tokenize -m %s -p The --ids", tiny);
+    CHECK(rc == 0 && run(a) == 0 && !strcmp(plain, g_out), "BOM skipped in a prompt file: '%s' vs '%s'", plain, g_out);
+    unlink(bom);
 }
 
 int main(void) {
@@ -142,5 +273,7 @@ int main(void) {
     snprintf(a, sizeof a, "info -m %s", state);
     CHECK(run(a) == 0 && strstr(g_out, "(state file)") && strstr(g_out, "blk.11.state_wkv"), "info on a state: %s %s", g_out, g_err);
     unlink(state);
+    test_non_finite_weights(tiny);
+    test_exit_codes(tiny);
     return test_finish("test_cli");
 }
