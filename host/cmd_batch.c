@@ -82,6 +82,7 @@ static bool read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len,
     int c;
     while ((c = getc_unlocked(f)) != EOF) {
         total++;
+        if ((total & 0xFFFFF) == 0 && g_stop_signal) break; /* a huge line: SIGTERM still acts */
         if (n < max) {
             if (n + 2 > *cap) {
                 size_t nc = *cap ? 2 * *cap : 4096;

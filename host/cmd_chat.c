@@ -12,6 +12,7 @@
 
 #include "chat_format.h"
 #include "commands.h"
+#include "json.h"
 #include "prefix_cache.h"
 #include "sampler.h"
 #include "state_file.h"
@@ -34,6 +35,8 @@ struct chat {
     uint64_t base_tokens;               /* of which in the base state (--state-in) */
     char *rb;                           /* the current reply's decoded bytes */
     size_t rb_len, rb_cap;
+    bool jsonl;                         /* --jsonl: one JSON object per reply, not streamed */
+    struct json_buf shown;              /* --jsonl: the reply as it would have been shown */
 };
 
 static const char *const k_think_names[] = {"off", "on", "fake", "bit", "lot"};
@@ -100,11 +103,14 @@ static bool rb_append(struct chat *c, const char *s, size_t n) {
     return true;
 }
 
-/* Prints text, dropping the spaces that open a reply (the model writes "Assistant: Hi"). */
-static void show(const char *s, size_t n, bool *at_start) {
+/* Prints text, dropping the spaces that open a reply (the model writes "Assistant: Hi"); with
+ * --jsonl, collects it for the reply's JSON line instead. */
+static void show(struct chat *c, const char *s, size_t n, bool *at_start) {
     while (*at_start && n > 0 && *s == ' ') { s++; n--; }
-    if (n) *at_start = false;
-    fwrite(s, 1, n, stdout);
+    if (!n) return; /* s may be NULL then */
+    *at_start = false;
+    if (c->jsonl) json_buf_raw(&c->shown, s, n);
+    else fwrite(s, 1, n, stdout);
 }
 
 /* Streams one reply from the logits of the turn prompt, then feeds the rest of it up to and
@@ -112,7 +118,9 @@ static void show(const char *s, size_t n, bool *at_start) {
 static int reply(struct chat *c) {
     const char *suffix[] = {"", " <think", " <think>\n</think", " <think", " <think"};
     bool at_start = true;
-    if (c->think != RWKV7_THINK_OFF) show(suffix[c->think] + 1, strlen(suffix[c->think]) - 1, &at_start);
+    c->shown.n = 0;
+    json_buf_raw(&c->shown, "", 0);
+    if (c->think != RWKV7_THINK_OFF) show(c, suffix[c->think] + 1, strlen(suffix[c->think]) - 1, &at_start);
     struct rwkv7_utf8_stream u8;
     rwkv7_utf8_stream_init(&u8);
     rwkv7_stop_reset(c->stop);
@@ -139,7 +147,7 @@ static int reply(struct chat *c) {
             plen -= take;
             enum rwkv7_status st = rwkv7_stop_feed(c->stop, out, n_out, &matched, &emit, &n_emit);
             if (st != RWKV7_OK) return fail(st);
-            show(emit, n_emit, &at_start);
+            show(c, emit, n_emit, &at_start);
         }
         fflush(stdout);
         if (sep != (size_t)-1) break;
@@ -153,13 +161,22 @@ static int reply(struct chat *c) {
         size_t n_out = rwkv7_utf8_stream_flush(&u8, out);
         enum rwkv7_status st = rwkv7_stop_feed(c->stop, out, n_out, &matched, &emit, &n_emit);
         if (st != RWKV7_OK) return fail(st);
-        show(emit, n_emit, &at_start);
+        show(c, emit, n_emit, &at_start);
         if (matched < 0) {
             rwkv7_stop_flush(c->stop, &emit, &n_emit);
-            show(emit, n_emit, &at_start);
+            show(c, emit, n_emit, &at_start);
         }
     }
-    fputc('\n', stdout);
+    if (c->jsonl) {
+        /* One line per reply whatever the reply holds (newlines are escaped), so a script reads
+         * replies with one read per line. */
+        if (c->shown.oom) return oom();
+        fputs("{\"role\":\"assistant\",\"content\":", stdout);
+        json_write_string(stdout, c->shown.p, c->shown.n);
+        fputs("}\n", stdout);
+    } else {
+        fputc('\n', stdout);
+    }
     fflush(stdout);
     if (c->verbose) {
         fputs("rwkv7 chat: feed ", stderr);
@@ -328,7 +345,7 @@ int cmd_chat(int argc, char **argv) {
     uint64_t seed = RWKV7_SEED_RANDOM;
     const char *system = NULL, *think_name = "off", *state_in = NULL, *state_out = NULL;
     int n_predict = -1;
-    bool verbose = false, no_escape = false;
+    bool verbose = false, no_escape = false, jsonl = false;
     const struct opt opts[] = {
         MODEL_OPTS(mo),
         {"-sys,--system-prompt", OPT_STR, &system, "TEXT", "system prompt, sent as the \"System:\" turn (\\n escapes decoded; default: none)"},
@@ -338,6 +355,7 @@ int cmd_chat(int argc, char **argv) {
         {"--state-in", OPT_STR, &state_in, "FILE", "start from a state file (saved chat, generate --state-out, or a converted initial state)"},
         {"--state-out", OPT_STR, &state_out, "FILE", "save the conversation state when the chat ends"},
         {"--verbose-prompt", OPT_FLAG, &verbose, NULL, "show every text fed to the model on stderr"},
+        {"--jsonl", OPT_FLAG, &jsonl, NULL, "for scripts: each reply as one line {\"role\":\"assistant\",\"content\":...}, not streamed"},
         {"--no-escape", OPT_FLAG, &no_escape, NULL, "take -sys literally"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
@@ -348,6 +366,7 @@ int cmd_chat(int argc, char **argv) {
     struct chat c = {0};
     c.n_predict = n_predict;
     c.verbose = verbose;
+    c.jsonl = jsonl;
     c.tty = isatty(fileno(stdin));
     char *sys_text = NULL, *line = NULL;
     enum rwkv7_status st;
@@ -421,6 +440,7 @@ done:
     free(c.logits);
     free(c.base);
     free(c.rb);
+    json_buf_free(&c.shown);
     rwkv7_prefix_cache_free(c.cache);
     rwkv7_stop_free(c.stop);
     rwkv7_sampler_free(c.smp);

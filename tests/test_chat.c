@@ -235,6 +235,30 @@ static void test_save_load(void) {
     run_free(&r);
 }
 
+/* Issue 16.5: piped replies were printed as they are, so a reply holding a newline spanned lines
+ * and a script reading one line per reply lost the framing. --jsonl writes one object per reply.
+ * The fake think mode makes every reply contain a newline ("<think>\n</think"). */
+static void test_jsonl_framing(void) {
+    struct run_out plain = chat("one\ntwo\nthree\n", "--think fake -n 6 --temp 0");
+    CHECK(plain.rc == 0 && count_lines(plain.out) > 3, "plain replies span lines: %d lines", count_lines(plain.out));
+    struct run_out r = chat("one\ntwo\nthree\n", "--think fake -n 6 --temp 0 --jsonl");
+    CHECK(r.rc == 0 && count_lines(r.out) == 3, "--jsonl: 3 turns, 3 lines, got %d: %s", count_lines(r.out), r.out);
+    for (int i = 0; i < 3; i++) {
+        char *l = line_of(r.out, i);
+        size_t n = strlen(l);
+        const char *head = "{\"role\":\"assistant\",\"content\":\"<think>\\n</think";
+        CHECK(!strncmp(l, head, strlen(head)) && n > 2 && !strcmp(l + n - 2, "\"}"),
+              "reply %d: %s", i, l);
+        free(l);
+    }
+    /* the same replies, unstreamed: the first plain reply is the decoded first content */
+    char *first_plain = line_of(plain.out, 0);
+    CHECK(!strcmp(first_plain, "<think>"), "plain reply starts '<think>' then a newline: %s", first_plain);
+    free(first_plain);
+    run_free(&plain);
+    run_free(&r);
+}
+
 int main(void) {
     test_fixture(g_model, sizeof g_model, "tiny-rwkv7-834K/tiny-rwkv7-834K-F32.gguf");
     snprintf(g_tmp, sizeof g_tmp, "/tmp/rwkv7-test-chat-%ld", (long)getpid());
@@ -245,6 +269,7 @@ int main(void) {
     test_think_modes();
     test_end_of_turn();
     test_save_load();
+    test_jsonl_framing();
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     CHECK(system(cmd) == 0, "rm %s", g_tmp);
     return test_finish("test_chat");
