@@ -3,8 +3,10 @@
 # 1. Release build with -Werror and every backend the machine can compile (CUDA for one
 #    architecture to keep CI fast; every .cu file is still compiled), then the whole CTest suite
 #    (GPU tests run where a device exists and skip, saying why, where none does).
-# 2. CPU-only build under AddressSanitizer + UndefinedBehaviorSanitizer, then the unit and e2e tests.
-# 3. The libFuzzer target for the GGUF reader, for a bounded time (when clang's libFuzzer exists).
+# 2. CPU-only build under AddressSanitizer + UndefinedBehaviorSanitizer, then the whole CTest suite
+#    again (every test but the fuzzers; GPU tests skip there, the build has no GPU backend).
+# 3. The libFuzzer targets for the GGUF reader (30 s) and the JSON parser (20 s), bounded (when
+#    clang's libFuzzer exists).
 # Usage: tools/test.sh [--quick]   (--quick: step 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRWKV7_WERROR=ON -DRWKV7_SANI
   -DRWKV7_CUDA=OFF -DRWKV7_VULKAN=OFF -DRWKV7_FUZZ=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -L 'unit|e2e' -j "$jobs"
+  ctest --test-dir build-asan --output-on-failure -LE fuzz -j "$jobs"
 
-echo "== fuzzing the GGUF reader (bounded) =="
+echo "== fuzzing the GGUF reader and the JSON parser (bounded) =="
 ctest --test-dir build-asan --output-on-failure -L fuzz
