@@ -16,8 +16,10 @@
 #include "backend.h"
 #include "bench_out.h"
 #include "bench_synth.h"
+#include "check_tensors.h"
 #include "commands.h"
 #include "gguf.h"
+#include "status.h"
 
 #ifndef RWKV7_GIT_COMMIT
 #define RWKV7_GIT_COMMIT "unknown"
@@ -258,6 +260,12 @@ static double run_once(struct runner *r, int n_prompt, int n_gen, int B, enum rw
     for (int g = 0; g < n_gen; g++) {
         for (int s = 0; s < B; s++) step[s] = r->tokens[s * n_tok + g];
         if ((*st = rwkv7_ctx_eval(r->ctx, B, r->slots, 1, step, RWKV7_LOGITS_LAST, r->logits)) != RWKV7_OK) return -1;
+        /* the check every command runs on the logits it receives, so tg measures what users get */
+        int64_t bad = rwkv7_logits_first_nonfinite(r->logits, (size_t)B * (size_t)r->n_vocab);
+        if (bad >= 0) {
+            *st = rwkv7_fail(RWKV7_ERR_INTERNAL, "non-finite logits at decode step %d (logit %lld)", g, (long long)bad);
+            return -1;
+        }
     }
     return (now_ms() - t0) * 1e6;
 }
@@ -342,6 +350,20 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         rec.samples_ts[i] = (double)B * (n_prompt + n_gen) * 1e9 / ns;
     }
     bench_record_stats(&rec);
+    if (n_gen && !n_prompt && rec.avg_ns > 0) {
+        /* The cost of the non-finite logits check (included in the tg numbers): timed alone over
+         * the same B x V logits, as a share of one decode step. */
+        size_t nl = (size_t)B * (size_t)r->n_vocab;
+        int reps = 200;
+        volatile int64_t sink = 0;
+        double c0 = now_ms();
+        for (int i = 0; i < reps; i++) sink += rwkv7_logits_first_nonfinite(r->logits, nl);
+        double us = (now_ms() - c0) * 1e3 / reps;
+        double step_us = rec.avg_ns / 1e3 / n_gen;
+        fprintf(stderr, "rwkv7 bench: %s: %s: non-finite logits check %.2f us per step of %zu logits = %.3f%% of a decode step\n",
+                what, rec.test, us, nl, 100.0 * us / step_us);
+        (void)sink;
+    }
     rwkv7_model_set_batch_invariant(m, pl->invariant);
     const struct rwkv7_hparams *hp = rwkv7_model_hparams(m);
     if (n_gen && !n_prompt) {
