@@ -9,6 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <math.h>
+
+#include "gguf.h"
 #include "testing.h"
 
 #include "../host/json.c"
@@ -489,6 +492,45 @@ static void test_hostile_lines(void) {
     free_records(&r);
 }
 
+/* Issue 16.4: a model with a NaN weight wrote 200 records with empty texts and exited 0. Now each
+ * request gets a 500 record naming the non-finite logits, and the run exits 1. */
+static void test_non_finite_logits(void) {
+    char src[512], dst[512];
+    test_fixture(src, sizeof src, "tiny-rwkv7-834K/tiny-rwkv7-834K-F32.gguf");
+    snprintf(dst, sizeof dst, "%s/nan.gguf", g_dir);
+    struct rwkv7_gguf *g = NULL;
+    bool ok = rwkv7_gguf_open(src, &g) == RWKV7_OK;
+    const struct rwkv7_gguf_tensor *t = ok ? rwkv7_gguf_find_tensor(g, "blk.5.time_mix_value.weight") : NULL;
+    size_t off = t ? (size_t)((const char *)t->data - (const char *)rwkv7_gguf_base(g)) + 4000 : 0;
+    if (g) rwkv7_gguf_free(g);
+    size_t n = 0;
+    char *b = t ? test_read_file(src, &n) : NULL;
+    FILE *f = b ? fopen(dst, "wb") : NULL;
+    CHECK(f != NULL, "write the NaN model");
+    if (!f) {
+        free(b);
+        return;
+    }
+    float nan = NAN;
+    memcpy(b + off, &nan, 4);
+    fwrite(b, 1, n, f);
+    fclose(f);
+    free(b);
+    write_file("nan.jsonl", "{\"custom_id\":\"a\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"The\",\"max_tokens\":4}}\n"
+                            "{\"custom_id\":\"b\",\"url\":\"/v1/completions\",\"body\":{\"prompt\":\"Once upon\",\"max_tokens\":4}}\n");
+    int rc = run_batch(dst, "nan.jsonl", "nan.out", "--backend cpu");
+    CHECK(rc == 1, "NaN weights: exit 1, got %d", rc);
+    struct records r;
+    read_records("nan.out", &r);
+    CHECK(r.n == 2, "2 records, got %d", r.n);
+    for (int i = 0; i < r.n; i++) {
+        const struct json_value *m = json_get(json_get(&r.v[i], "error"), "message");
+        CHECK(status_of(&r.v[i]) == 500 && m && strstr(m->str, "non-finite logits at token") && strstr(m->str, "--check-tensors"),
+              "record %d: 500 naming the cause (%s)", i, m ? m->str : "no message");
+    }
+    free_records(&r);
+}
+
 int main(void) {
     test_fixture(g_tiny, sizeof g_tiny, "tiny-rwkv7-834K/tiny-rwkv7-834K-Q8_0.gguf");
     test_fixture(g_world, sizeof g_world, "world/world-c128-Q8_0.gguf");
@@ -502,6 +544,7 @@ int main(void) {
     test_retry_server_errors();
     test_one_writer_per_output();
     test_hostile_lines();
+    test_non_finite_logits();
     check_invariance("cpu", true, 40);
     if (!check_invariance("vulkan", false, 6))
         fprintf(stderr, "test_batch: no usable Vulkan device; skipping the Vulkan batch-invariance check\n");
