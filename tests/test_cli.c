@@ -131,6 +131,7 @@ static void test_exit_codes(const char *tiny) {
     struct { const char *args; int rc; } table[] = {
         {"--help", 0}, {"--version", 0}, {"devices", 0}, {"info -m TINY", 0}, {"tokenize -m TINY -p hi", 0},
         {"generate -m TINY -p hi -n 2 --no-perf", 0}, {"logits -m TINY --tokens 1 -o /dev/null", 0},
+        {"generate -m TINY -p hi -n 0 --no-perf", 0}, /* issue 16.7: fwrite(NULL, 1, 0) under UBSan */
         {"chat -m TINY -n 2 < /dev/null", 0}, {"bench --help", 0},
         {"info -m /nonexistent.gguf", 2}, {"tokenize -m /nonexistent.gguf -p x", 2}, {"generate -m /nonexistent.gguf", 2},
         {"logits -m /nonexistent.gguf --tokens 1 -o /dev/null", 2}, {"chat -m /nonexistent.gguf", 2},
