@@ -94,7 +94,8 @@ long batch_compact_output(int fd, const char *path);
 /* ---- scheduler (batch_sched.c) ---- */
 
 struct batch_sched;
-/* Called once per finished request, in completion order. The scheduler frees r afterwards. */
+/* Called once per finished request, in completion order. The scheduler frees r afterwards. A
+ * sequence that failed (non-finite logits) arrives with r->status 500 and r->error set. */
 typedef enum rwkv7_status (*batch_done_fn)(void *user, const struct batch_req *r, const char *text, size_t n_text,
                                            const char *finish, int n_gen);
 

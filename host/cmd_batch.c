@@ -1,9 +1,11 @@
 /* cmd_batch.c: `rwkv7 batch`: headless generation over an OpenAI/vLLM batch JSONL file
  * (ecosystem.md section 2.5) with continuous batching (batch_sched.c). Every input line in this
  * shard yields exactly one output line, written and flushed as soon as its request completes (so
- * output is in completion order, not input order; docs/batch.md shows how to sort it). --resume
- * skips the lines already in the output; SIGINT/SIGTERM stop admitting and exit with every
- * finished record written, losing at most the requests in flight. */
+ * output is in completion order, not input order; docs/batch.md shows how to sort it). OUT is
+ * locked (flock) for the whole run, so one run writes it at a time. --resume skips the lines whose
+ * record is final (2xx, 4xx), reruns those with a 5xx record and compacts OUT to one record per
+ * request; SIGINT/SIGTERM stop admitting and exit with every finished record written, losing at
+ * most the requests in flight. Input lines are read with a length bound (--max-line). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -206,7 +208,7 @@ int cmd_batch(int argc, char **argv) {
         MODEL_OPTS(mo),
         {"-i,--input-file", OPT_STR, &in_path, "IN.jsonl", "requests, one OpenAI batch JSON object per line (required)"},
         {"-o,--output-file", OPT_STR, &out_path, "OUT.jsonl", "results, one line per request, appended as each completes (required)"},
-        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT and skip the requests already in it (cuts a truncated last line)"},
+        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT, skip the requests with a final (2xx/4xx) record, rerun those with a 5xx record"},
         {"--overwrite", OPT_FLAG, &overwrite, NULL, "replace a non-empty OUT (default: refuse, exit 2)"},
         {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: what half the free device memory holds, at most 256 on a GPU, 64 on the CPU)"},
         {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
@@ -383,7 +385,6 @@ int cmd_batch(int argc, char **argv) {
     bool tty = isatty(fileno(stderr)) && !no_progress;
     long skipped = 0;
     bool eof = false;
-    (void)already;
     double t0 = now_ms(), last_progress = 0;
     char key[4200];
     index = -1;
@@ -395,6 +396,7 @@ int cmd_batch(int argc, char **argv) {
                 eof = true;
                 break;
             }
+            if (g_stop_signal) break; /* the line may be cut short: it runs again on --resume */
             index++;
             char *text = line;
             /* A byte-order mark opens many files written on Windows; it is not part of the JSON. */

@@ -144,11 +144,26 @@ static void test_writer(void) {
     json_buf_free(&b);
 }
 
+/* CPU time of this process: the limits below are about the parser's work, not about what else
+ * the (shared) machine runs meanwhile. */
 static double ms_now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
+
+/* "Within a second" holds for an optimised build; sanitizer builds run the same code several
+ * times slower. The quadratic parser this guards against took 37 s for 200,000 keys. */
+#if defined(__SANITIZE_ADDRESS__)
+#define LIMIT_MS 4000.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LIMIT_MS 4000.0
+#endif
+#endif
+#ifndef LIMIT_MS
+#define LIMIT_MS 1000.0
+#endif
 
 /* One object of n keys "k0".."k{n-1}" (plus, with dup, a last key equal to the first). */
 static char *many_keys(size_t n, bool dup, size_t *len) {
@@ -172,7 +187,7 @@ static void test_linear_time_keys(void) {
     enum rwkv7_status st = json_parse(doc, n, NULL, &v);
     double ms = ms_now() - t0;
     CHECK(st == RWKV7_OK && v.len == 100000, "100,000 keys parse: %s", rwkv7_last_error());
-    CHECK(ms < 1000, "100,000 keys took %.0f ms", ms);
+    CHECK(ms < LIMIT_MS, "100,000 keys took %.0f ms", ms);
     const struct json_value *last = json_get(&v, "k99999");
     CHECK(last && last->i == 99999, "last key found");
     json_free(&v);
@@ -187,7 +202,7 @@ static void test_linear_time_keys(void) {
     ms = ms_now() - t0;
     CHECK(st == RWKV7_ERR_FORMAT && strstr(rwkv7_last_error(), "100000 keys (the limit)"), "200,000 keys: %s",
           rwkv7_last_error());
-    CHECK(ms < 1000, "200,000 keys took %.0f ms", ms);
+    CHECK(ms < LIMIT_MS, "200,000 keys took %.0f ms", ms);
     free(doc);
     /* Small objects: duplicates on the linear path and right after the switch to the index. */
     for (size_t k = 2; k < 40; k++) {
@@ -210,7 +225,7 @@ static void test_linear_time_keys(void) {
         st = json_parse(doc, big + 8, NULL, &v);
         ms = ms_now() - t0;
         CHECK(st == RWKV7_OK && json_get(&v, "s")->len == big, "10 MB string: %s", rwkv7_last_error());
-        CHECK(ms < 1000, "10 MB line took %.0f ms", ms);
+        CHECK(ms < LIMIT_MS, "10 MB line took %.0f ms", ms);
         json_free(&v);
         free(doc);
     }
