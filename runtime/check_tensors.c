@@ -2,7 +2,7 @@
  * - rwkv7_logits_first_nonfinite: run by the host on every logits row it receives (generate,
  *   logits, chat, batch), so a model that computes NaN or Inf stops with a message instead of
  *   printing nothing or sampling token 0. It reads each float once with integer ops (exponent
- *   all ones = Inf or NaN) so the compiler vectorises it: about 1% of a 256 KiB memcpy.
+ *   all ones = Inf or NaN) that the compiler vectorises, at about memcpy speed (bench/RESULTS.md).
  * - rwkv7_model_check_tensors (--check-tensors, as llama.cpp names it): every weight of the file,
  *   dequantized block by block exactly as the kernels see it, split over threads. */
 #define _POSIX_C_SOURCE 200809L
@@ -47,7 +47,7 @@ struct scan {
     int64_t n_tensors;
     int64_t *unit_start;       /* (n_tensors + 1) first unit of each tensor */
     atomic_llong next;         /* next unit to take */
-    atomic_llong first_bad;    /* lowest (tensor index << 32 | ...) found, as tensor index; INT64_MAX = none */
+    atomic_llong first_bad;    /* lowest index of a tensor found to hold NaN/Inf; INT64_MAX = none */
     atomic_bool oom;
 };
 
