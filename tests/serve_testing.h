@@ -23,26 +23,26 @@ struct srv {
     char err_path[256];
 };
 
-static double st_now(void) {
+static inline double st_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-static void st_sleep_ms(int ms) {
+static inline void st_sleep_ms(int ms) {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&t, NULL);
 }
 
 /* Exits 77 when this build has no HTTP support. */
-static void st_require_serve(void) {
+static inline void st_require_serve(void) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' serve -m /nonexistent 2>&1 | grep -q 'no HTTP support'", RWKV7_CLI_PATH);
     if (system(cmd) == 0) TEST_SKIP("rwkv7 was built without libmicrohttpd (no rwkv7 serve)");
 }
 
 /* Starts `rwkv7 serve -m model --port 0 args...` (args: NULL-terminated); 0 or -1. */
-static int st_start(struct srv *s, const char *dir, const char *tag, const char *model, const char *const *args) {
+static inline int st_start(struct srv *s, const char *dir, const char *tag, const char *model, const char *const *args) {
     memset(s, 0, sizeof *s);
     snprintf(s->err_path, sizeof s->err_path, "%s/serve-%s.err", dir, tag);
     const char *argv[64];
@@ -93,7 +93,7 @@ static int st_start(struct srv *s, const char *dir, const char *tag, const char 
     return s->port > 0 ? 0 : -1;
 }
 
-static int st_connect(const struct srv *s) {
+static inline int st_connect(const struct srv *s) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a;
@@ -111,7 +111,7 @@ static int st_connect(const struct srv *s) {
     return fd;
 }
 
-static bool st_send_all(int fd, const char *p, size_t n) {
+static inline bool st_send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w <= 0) return false;
@@ -122,7 +122,7 @@ static bool st_send_all(int fd, const char *p, size_t n) {
 }
 
 /* Reads until the peer closes (or max bytes / timeout); returns a malloc'ed NUL-terminated buffer. */
-static char *st_read_all(int fd, size_t *n_out, size_t max) {
+static inline char *st_read_all(int fd, size_t *n_out, size_t max) {
     size_t cap = 4096, n = 0;
     char *b = malloc(cap + 1);
     for (;;) {
@@ -148,7 +148,7 @@ struct st_resp {
 };
 
 /* Undoes chunked transfer coding in place; false when the framing is broken. */
-static bool st_dechunk(char *b, size_t *n) {
+static inline bool st_dechunk(char *b, size_t *n) {
     size_t in = 0, out = 0, len = *n;
     for (;;) {
         char *end;
@@ -168,13 +168,13 @@ static bool st_dechunk(char *b, size_t *n) {
     return true;
 }
 
-static void st_resp_free(struct st_resp *r) {
+static inline void st_resp_free(struct st_resp *r) {
     free(r->raw);
     memset(r, 0, sizeof *r);
 }
 
 /* One request on a fresh connection ("Connection: close"), whole response read. */
-static int st_http(const struct srv *s, const char *method, const char *path, const char *headers, const char *body,
+static inline int st_http(const struct srv *s, const char *method, const char *path, const char *headers, const char *body,
                    struct st_resp *out) {
     memset(out, 0, sizeof *out);
     int fd = st_connect(s);
@@ -201,7 +201,7 @@ static int st_http(const struct srv *s, const char *method, const char *path, co
 }
 
 /* POST path with a JSON body; parses the response body into *v (caller json_free's when 0). */
-static int st_post_json(const struct srv *s, const char *path, const char *headers, const char *body, struct json_value *v) {
+static inline int st_post_json(const struct srv *s, const char *path, const char *headers, const char *body, struct json_value *v) {
     struct st_resp r;
     int rc = st_http(s, "POST", path, headers, body, &r);
     int status = rc == 0 ? r.status : -1;
@@ -211,7 +211,7 @@ static int st_post_json(const struct srv *s, const char *path, const char *heade
 }
 
 /* The value of a "name value" line of /metrics, or -1. */
-static double st_metric(const struct srv *s, const char *name) {
+static inline double st_metric(const struct srv *s, const char *name) {
     struct st_resp r;
     double v = -1;
     if (st_http(s, "GET", "/metrics", NULL, NULL, &r) == 0 && r.status == 200) {
@@ -225,7 +225,7 @@ static double st_metric(const struct srv *s, const char *name) {
 }
 
 /* st_start, then waits up to 30 s for /health to say the model is loaded. */
-static int st_start_ready(struct srv *s, const char *dir, const char *tag, const char *model, const char *const *args) {
+static inline int st_start_ready(struct srv *s, const char *dir, const char *tag, const char *model, const char *const *args) {
     if (st_start(s, dir, tag, model, args) != 0) return -1;
     for (double t0 = st_now(); st_now() - t0 < 30; st_sleep_ms(20)) {
         struct st_resp r;
@@ -238,7 +238,7 @@ static int st_start_ready(struct srv *s, const char *dir, const char *tag, const
 }
 
 /* True when the server's stderr holds a sanitizer report. */
-static bool st_sanitizer_report(const struct srv *s) {
+static inline bool st_sanitizer_report(const struct srv *s) {
     size_t n = 0;
     char *t = test_read_file(s->err_path, &n);
     if (!t) return false;
@@ -255,7 +255,7 @@ static bool st_sanitizer_report(const struct srv *s) {
 }
 
 /* SIGTERM, then waits up to limit_s; returns the exit code, -1 when it had to be killed. */
-static int st_stop(struct srv *s, double limit_s) {
+static inline int st_stop(struct srv *s, double limit_s) {
     if (s->pid <= 0) return -1;
     kill(s->pid, SIGTERM);
     int status = 0;
@@ -273,7 +273,7 @@ static int st_stop(struct srv *s, double limit_s) {
 }
 
 /* "text" (completions) or "message.content" (chat) of choices[0], or NULL. */
-static const char *st_choice_text(const struct json_value *v) {
+static inline const char *st_choice_text(const struct json_value *v) {
     const struct json_value *ch = json_get(v, "choices");
     if (!ch || ch->type != JSON_ARRAY || ch->len < 1) return NULL;
     const struct json_value *t = json_get(&ch->items[0], "text");
@@ -281,7 +281,7 @@ static const char *st_choice_text(const struct json_value *v) {
     return t && t->type == JSON_STRING ? t->str : NULL;
 }
 
-static long long st_usage(const struct json_value *v, const char *key) {
+static inline long long st_usage(const struct json_value *v, const char *key) {
     const struct json_value *u = json_get(v, "usage");
     const struct json_value *x = !strcmp(key, "cached_tokens") ? json_get(json_get(u, "prompt_tokens_details"), key)
                                                                : json_get(u, key);
