@@ -288,4 +288,57 @@ static inline long long st_usage(const struct json_value *v, const char *key) {
     return x && x->type == JSON_NUMBER && x->is_int ? (long long)x->i : -1;
 }
 
+/* Text, finish_reason and usage of an SSE body; false when the framing is broken. */
+struct st_sse {
+    char text[65536];
+    size_t n;
+    char finish[32];
+    long long prompt_tokens, completion_tokens, cached_tokens;
+    int events;
+    bool role_first;
+};
+
+static inline bool st_parse_sse(const char *b, size_t n, bool chat, struct st_sse *o) {
+    memset(o, 0, sizeof *o);
+    o->prompt_tokens = o->completion_tokens = o->cached_tokens = -1;
+    size_t a = 0;
+    bool done = false;
+    while (a < n) {
+        const char *end = strstr(b + a, "\n\n");
+        if (!end || strncmp(b + a, "data: ", 6) || done) return false;
+        size_t len = (size_t)(end - b - a);
+        if (len == 12 && !strncmp(b + a, "data: [DONE]", 12)) {
+            done = true;
+        } else {
+            struct json_value v;
+            if (json_parse(b + a + 6, len - 6, NULL, &v) != RWKV7_OK) return false;
+            const struct json_value *ch = json_get(&v, "choices");
+            if (!ch || ch->type != JSON_ARRAY) {
+                json_free(&v);
+                return false;
+            }
+            if (ch->len > 0) {
+                const struct json_value *c0 = &ch->items[0], *t = chat ? json_get(json_get(c0, "delta"), "content") : json_get(c0, "text");
+                if (o->events == 0 && chat) o->role_first = json_get(json_get(c0, "delta"), "role") != NULL;
+                if (t && t->type == JSON_STRING && o->n + t->len < sizeof o->text) {
+                    memcpy(o->text + o->n, t->str, t->len);
+                    o->n += t->len;
+                }
+                const struct json_value *f = json_get(c0, "finish_reason");
+                if (f && f->type == JSON_STRING) snprintf(o->finish, sizeof o->finish, "%s", f->str);
+            }
+            if (json_get(&v, "usage")) {
+                o->prompt_tokens = st_usage(&v, "prompt_tokens");
+                o->completion_tokens = st_usage(&v, "completion_tokens");
+                o->cached_tokens = st_usage(&v, "cached_tokens");
+            }
+            json_free(&v);
+            o->events++;
+        }
+        a += len + 2;
+    }
+    o->text[o->n] = 0;
+    return done;
+}
+
 #endif
