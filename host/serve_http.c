@@ -187,6 +187,11 @@ static enum MHD_Result run_completion(struct conn *k) {
 
     if (j->stream) {
         pthread_mutex_unlock(&s->mu);
+        /* A small send buffer: a client that stops reading blocks the stream (and so reaches
+         * --timeout) after 64 KiB instead of after the kernel's megabytes. */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(k->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        int sndbuf = 64 * 1024;
+        if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, k, NULL);
         if (!r) return MHD_NO;
         MHD_add_response_header(r, "Content-Type", "text/event-stream");

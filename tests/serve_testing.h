@@ -34,6 +34,17 @@ static inline void st_sleep_ms(int ms) {
     nanosleep(&t, NULL);
 }
 
+/* Every server started, so none outlives a test that stops early. */
+static pid_t st_pids[16];
+
+static void st_kill_all(void) {
+    for (int i = 0; i < 16; i++)
+        if (st_pids[i] > 0) {
+            kill(st_pids[i], SIGKILL);
+            waitpid(st_pids[i], NULL, 0);
+        }
+}
+
 /* Exits 77 when this build has no HTTP support. */
 static inline void st_require_serve(void) {
     char cmd[1024];
@@ -57,6 +68,7 @@ static inline int st_start(struct srv *s, const char *dir, const char *tag, cons
     argv[n++] = "cpu";
     for (int i = 0; args && args[i] && n < 62; i++) argv[n++] = args[i];
     argv[n] = NULL;
+    unlink(s->err_path); /* never read the port of an earlier server from a stale file */
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
@@ -68,6 +80,14 @@ static inline int st_start(struct srv *s, const char *dir, const char *tag, cons
         _exit(127);
     }
     s->pid = pid;
+    static bool registered = false;
+    if (!registered) atexit(st_kill_all);
+    registered = true;
+    for (int i = 0; i < 16; i++)
+        if (st_pids[i] <= 0) {
+            st_pids[i] = pid;
+            break;
+        }
     /* Wait for the port, then for /health (the model loads after the socket is up). */
     for (double t0 = st_now(); st_now() - t0 < 30;) {
         size_t len = 0;
@@ -85,6 +105,8 @@ static inline int st_start(struct srv *s, const char *dir, const char *tag, cons
         if (s->port > 0) break;
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
+            for (int i = 0; i < 16; i++)
+                if (st_pids[i] == pid) st_pids[i] = 0;
             s->pid = 0;
             return -1;
         }
@@ -93,9 +115,11 @@ static inline int st_start(struct srv *s, const char *dir, const char *tag, cons
     return s->port > 0 ? 0 : -1;
 }
 
-static inline int st_connect(const struct srv *s) {
+/* A connected socket; rcvbuf > 0 shrinks its receive buffer first (a client that reads slowly). */
+static inline int st_connect_rcvbuf(const struct srv *s, int rcvbuf) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
+    if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
@@ -110,6 +134,8 @@ static inline int st_connect(const struct srv *s) {
     }
     return fd;
 }
+
+static inline int st_connect(const struct srv *s) { return st_connect_rcvbuf(s, 0); }
 
 static inline bool st_send_all(int fd, const char *p, size_t n) {
     while (n > 0) {
@@ -257,6 +283,8 @@ static inline bool st_sanitizer_report(const struct srv *s) {
 /* SIGTERM, then waits up to limit_s; returns the exit code, -1 when it had to be killed. */
 static inline int st_stop(struct srv *s, double limit_s) {
     if (s->pid <= 0) return -1;
+    for (int i = 0; i < 16; i++)
+        if (st_pids[i] == s->pid) st_pids[i] = 0; /* reaped below: never signal its pid again */
     kill(s->pid, SIGTERM);
     int status = 0;
     for (double t0 = st_now(); st_now() - t0 < limit_s;) {
