@@ -169,8 +169,7 @@ static void *engine_main(void *arg) {
             if (j->running) continue;
             j->req->user = j;
             if ((st = batch_sched_add(e->sched, j->req)) != RWKV7_OK) break;
-            j->req = j->req; /* owned by the scheduler now; kept only to cancel it */
-            j->running = true;
+            j->running = true; /* j->req is the scheduler's now; kept only to cancel it */
             s->n_waiting--;
             s->n_running++;
         }
