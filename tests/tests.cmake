@@ -29,6 +29,10 @@ foreach(src ${RWKV7_TEST_SRC})
     set(label e2e)
   endif()
   set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS ${label} TIMEOUT 600)
+  if(name MATCHES "_load$")
+    # Throughput comparisons (test_serve_load) must not share the CPU with other tests.
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
 endforeach()
 
 if(RWKV7_FUZZ)
