@@ -14,7 +14,7 @@
 
 #ifndef RWKV7_HAVE_MHD
 int cmd_serve(int argc, char **argv) {
-    fprintf(stderr, "rwkv7 serve: this build has no HTTP support (libmicrohttpd was not found when it was configured; "
+    fprintf(stderr, "rwkv7 serve: this build has no HTTP support (it was configured without libmicrohttpd; "
                     "install libmicrohttpd-dev and rebuild)\n");
     return 2;
 }

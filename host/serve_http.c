@@ -6,6 +6,7 @@
  * they pass it; headers over the connection memory limit get libmicrohttpd's own 431; an idle
  * connection or a client that stops reading is closed after --timeout seconds. */
 #define _GNU_SOURCE /* POLLRDHUP */
+#ifdef RWKV7_HAVE_MHD /* the whole file: without libmicrohttpd, cmd_serve.c only says so */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -371,3 +372,6 @@ void serve_http_stop(struct serve_http *h) {
     MHD_stop_daemon(h->d);
     free(h);
 }
+#else
+typedef int rwkv7_serve_http_unused; /* ISO C wants a declaration in every file */
+#endif
