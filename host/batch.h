@@ -41,6 +41,15 @@ struct batch_req {
     int n_stop_ids;
     struct rwkv7_sampler *smp;
     struct rwkv7_stop *stop;
+    /* Set by `rwkv7 serve` only (zero for batch lines; batch_req_free leaves seg_ends alone, its
+     * owner frees it): */
+    void *user;        /* the server's job, handed back in the callbacks */
+    size_t *seg_ends;  /* ascending prompt positions (turn ends, chat_segments.h) where prefill
+                          cuts and the prefix cache stores; NULL: cut and store every --chunk */
+    int n_seg;
+    bool keep_turn;    /* chat without think: after the reply, cache the state the next turn of
+                          this conversation starts from (batch_sched.c, extend_turn) */
+    size_t n_cached;   /* set by the scheduler: prompt tokens restored from the prefix cache */
 };
 
 /* Parses line[0..n) into *r. Problems with the line become r->status = 400 and r->error, with
@@ -94,6 +103,7 @@ long batch_compact_output(int fd, const char *path);
 /* ---- scheduler (batch_sched.c) ---- */
 
 struct batch_sched;
+struct rwkv7_prefix_cache;
 /* Called once per finished request, in completion order. The scheduler frees r afterwards. A
  * sequence that failed (non-finite logits) arrives with r->status 500 and r->error set. */
 typedef enum rwkv7_status (*batch_done_fn)(void *user, const struct batch_req *r, const char *text, size_t n_text,
@@ -111,6 +121,16 @@ enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r);
 /* One step: prefill chunks of the sequences still reading their prompt (several sequences of
  * equal chunk length per eval call), then one eval call that decodes every other sequence. */
 enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, void *user);
+/* Called with every piece of output text as it is produced (streaming); NULL: none. */
+typedef void (*batch_emit_fn)(void *user, const struct batch_req *r, const char *text, size_t n);
+void batch_sched_set_emit(struct batch_sched *s, batch_emit_fn emit, void *user);
+/* Drops the running request r (a client went away) without calling done; frees it and its slot.
+ * Returns false when r is not running (already finished). */
+bool batch_sched_cancel(struct batch_sched *s, const struct batch_req *r);
+/* Slots busy after their request finished, caching its conversation state (keep_turn). */
+int batch_sched_tails(const struct batch_sched *s);
+/* The prefix cache (NULL when off), for statistics. */
+const struct rwkv7_prefix_cache *batch_sched_cache(const struct batch_sched *s);
 /* Totals so far: prompt tokens evaluated, prompt tokens restored from the prefix cache instead,
  * tokens generated. */
 void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *cached_tokens,

@@ -5,13 +5,18 @@
  * and a call never holds more rows than the context's step size, so no sequence's tokens are ever
  * re-split inside rwkv7_ctx_eval; each sequence samples from its own row with its own sampler.
  * The prefix cache keeps states only at whole-chunk boundaries of a prompt, so a sequence that
- * restores one continues at the same boundaries it would have used, from the same bits. */
+ * restores one continues at the same boundaries it would have used, from the same bits.
+ * `rwkv7 serve` shares this engine: its chat requests also cut (and cache) at turn ends
+ * (batch_req.seg_ends), and a finished chat turn may stay in its slot a little longer to feed the
+ * rest of its reply's history tokens and cache the state the conversation's next turn starts
+ * from (extend_turn). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "check_tensors.h"
+#include "chat_segments.h"
 #include "prefix_cache.h"
 #include "status.h"
 #include "tokenizer.h"
@@ -20,8 +25,12 @@ struct batch_seq {
     struct batch_req *r; /* NULL: the slot is free */
     size_t pos;          /* prompt tokens evaluated so far */
     bool decoding;       /* prompt done; next_tok is the token to feed */
+    bool tail;           /* finished (done was called): feeding the rest of prompt, then cache */
     int32_t next_tok;
     int n_gen;
+    int n_fed;           /* generated tokens fed back (all but a last sampled one) */
+    int32_t *gen;        /* keep_turn only: the generated tokens, [n_gen] */
+    size_t gen_cap;
     struct rwkv7_utf8_stream u8;
     struct json_buf text;
     long long order;     /* admission order: older sequences prefill first */
@@ -40,6 +49,8 @@ struct batch_sched {
     int *pending, *call_slots; /* scratch: [parallel] */
     bool *used;                /* scratch: [parallel] */
     long long admitted, prompt_tokens, cached_tokens, gen_tokens;
+    batch_emit_fn emit;
+    void *emit_user;
 };
 
 enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chunk, size_t cache_bytes,
@@ -78,10 +89,12 @@ enum rwkv7_status batch_sched_init(struct rwkv7_model *m, int parallel, int chun
 
 static void seq_release(struct batch_seq *q) {
     if (q->r) {
+        free(q->r->seg_ends);
         batch_req_free(q->r);
         free(q->r);
     }
     json_buf_free(&q->text);
+    free(q->gen);
     memset(q, 0, sizeof *q);
 }
 
@@ -104,6 +117,35 @@ int batch_sched_running(const struct batch_sched *s) {
     int n = 0;
     for (int i = 0; i < s->parallel; i++) n += s->seqs[i].r != NULL;
     return n;
+}
+
+int batch_sched_tails(const struct batch_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->parallel; i++) n += s->seqs[i].r && s->seqs[i].tail;
+    return n;
+}
+
+void batch_sched_set_emit(struct batch_sched *s, batch_emit_fn emit, void *user) {
+    s->emit = emit;
+    s->emit_user = user;
+}
+
+bool batch_sched_cancel(struct batch_sched *s, const struct batch_req *r) {
+    for (int i = 0; i < s->parallel; i++)
+        if (s->seqs[i].r == r && !s->seqs[i].tail) {
+            seq_release(&s->seqs[i]);
+            return true;
+        }
+    return false;
+}
+
+const struct rwkv7_prefix_cache *batch_sched_cache(const struct batch_sched *s) { return s->cache; }
+
+/* Appends output text and hands it to the streaming callback. */
+static void put_text(struct batch_sched *s, struct batch_seq *q, const char *t, size_t n) {
+    if (n == 0) return;
+    json_buf_raw(&q->text, t, n);
+    if (s->emit) s->emit(s->emit_user, q->r, t, n);
 }
 
 int batch_sched_free_slots(const struct batch_sched *s) { return s->parallel - batch_sched_running(s); }
@@ -130,6 +172,7 @@ enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r) {
             size_t got = 0;
             RWKV7_TRY(rwkv7_prefix_cache_lookup(s->cache, s->ctx, i, r->prompt, r->n_prompt - 1, &got));
             q->pos = got;
+            r->n_cached = got;
             s->cached_tokens += (long long)got;
         }
         /* Prompt tokens feed the penalties as in `rwkv7 generate`. */
@@ -137,6 +180,42 @@ enum rwkv7_status batch_sched_add(struct batch_sched *s, struct batch_req *r) {
         return q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : RWKV7_OK;
     }
     return rwkv7_fail(RWKV7_ERR_INTERNAL, "batch: no free slot");
+}
+
+/* After a chat turn ends, the next request of the conversation will carry the reply as an
+ * assistant message, tokenized as prompt + chat_reply_tokens(reply). When the tokens fed so far
+ * (prompt + the generated ones but the last) are a prefix of that, the slot stays busy as a
+ * "tail" that prefills the rest (the "\n\n" that ended the turn, usually one token) and stores
+ * the state under those tokens; the next turn then prefills only its new message. A reply whose
+ * sampled tokens differ from its retokenization (rare) is not cached. The cached state came from
+ * decoding, which agrees with prefilling the same tokens to rounding (test_model), not bit for
+ * bit. *keep: the slot stays in use. */
+static enum rwkv7_status extend_turn(struct batch_sched *s, int slot, bool *keep) {
+    struct batch_seq *q = &s->seqs[slot];
+    struct batch_req *r = q->r;
+    *keep = false;
+    int32_t *h = NULL;
+    size_t n_h = 0;
+    if (chat_reply_tokens(s->tok, q->text.p, q->text.n, &h, &n_h) != RWKV7_OK) return RWKV7_OK; /* not worth failing */
+    bool same = (size_t)q->n_fed <= n_h && n_h > 0 && (q->n_fed == 0 || !memcmp(h, q->gen, (size_t)q->n_fed * sizeof *h));
+    int32_t *key = same ? realloc(r->prompt, (r->n_prompt + n_h) * sizeof *key) : NULL;
+    if (!key) {
+        free(h);
+        return RWKV7_OK;
+    }
+    memcpy(key + r->n_prompt, h, n_h * sizeof *h);
+    free(h);
+    r->prompt = key;
+    q->pos = r->n_prompt + (size_t)q->n_fed;
+    r->n_prompt += n_h;
+    free(r->seg_ends);
+    r->seg_ends = NULL;
+    r->n_seg = 0;
+    if (q->pos == r->n_prompt) return rwkv7_prefix_cache_store(s->cache, s->ctx, slot, r->prompt, r->n_prompt);
+    q->tail = true;
+    q->decoding = false;
+    *keep = true;
+    return RWKV7_OK;
 }
 
 static enum rwkv7_status finish(struct batch_sched *s, int slot, const char *reason, batch_done_fn done, void *user) {
@@ -148,16 +227,18 @@ static enum rwkv7_status finish(struct batch_sched *s, int slot, const char *rea
     int matched = -1;
     enum rwkv7_status st = rwkv7_stop_feed(q->r->stop, out, n_out, &matched, &emit, &n_emit);
     if (st == RWKV7_OK) {
-        json_buf_raw(&q->text, emit, n_emit);
+        put_text(s, q, emit, n_emit);
         if (matched < 0) {
             rwkv7_stop_flush(q->r->stop, &emit, &n_emit);
-            json_buf_raw(&q->text, emit, n_emit);
+            put_text(s, q, emit, n_emit);
         } else {
             reason = "stop";
         }
         st = q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : done(user, q->r, q->text.p, q->text.n, reason, q->n_gen);
     }
-    seq_release(q);
+    bool keep = false;
+    if (st == RWKV7_OK && q->r->keep_turn && s->cache) st = extend_turn(s, slot, &keep);
+    if (!keep) seq_release(q);
     return st;
 }
 
@@ -176,6 +257,16 @@ static enum rwkv7_status advance(struct batch_sched *s, int slot, const float *r
     }
     int32_t t = rwkv7_sampler_sample(r->smp, row);
     rwkv7_sampler_accept(r->smp, t);
+    if (r->keep_turn) {
+        if ((size_t)q->n_gen == q->gen_cap) {
+            size_t c = q->gen_cap ? 2 * q->gen_cap : 64;
+            int32_t *g = realloc(q->gen, c * sizeof *g);
+            if (!g) return rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
+            q->gen = g;
+            q->gen_cap = c;
+        }
+        q->gen[q->n_gen] = t;
+    }
     q->n_gen++;
     s->gen_tokens++;
     bool end = t == 0 && !r->ignore_eos;
@@ -193,13 +284,34 @@ static enum rwkv7_status advance(struct batch_sched *s, int slot, const float *r
         const char *emit;
         size_t n_emit;
         RWKV7_TRY(rwkv7_stop_feed(r->stop, out, n_out, &matched, &emit, &n_emit));
-        json_buf_raw(&q->text, emit, n_emit);
+        put_text(s, q, emit, n_emit);
     }
     if (matched >= 0) return finish(s, slot, "stop", done, user);
     if (q->n_gen >= r->max_tokens) return finish(s, slot, "length", done, user);
     q->decoding = true;
     q->next_tok = t;
     return RWKV7_OK;
+}
+
+/* The length of the next prefill chunk of q: up to --chunk tokens, never across a turn end. */
+static int chunk_len(const struct batch_sched *s, const struct batch_seq *q) {
+    size_t left = q->r->n_prompt - q->pos, len = left > (size_t)s->chunk ? (size_t)s->chunk : left;
+    for (int i = 0; i < q->r->n_seg; i++)
+        if (q->r->seg_ends[i] > q->pos) {
+            if (q->r->seg_ends[i] - q->pos < len) len = q->r->seg_ends[i] - q->pos;
+            break;
+        }
+    return (int)len;
+}
+
+/* Whether to snapshot q's state into the prefix cache now (q->pos tokens in, after a chunk of len):
+ * at whole chunks for batch lines, at turn ends for chat requests of the server. */
+static bool store_here(const struct batch_sched *s, const struct batch_seq *q, int len) {
+    if (q->pos >= q->r->n_prompt || q->tail) return false;
+    if (!q->r->seg_ends) return len == s->chunk;
+    for (int i = 0; i < q->r->n_seg; i++)
+        if (q->r->seg_ends[i] == q->pos) return true;
+    return false;
 }
 
 /* Prefill: every sequence still in its prompt gets its next chunk this step. Sequences whose
@@ -221,20 +333,17 @@ static enum rwkv7_status prefill(struct batch_sched *s, batch_done_fn done, void
     for (int i = 0; i < n_pending; i++) used[i] = false;
     for (int a = 0; a < n_pending; a++) {
         if (used[a]) continue;
-        struct batch_seq *qa = &s->seqs[pending[a]];
-        size_t left = qa->r->n_prompt - qa->pos;
-        int len = left > (size_t)s->chunk ? s->chunk : (int)left;
+        int len = chunk_len(s, &s->seqs[pending[a]]);
         int cap = s->max_rows / len, n = 0;
         bool any_last = false;
         for (int b = a; b < n_pending && n < cap; b++) {
             if (used[b]) continue; /* also: an earlier group may have finished it (r is NULL) */
             struct batch_seq *qb = &s->seqs[pending[b]];
-            size_t lb = qb->r->n_prompt - qb->pos;
-            if ((lb > (size_t)s->chunk ? s->chunk : (int)lb) != len) continue;
+            if (chunk_len(s, qb) != len) continue;
             used[b] = true;
             s->slots[n] = pending[b];
             memcpy(s->tokens + (size_t)n * len, qb->r->prompt + qb->pos, (size_t)len * sizeof(int32_t));
-            any_last |= lb == (size_t)len;
+            any_last |= qb->r->n_prompt - qb->pos == (size_t)len && !qb->tail;
             n++;
         }
         enum rwkv7_logits mode = any_last ? RWKV7_LOGITS_LAST : RWKV7_LOGITS_NONE;
@@ -245,10 +354,15 @@ static enum rwkv7_status prefill(struct batch_sched *s, batch_done_fn done, void
         for (int k = 0; k < n; k++) {
             struct batch_seq *q = &s->seqs[call_slots[k]];
             q->pos += (size_t)len;
-            if (s->cache && len == s->chunk && q->pos < q->r->n_prompt)
+            if (s->cache && store_here(s, q, len))
                 RWKV7_TRY(rwkv7_prefix_cache_store(s->cache, s->ctx, call_slots[k], q->r->prompt, q->pos));
-            if (q->pos == q->r->n_prompt)
+            if (q->pos == q->r->n_prompt && q->tail) {
+                enum rwkv7_status st = rwkv7_prefix_cache_store(s->cache, s->ctx, call_slots[k], q->r->prompt, q->pos);
+                seq_release(q);
+                RWKV7_TRY(st);
+            } else if (q->pos == q->r->n_prompt) {
                 RWKV7_TRY(advance(s, call_slots[k], s->logits + (size_t)k * s->n_vocab, done, user));
+            }
         }
     }
     return RWKV7_OK;
@@ -262,6 +376,7 @@ enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, vo
         if (s->seqs[i].r && s->seqs[i].decoding) {
             s->slots[n] = i;
             s->tokens[n] = s->seqs[i].next_tok;
+            s->seqs[i].n_fed++;
             n++;
         }
     if (n > 0) {

@@ -116,6 +116,7 @@ static const struct {
     {"generate", cmd_generate, "generate text from a prompt, streaming it to stdout"},
     {"chat", cmd_chat, "interactive chat in the RWKV format, with state save/load and think modes"},
     {"batch", cmd_batch, "headless batch generation from an OpenAI batch JSONL file"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching and conversation state reuse"},
     {"bench", cmd_bench, "tokens/sec per model or quant format (llama-bench style)"},
     {"logits", cmd_logits, "write the logits of every token of an input to a float32 file"},
     {"tokenize", cmd_tokenize, "print the tokens of a text"},

@@ -1,7 +1,7 @@
 # Every tests/test_<name>.c is one executable and one CTest test. Tests exit 77 (CTest skip) when
 # something they need is absent (fixtures, a GPU) and say why on stderr. Labels: tests whose name
 # starts with test_vk/test_cuda/test_gpu are "gpu"; those that
-# run whole models or the CLI (model, cli, state, chat, batch, bench) are "e2e", the rest "unit".
+# run whole models or the CLI (model, cli, state, chat, batch, serve, bench) are "e2e", the rest "unit".
 file(GLOB RWKV7_TEST_SRC CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/test_*.c)
 # Backend-specific op tests exist only in builds that compile that backend; where the backend is
 # compiled but no device exists they build, run and skip (77).
@@ -25,10 +25,14 @@ foreach(src ${RWKV7_TEST_SRC})
   set(label unit)
   if(name MATCHES "^test_(vk|cuda|gpu)")
     set(label gpu)
-  elseif(name MATCHES "^test_(model|cli|state|chat|batch|bench)")
+  elseif(name MATCHES "^test_(model|cli|state|chat|batch|serve|bench)")
     set(label e2e)
   endif()
   set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77 LABELS ${label} TIMEOUT 600)
+  if(name MATCHES "_load$")
+    # Throughput comparisons (test_serve_load) must not share the CPU with other tests.
+    set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
+  endif()
 endforeach()
 
 if(RWKV7_FUZZ)
