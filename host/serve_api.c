@@ -84,7 +84,7 @@ static char *render_chat(const struct json_value *body, enum rwkv7_think think) 
 
 int serve_parse(struct serve *s, bool chat, const char *body, size_t n, long long id, struct serve_job *job,
                 char *err, size_t err_cap) {
-    struct json_limits lim = {64, s->max_body};
+    struct json_limits lim = {.max_depth = 64, .max_bytes = s->max_body, .max_keys = JSON_DEFAULT_MAX_KEYS};
     struct json_value v;
     enum rwkv7_status st = json_parse(body, n, &lim, &v);
     if (st != RWKV7_OK) {
