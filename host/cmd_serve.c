@@ -278,6 +278,14 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "rwkv7 serve: --think must be off, on, bit, lot or fake, got '%s'\n", think);
         return 2;
     }
+    /* The model loads after the server listens (so /health can say 503 meanwhile); a file that
+     * cannot even be opened is refused first. */
+    FILE *mf = fopen(e.mo.model, "rb");
+    if (!mf) {
+        fprintf(stderr, "rwkv7 serve: cannot open '%s': %s\n", e.mo.model, strerror(errno));
+        return 2;
+    }
+    fclose(mf);
     struct rwkv7_sampler *probe = NULL;
     if (rwkv7_sampler_init(&d->sp, 2, &probe) != RWKV7_OK) {
         fprintf(stderr, "rwkv7 serve: %s\n", rwkv7_last_error());

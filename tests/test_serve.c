@@ -533,6 +533,13 @@ int main(void) {
     test_fixture(g_model, sizeof g_model, "tiny-rwkv7-834K/tiny-rwkv7-834K-F32.gguf");
     snprintf(g_dir, sizeof g_dir, "/tmp/rwkv7-test-serve-%d", (int)getpid());
     mkdir(g_dir, 0755);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s/missing.gguf' 2>/dev/null", RWKV7_CLI_PATH, g_dir);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "a missing model: exit 2 before listening");
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s' --max-body 0 2>/dev/null", RWKV7_CLI_PATH, g_model);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "a bad flag value: exit 2");
     struct srv s;
     const char *args[] = {"-np", "4", "--max-body", "64", "--timeout", "2", "--drain-timeout", "2", NULL};
     CHECK(st_start_ready(&s, g_dir, "main", g_model, args) == 0, "server starts");
