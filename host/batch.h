@@ -50,7 +50,10 @@ struct batch_req {
     bool keep_turn;    /* chat without think: after the reply, cache the state the next turn of
                           this conversation starts from (batch_sched.c, extend_turn) */
     size_t n_cached;   /* set by the scheduler: prompt tokens restored from the prefix cache */
+    bool want_logprobs; /* report each sampled token's log-probability (batch_logprob_fn) */
+    int n_top_logprobs; /* ... and that many most likely alternatives, 0..BATCH_MAX_TOP_LOGPROBS */
 };
+#define BATCH_MAX_TOP_LOGPROBS 20
 
 /* Parses line[0..n) into *r. Problems with the line become r->status = 400 and r->error, with
  * r->custom_id set when it could be read. Returns RWKV7_ERR_OOM only when memory runs out. */
@@ -124,6 +127,13 @@ enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, vo
 /* Called with every piece of output text as it is produced (streaming); NULL: none. */
 typedef void (*batch_emit_fn)(void *user, const struct batch_req *r, const char *text, size_t n);
 void batch_sched_set_emit(struct batch_sched *s, batch_emit_fn emit, void *user);
+/* Called for every sampled token of a request with want_logprobs (not for token 0 or a stop
+ * token that ends it): its log-probability under the model (log-softmax of the logits, before
+ * temperature and truncation) and the n_top most likely tokens with theirs, most likely first.
+ * The user pointer is the one given to batch_sched_set_emit. */
+typedef void (*batch_logprob_fn)(void *user, const struct batch_req *r, int32_t token, float logprob,
+                                 const int32_t *top, const float *top_logprob, int n_top);
+void batch_sched_set_logprob(struct batch_sched *s, batch_logprob_fn fn);
 /* Drops the running request r (a client went away) without calling done; frees it and its slot.
  * Returns false when r is not running (already finished). */
 bool batch_sched_cancel(struct batch_sched *s, const struct batch_req *r);

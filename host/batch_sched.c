@@ -11,6 +11,7 @@
  * rest of its reply's history tokens and cache the state the conversation's next turn starts
  * from (extend_turn). */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +51,7 @@ struct batch_sched {
     bool *used;                /* scratch: [parallel] */
     long long admitted, prompt_tokens, cached_tokens, gen_tokens;
     batch_emit_fn emit;
+    batch_logprob_fn logprob;
     void *emit_user;
 };
 
@@ -128,6 +130,35 @@ int batch_sched_tails(const struct batch_sched *s) {
 void batch_sched_set_emit(struct batch_sched *s, batch_emit_fn emit, void *user) {
     s->emit = emit;
     s->emit_user = user;
+}
+
+void batch_sched_set_logprob(struct batch_sched *s, batch_logprob_fn fn) { s->logprob = fn; }
+
+/* Log-softmax of row at t and the k most likely tokens (k <= BATCH_MAX_TOP_LOGPROBS): one pass
+ * for the maximum, one for the sum (in double) and a small insertion list for the top k, so it
+ * costs about what sampling does. */
+static void report_logprobs(struct batch_sched *s, const struct batch_req *r, const float *row, int32_t t) {
+    int n = s->n_vocab, k = r->n_top_logprobs;
+    float mx = row[0];
+    for (int i = 1; i < n; i++)
+        if (row[i] > mx) mx = row[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)row[i] - mx);
+    double lse = mx + log(sum);
+    int32_t top[BATCH_MAX_TOP_LOGPROBS];
+    float lp[BATCH_MAX_TOP_LOGPROBS];
+    int m = 0;
+    for (int i = 0; i < n && k > 0; i++) {
+        if (m == k && row[i] <= row[top[m - 1]]) continue;
+        int j = m < k ? m++ : m - 1;
+        while (j > 0 && row[top[j - 1]] < row[i]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j] = i;
+    }
+    for (int i = 0; i < m; i++) lp[i] = (float)(row[top[i]] - lse);
+    s->logprob(s->emit_user, r, t, (float)(row[t] - lse), top, lp, m);
 }
 
 bool batch_sched_cancel(struct batch_sched *s, const struct batch_req *r) {
@@ -272,6 +303,7 @@ static enum rwkv7_status advance(struct batch_sched *s, int slot, const float *r
     bool end = t == 0 && !r->ignore_eos;
     for (int i = 0; i < r->n_stop_ids; i++) end |= t == r->stop_ids[i];
     if (end) return finish(s, slot, "stop", done, user);
+    if (r->want_logprobs && s->logprob) report_logprobs(s, r, row, t);
     size_t plen = 0;
     const char *piece = rwkv7_token_piece(s->tok, t, &plen);
     int matched = -1;

@@ -67,6 +67,27 @@ static void on_emit(void *user, const struct batch_req *r, const char *text, siz
     pthread_mutex_unlock(&s->mu);
 }
 
+static void on_logprob(void *user, const struct batch_req *r, int32_t token, float logprob, const int32_t *top,
+                       const float *top_logprob, int n_top) {
+    struct serve *s = user;
+    struct serve_job *j = r->user;
+    pthread_mutex_lock(&s->mu);
+    if (j->n_lp == j->cap_lp) {
+        size_t cap = j->cap_lp ? 2 * j->cap_lp : 64;
+        struct serve_logprob *p = realloc(j->lp, cap * sizeof *p);
+        if (p) j->lp = p, j->cap_lp = cap;
+    }
+    if (j->n_lp < j->cap_lp) { /* out of memory: the list stops growing, the text goes on */
+        struct serve_logprob *e = &j->lp[j->n_lp++];
+        e->token = token;
+        e->logprob = logprob;
+        e->n_top = n_top;
+        memcpy(e->top, top, (size_t)n_top * sizeof *top);
+        memcpy(e->top_logprob, top_logprob, (size_t)n_top * sizeof *top_logprob);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static enum rwkv7_status on_done(void *user, const struct batch_req *r, const char *text, size_t n_text,
                                  const char *finish, int n_gen) {
     struct serve *s = user;
@@ -114,6 +135,7 @@ static int load(struct engine *e) {
         return host_status_exit(st) ? host_status_exit(st) : 1;
     }
     batch_sched_set_emit(e->sched, on_emit, s);
+    batch_sched_set_logprob(e->sched, on_logprob);
     fprintf(stderr, "rwkv7 serve: %s; %d sequences in flight (%.1f MiB state+logits each), state cache %zu MiB\n",
             rwkv7_model_device_desc(e->m), parallel, (double)per_seq / (1 << 20), cache >> 20);
     pthread_mutex_lock(&s->mu);
@@ -258,6 +280,14 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "rwkv7 serve: --think must be off, on, bit, lot or fake, got '%s'\n", think);
         return 2;
     }
+    /* The model loads after the server listens (so /health can say 503 meanwhile); a file that
+     * cannot even be opened is refused first. */
+    FILE *mf = fopen(e.mo.model, "rb");
+    if (!mf) {
+        fprintf(stderr, "rwkv7 serve: cannot open '%s': %s\n", e.mo.model, strerror(errno));
+        return 2;
+    }
+    fclose(mf);
     struct rwkv7_sampler *probe = NULL;
     if (rwkv7_sampler_init(&d->sp, 2, &probe) != RWKV7_OK) {
         fprintf(stderr, "rwkv7 serve: %s\n", rwkv7_last_error());

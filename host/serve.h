@@ -16,6 +16,15 @@
 #include "batch.h"
 #include "json.h"
 
+/* One sampled token's log-probability and its most likely alternatives (logprobs requests). */
+struct serve_logprob {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top[BATCH_MAX_TOP_LOGPROBS];
+    float top_logprob[BATCH_MAX_TOP_LOGPROBS];
+};
+
 /* One completion request, shared by its connection thread and the engine. */
 struct serve_job {
     struct serve_job *next;  /* in the engine's list (waiting or running) */
@@ -31,6 +40,10 @@ struct serve_job {
     const char *finish;      /* "stop" | "length" when done */
     size_t n_prompt, n_cached;
     int n_gen;
+    bool logprobs;           /* the request asked for logprobs */
+    struct serve_logprob *lp; /* [n_lp] so far, one per sampled token */
+    size_t n_lp, cap_lp;
+    size_t lp_sent, lp_text_off; /* streaming: entries sent, bytes of their token texts */
     pthread_cond_t cv;       /* signalled on new text and when done */
 };
 
@@ -69,7 +82,7 @@ void serve_error_json(struct json_buf *b, int status, const char *msg);
 /* The whole response of a finished non-streaming job. */
 void serve_result_json(struct json_buf *b, const struct serve *s, const struct serve_job *j);
 /* One SSE event: a chunk with text[0..n) (finish NULL), or the final chunk with usage. */
-void serve_chunk_sse(struct json_buf *b, const struct serve *s, const struct serve_job *j, const char *text, size_t n,
+void serve_chunk_sse(struct json_buf *b, const struct serve *s, struct serve_job *j, const char *text, size_t n,
                      const char *finish);
 void serve_models_json(struct json_buf *b, const struct serve *s, long long created);
 void serve_metrics_text(struct json_buf *b, const struct serve *s);

@@ -14,7 +14,7 @@
 #include "serve.h"
 
 /* Appends a string literal (its length known at compile time). */
-#define JSON_LIT(b, lit) json_buf_raw((b), (lit), sizeof(lit) - 1)
+#define JSON_LIT(b, lit) json_buf_raw((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
 #include "status.h"
 
 /* Writes v back as JSON; members whose key is in skip[] (NULL-terminated) are left out. */
@@ -96,6 +96,9 @@ int serve_parse(struct serve *s, bool chat, const char *body, size_t n, long lon
     struct batch_req *r = NULL;
     const struct json_value *stream = json_get(&v, "stream"), *so = json_get(&v, "stream_options");
     const struct json_value *iu = so && so->type == JSON_OBJECT ? json_get(so, "include_usage") : NULL;
+    const struct json_value *lp = json_get(&v, "logprobs"), *tlp = json_get(&v, "top_logprobs");
+    bool want_lp = false;
+    int64_t n_top = 0;
     if (v.type != JSON_OBJECT) {
         snprintf(err, err_cap, "the body must be a JSON object, not %s", json_type_name(v.type));
         status = 400;
@@ -105,9 +108,36 @@ int serve_parse(struct serve *s, bool chat, const char *body, size_t n, long lon
     } else if ((so && so->type != JSON_NULL && so->type != JSON_OBJECT) || (iu && iu->type != JSON_BOOL)) {
         snprintf(err, err_cap, "body.stream_options must be an object like {\"include_usage\": true}");
         status = 400;
+    } else if (chat) {
+        /* chat: logprobs true/false, top_logprobs 0..20 alternatives */
+        if (lp && lp->type != JSON_NULL && lp->type != JSON_BOOL) {
+            snprintf(err, err_cap, "body.logprobs must be true or false");
+            status = 400;
+        } else if (tlp && tlp->type != JSON_NULL &&
+                   (tlp->type != JSON_NUMBER || !tlp->is_int || tlp->i < 0 || tlp->i > BATCH_MAX_TOP_LOGPROBS)) {
+            snprintf(err, err_cap, "body.top_logprobs must be an integer in [0, %d]", BATCH_MAX_TOP_LOGPROBS);
+            status = 400;
+        } else {
+            want_lp = lp && lp->type == JSON_BOOL && lp->boolean;
+            n_top = tlp && tlp->type == JSON_NUMBER ? tlp->i : 0;
+            if (n_top > 0 && !want_lp) {
+                snprintf(err, err_cap, "body.top_logprobs needs \"logprobs\": true");
+                status = 400;
+            }
+        }
+    } else {
+        /* completions: logprobs N = the sampled token and N alternatives */
+        if (lp && lp->type != JSON_NULL && !(lp->type == JSON_BOOL && !lp->boolean) &&
+            (lp->type != JSON_NUMBER || !lp->is_int || lp->i < 0 || lp->i > BATCH_MAX_TOP_LOGPROBS)) {
+            snprintf(err, err_cap, "body.logprobs must be an integer in [0, %d]", BATCH_MAX_TOP_LOGPROBS);
+            status = 400;
+        } else if (lp && lp->type == JSON_NUMBER) {
+            want_lp = true;
+            n_top = lp->i;
+        }
     }
     if (!status) {
-        static const char *const skip[] = {"stream", "stream_options", NULL};
+        static const char *const skip[] = {"stream", "stream_options", "logprobs", "top_logprobs", NULL};
         json_buf_printf(&line, "{\"custom_id\":\"http\",\"method\":\"POST\",\"url\":\"%s\",\"body\":",
                         chat ? "/v1/chat/completions" : "/v1/completions");
         put_value(&line, &v, skip);
@@ -153,6 +183,8 @@ int serve_parse(struct serve *s, bool chat, const char *body, size_t n, long lon
         job->chat = chat;
         job->stream = stream && stream->type == JSON_BOOL && stream->boolean;
         job->include_usage = iu && iu->boolean;
+        job->logprobs = r->want_logprobs = want_lp;
+        r->n_top_logprobs = (int)n_top;
         job->model = strdup(r->model ? r->model : s->model_name);
         if (!job->model) {
             snprintf(err, err_cap, "out of memory");
@@ -180,6 +212,7 @@ void serve_job_free(struct serve_job *j) {
         free(j->req);
     }
     free(j->model);
+    free(j->lp);
     json_buf_free(&j->text);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -211,6 +244,102 @@ static void put_usage(struct json_buf *b, const struct serve_job *j) {
                     j->n_prompt, j->n_gen, j->n_prompt + (size_t)j->n_gen, j->n_cached);
 }
 
+/* A token's text as a JSON string; chat also gets its raw "bytes". */
+static void put_token(struct json_buf *b, const struct serve *s, int32_t t, bool chat, size_t *len) {
+    size_t n = 0;
+    const char *p = rwkv7_token_piece(s->tok, t, &n);
+    if (!p) n = 0;
+    JSON_LIT(b, "\"token\":");
+    json_buf_string(b, p ? p : "", n);
+    if (chat) {
+        JSON_LIT(b, ",\"bytes\":[");
+        for (size_t i = 0; i < n; i++) json_buf_printf(b, "%s%u", i ? "," : "", (unsigned)(unsigned char)p[i]);
+        JSON_LIT(b, "]");
+    }
+    if (len) *len = n;
+}
+
+/* "logprobs": OpenAI's chat form {"content": [{token, logprob, bytes, top_logprobs}]} or the
+ * completions form {tokens, token_logprobs, top_logprobs, text_offset} for entries [from, to);
+ * *off is the text offset of entry from and is advanced. null when not asked for. */
+static void put_logprobs(struct json_buf *b, const struct serve *s, const struct serve_job *j, size_t from, size_t to,
+                         size_t *off) {
+    JSON_LIT(b, "\"logprobs\":");
+    if (!j->logprobs) {
+        JSON_LIT(b, "null");
+        return;
+    }
+    if (j->chat) {
+        JSON_LIT(b, "{\"content\":[");
+        for (size_t i = from; i < to; i++) {
+            const struct serve_logprob *e = &j->lp[i];
+            if (i > from) JSON_LIT(b, ",");
+            JSON_LIT(b, "{");
+            put_token(b, s, e->token, true, NULL);
+            json_buf_printf(b, ",\"logprob\":");
+            json_buf_number(b, e->logprob);
+            JSON_LIT(b, ",\"top_logprobs\":[");
+            for (int k = 0; k < e->n_top; k++) {
+                if (k) JSON_LIT(b, ",");
+                JSON_LIT(b, "{");
+                put_token(b, s, e->top[k], true, NULL);
+                JSON_LIT(b, ",\"logprob\":");
+                json_buf_number(b, e->top_logprob[k]);
+                JSON_LIT(b, "}");
+            }
+            JSON_LIT(b, "]}");
+        }
+        JSON_LIT(b, "]}");
+        return;
+    }
+    JSON_LIT(b, "{\"tokens\":[");
+    for (size_t i = from; i < to; i++) {
+        size_t n = 0;
+        const char *p = rwkv7_token_piece(s->tok, j->lp[i].token, &n);
+        if (i > from) JSON_LIT(b, ",");
+        json_buf_string(b, p ? p : "", p ? n : 0);
+    }
+    JSON_LIT(b, "],\"token_logprobs\":[");
+    for (size_t i = from; i < to; i++) {
+        if (i > from) JSON_LIT(b, ",");
+        json_buf_number(b, j->lp[i].logprob);
+    }
+    JSON_LIT(b, "],\"top_logprobs\":[");
+    for (size_t i = from; i < to; i++) {
+        const struct serve_logprob *e = &j->lp[i];
+        if (i > from) JSON_LIT(b, ",");
+        JSON_LIT(b, "{");
+        /* Object keys must be unique: two pieces that are both invalid UTF-8 alone print as the
+         * same U+FFFD, so only the first (most likely) of equal keys is kept. */
+        struct json_buf keys[BATCH_MAX_TOP_LOGPROBS];
+        memset(keys, 0, sizeof keys);
+        bool first = true;
+        for (int k = 0; k < e->n_top; k++) {
+            size_t n = 0;
+            const char *p = rwkv7_token_piece(s->tok, e->top[k], &n);
+            json_buf_string(&keys[k], p ? p : "", p ? n : 0);
+            bool dup = keys[k].oom;
+            for (int q = 0; q < k && !dup; q++) dup = keys[q].n == keys[k].n && !memcmp(keys[q].p, keys[k].p, keys[k].n);
+            if (dup) continue;
+            if (!first) JSON_LIT(b, ",");
+            first = false;
+            json_buf_raw(b, keys[k].p, keys[k].n);
+            JSON_LIT(b, ":");
+            json_buf_number(b, e->top_logprob[k]);
+        }
+        for (int k = 0; k < e->n_top; k++) json_buf_free(&keys[k]);
+        JSON_LIT(b, "}");
+    }
+    JSON_LIT(b, "],\"text_offset\":[");
+    for (size_t i = from; i < to; i++) {
+        size_t n = 0;
+        rwkv7_token_piece(s->tok, j->lp[i].token, &n);
+        json_buf_printf(b, "%s%zu", i > from ? "," : "", *off);
+        *off += n;
+    }
+    JSON_LIT(b, "]}");
+}
+
 void serve_result_json(struct json_buf *b, const struct serve *s, const struct serve_job *j) {
     put_head(b, j, j->chat ? "chat.completion" : "text_completion");
     JSON_LIT(b, ",\"choices\":[{\"index\":0,");
@@ -222,12 +351,15 @@ void serve_result_json(struct json_buf *b, const struct serve *s, const struct s
         json_buf_printf(b, "\"text\":");
         json_buf_string(b, j->text.p ? j->text.p : "", j->text.n);
     }
-    json_buf_printf(b, ",\"finish_reason\":\"%s\",\"logprobs\":null}],", j->finish);
+    json_buf_printf(b, ",\"finish_reason\":\"%s\",", j->finish);
+    size_t off = 0;
+    put_logprobs(b, s, j, 0, j->n_lp, &off);
+    JSON_LIT(b, "}],");
     put_usage(b, j);
     JSON_LIT(b, "}\n");
 }
 
-void serve_chunk_sse(struct json_buf *b, const struct serve *s, const struct serve_job *j, const char *text, size_t n,
+void serve_chunk_sse(struct json_buf *b, const struct serve *s, struct serve_job *j, const char *text, size_t n,
                      const char *finish) {
     JSON_LIT(b, "data: ");
     put_head(b, j, j->chat ? "chat.completion.chunk" : "text_completion");
@@ -245,8 +377,14 @@ void serve_chunk_sse(struct json_buf *b, const struct serve *s, const struct ser
         JSON_LIT(b, "\"text\":");
         json_buf_string(b, text, n);
     }
-    if (finish) json_buf_printf(b, ",\"finish_reason\":\"%s\",\"logprobs\":null}],", finish);
-    else JSON_LIT(b, ",\"finish_reason\":null,\"logprobs\":null}]");
+    if (finish) json_buf_printf(b, ",\"finish_reason\":\"%s\",", finish);
+    else JSON_LIT(b, ",\"finish_reason\":null,");
+    /* The entries of the tokens sampled since the last chunk (text may lag behind them by a
+     * held-back stop-string prefix or UTF-8 sequence). */
+    put_logprobs(b, s, j, j->lp_sent, j->n_lp, &j->lp_text_off);
+    j->lp_sent = j->n_lp;
+    JSON_LIT(b, "}]");
+    if (finish) JSON_LIT(b, ",");
     /* usage rides on the final chunk always (every final response has it); with include_usage
      * OpenAI's extra usage-only chunk follows too. */
     if (finish) put_usage(b, j);

@@ -22,7 +22,7 @@
 #include "serve.h"
 
 /* Appends a string literal (its length known at compile time). */
-#define JSON_LIT(b, lit) json_buf_raw((b), (lit), sizeof(lit) - 1)
+#define JSON_LIT(b, lit) json_buf_raw((b), "" lit, sizeof(lit) - 1) /* "" lit: literals only */
 
 struct serve_http {
     struct MHD_Daemon *d;

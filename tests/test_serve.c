@@ -1,5 +1,5 @@
 /* test_serve.c: `rwkv7 serve` end to end over loopback with a raw HTTP client: health, models,
- * metrics; completions and chat with usage numbers, seed determinism, stop strings; SSE framing
+ * metrics; completions and chat with usage numbers, seed determinism, stop strings, logprobs; SSE framing
  * (every event "data: {json}\n\n", the last "data: [DONE]", text equal to the plain response);
  * OpenAI error objects for bad bodies and fields; 401/404/405/413/429; hostile HTTP (garbage
  * request lines, huge headers, bad lengths, binary junk, half-sent requests, a slow client) after
@@ -123,6 +123,55 @@ static void test_sse(const struct srv *s) {
     }
 }
 
+/* logprobs: one entry per generated token; under greedy sampling the chosen token is the most
+ * likely alternative; alternatives come most likely first; every value is a log-probability. */
+static void test_logprobs(const struct srv *s) {
+    struct json_value v;
+    int st = st_post_json(s, "/v1/completions", NULL,
+                          "{\"prompt\":\"Hello\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logprobs\":3}", &v);
+    CHECK(st == 200, "completion with logprobs -> %d", st);
+    if (st == 200) {
+        const struct json_value *ch = json_get(&v, "choices"), *lp = json_get(&ch->items[0], "logprobs");
+        const struct json_value *toks = json_get(lp, "tokens"), *tlp = json_get(lp, "token_logprobs"),
+                                *top = json_get(lp, "top_logprobs"), *off = json_get(lp, "text_offset");
+        bool ok = toks && tlp && top && off && toks->len == 8 && tlp->len == 8 && top->len == 8 && off->len == 8;
+        CHECK(ok, "completion logprobs: 8 entries in each list");
+        size_t pos = 0;
+        for (size_t i = 0; ok && i < 8; i++) {
+            const struct json_value *t = &top->items[i];
+            double best = -INFINITY, prev = INFINITY;
+            for (size_t k = 0; k < t->len; k++) {
+                best = fmax(best, t->members[k].value.num);
+                CHECK(t->members[k].value.num <= prev && t->members[k].value.num <= 0, "alternatives sorted, <= 0");
+                prev = t->members[k].value.num;
+            }
+            CHECK(t->len >= 1 && t->len <= 3 && fabs(best - tlp->items[i].num) < 1e-6,
+                  "greedy token %zu is the most likely (%g vs %g)", i, tlp->items[i].num, best);
+            CHECK(off->items[i].i == (int64_t)pos, "text_offset %zu", i);
+            pos += toks->items[i].len;
+        }
+        json_free(&v);
+    }
+    st = st_post_json(s, "/v1/chat/completions", NULL,
+                      "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"seed\":3,\"logprobs\":true,"
+                      "\"top_logprobs\":2}", &v);
+    CHECK(st == 200, "chat with logprobs -> %d", st);
+    if (st == 200) {
+        const struct json_value *ch = json_get(&v, "choices");
+        const struct json_value *c = json_get(json_get(&ch->items[0], "logprobs"), "content");
+        /* every generated token but an end-of-text token 0, which has no text */
+        long long ct = st_usage(&v, "completion_tokens");
+        CHECK(c && c->type == JSON_ARRAY && ((long long)c->len == ct || (long long)c->len + 1 == ct),
+              "chat logprobs: one entry per token (%zu of %lld)", c ? c->len : 0, ct);
+        for (size_t i = 0; c && i < c->len; i++) {
+            const struct json_value *e = &c->items[i], *tl = json_get(e, "top_logprobs");
+            CHECK(json_get(e, "token") && json_get(e, "bytes") && json_get(e, "logprob") && tl && tl->len == 2,
+                  "chat logprob entry %zu", i);
+        }
+        json_free(&v);
+    }
+}
+
 static void check_error(const struct srv *s, const char *method, const char *path, const char *headers, const char *body,
                         int want) {
     struct st_resp r;
@@ -154,6 +203,10 @@ static void test_errors(const struct srv *s) {
         {"/v1/completions", "{\"prompt\":\"a\",\"stream_options\":3}"},
         {"/v1/completions", "{\"prompt\":\"a\",\"n\":2}"},
         {"/v1/completions", "{\"prompt\":[99999999]}"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logprobs\":99}"},
+        {"/v1/completions", "{\"prompt\":\"a\",\"logprobs\":true}"},
+        {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}"},
+        {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":1}"},
         {"/v1/chat/completions", "{\"messages\":[]}"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}"},
         {"/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":7}]}"},
@@ -480,6 +533,13 @@ int main(void) {
     test_fixture(g_model, sizeof g_model, "tiny-rwkv7-834K/tiny-rwkv7-834K-F32.gguf");
     snprintf(g_dir, sizeof g_dir, "/tmp/rwkv7-test-serve-%d", (int)getpid());
     mkdir(g_dir, 0755);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s/missing.gguf' 2>/dev/null", RWKV7_CLI_PATH, g_dir);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "a missing model: exit 2 before listening");
+    snprintf(cmd, sizeof cmd, "'%s' serve -m '%s' --max-body 0 2>/dev/null", RWKV7_CLI_PATH, g_model);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "a bad flag value: exit 2");
     struct srv s;
     const char *args[] = {"-np", "4", "--max-body", "64", "--timeout", "2", "--drain-timeout", "2", NULL};
     CHECK(st_start_ready(&s, g_dir, "main", g_model, args) == 0, "server starts");
@@ -487,6 +547,7 @@ int main(void) {
         test_basics(&s);
         test_completions(&s);
         test_sse(&s);
+        test_logprobs(&s);
         test_errors(&s);
         test_hostile(&s);
         test_disconnects(&s);

@@ -79,6 +79,12 @@ async function main() {
   check(next.usage.prompt_tokens - next.usage.prompt_tokens_details.cached_tokens === fresh,
         `follow-up prefilled ${next.usage.prompt_tokens - next.usage.prompt_tokens_details.cached_tokens} tokens, want ${fresh}`);
 
+  // logprobs through the client's types
+  const lp = await client.chat.completions.create({ ...cp, max_tokens: 5, logprobs: true, top_logprobs: 2 });
+  const content = lp.choices[0].logprobs?.content ?? [];
+  check(content.length >= 4 && content.every((e) => typeof e.logprob === 'number' && e.top_logprobs.length === 2),
+        `chat logprobs ${JSON.stringify(lp.choices[0].logprobs).slice(0, 200)}`);
+
   // error objects
   for (const [what, call, status] of [
     ['bad temperature', () => client.completions.create({ model, prompt: 'a', temperature: 'hot' }), 400],
