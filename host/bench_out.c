@@ -55,9 +55,9 @@ struct field {
     bool json_only; /* llama-bench puts the sample arrays in JSON/JSONL only */
 };
 
-#ifndef RWKV7_GIT_COMMIT
-#define RWKV7_GIT_COMMIT "unknown"
-#endif
+/* The commit the binary was built from (generated at build time: tools/git_commit.cmake). */
+extern const char rwkv7_git_commit[];
+#define RWKV7_GIT_COMMIT rwkv7_git_commit
 
 static const struct field fields[] = {
     {"build_commit", F_STR, false},

@@ -19,9 +19,9 @@
 #include "commands.h"
 #include "gguf.h"
 
-#ifndef RWKV7_GIT_COMMIT
-#define RWKV7_GIT_COMMIT "unknown"
-#endif
+/* The commit the binary was built from (generated at build time: tools/git_commit.cmake). */
+extern const char rwkv7_git_commit[];
+#define RWKV7_GIT_COMMIT rwkv7_git_commit
 
 /* CPU defaults: the shape of the CPU anchor in performance.md's appendix (llama.cpp, prefill 128,
  * decode 32, mean of 3), so the no-argument run compares with it directly and takes ~10 s on a

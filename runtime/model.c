@@ -81,7 +81,13 @@ static enum rwkv7_status bind_matrix(struct loader *ld, struct rwkv7_tensor *t, 
     t->nbytes = gt->nbytes;
     t->name = gt->name;
     struct rwkv7_buf *b = NULL;
-    if (m->be->i->buf_wrap_host) {
+    if (m->be->i->weight_prepare) {
+        /* The backend places the matrix in its own layout (backend.h: weight_prepare). */
+        RWKV7_TRY(m->be->i->buf_alloc(m->be, gt->nbytes, &b));
+        RWKV7_TRY(keep_buf(m, b));
+        t->buf = b;
+        RWKV7_TRY(m->be->i->weight_prepare(m->be, t, gt->data));
+    } else if (m->be->i->buf_wrap_host) {
         RWKV7_TRY(m->be->i->buf_wrap_host(m->be, (void *)gt->data, gt->nbytes, &b));
         RWKV7_TRY(keep_buf(m, b));
     } else {

@@ -8,7 +8,7 @@
 
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 
 static char g_dir[200], g_tiny[512], g_world[512];
 
