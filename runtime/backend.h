@@ -268,6 +268,9 @@ void rwkv7_op_where(struct rwkv7_backend *be, int layer, int64_t token);
  * sum ref^2), with the reason in *why when why is not NULL: the one tolerance table
  * (op_debug.c), shared by tests/test_ops.c and the CHECK hook. args: the op's argument struct. */
 double rwkv7_op_tolerance(const struct rwkv7_backend *be, enum rwkv7_op op, const void *args, const char **why);
+/* Bytes an op moves at the least: every tensor it reads once, every output written once (a tensor
+ * both read and written, such as the state, twice). For GB/s in tests/test_ops.c --perf. */
+size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args);
 /* "matmul", "wkv7", ... */
 const char *rwkv7_op_name(enum rwkv7_op op);
 

@@ -98,6 +98,26 @@ static const struct rwkv7_tensor **field_ptr(void *args, const struct field *f) 
     return (const struct rwkv7_tensor **)((char *)args + f->offs);
 }
 
+size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
+    if ((int)op < 0 || op >= RWKV7_OP_COUNT) return 0;
+    size_t bytes = 0;
+    const struct rwkv7_tensor *seen[MAX_FIELDS];
+    int n_seen = 0;
+    for (int i = 0; i < k_fields[op].n; i++) {
+        const struct rwkv7_tensor *t = *field_ptr((void *)args, &k_fields[op].f[i]);
+        if (!t) continue;
+        bool dup = false; /* dst == x in place: one tensor, read and written */
+        for (int j = 0; j < n_seen; j++) dup |= seen[j]->buf == t->buf && seen[j]->offs == t->offs;
+        seen[n_seen++] = t;
+        if (!dup) bytes += t->nbytes;
+        /* read and written: the state, an accumulated or in-place dst (counted once more) */
+        bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1);
+        bool acc = op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0;
+        if (dup || state || acc) bytes += t->nbytes;
+    }
+    return bytes;
+}
+
 static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
     switch (op) {
 #define RWKV7_X_(U, l) \
