@@ -146,7 +146,17 @@ static void cpu_print_devices(FILE *f) {
     fprintf(f, "CPU: %d physical cores (backend cpu, always available)\n", rwkv7_n_physical_cores());
 }
 
-static bool cpu_weight_type_ok(int type) { return rwkv7_dtype_is_weight(type); }
+/* Every type of the one weight-type list (dtype.h). */
+static bool cpu_weight_type_ok(int type) {
+    switch (type) {
+#define RWKV7_X_(T) case RWKV7_DTYPE_##T:
+        RWKV7_WEIGHT_TYPES(RWKV7_X_)
+#undef RWKV7_X_
+        return true;
+    default:
+        return false;
+    }
+}
 
 const struct rwkv7_backend_reg rwkv7_backend_reg_cpu = {
     .name = "cpu",

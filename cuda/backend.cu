@@ -434,6 +434,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .set_row_invariant = cuda_set_row_invariant,
     .mem_info = cuda_mem_info,
     .tolerance = cuda_tolerance,
+    .weight_prepare = NULL, /* GGUF bytes as they are */
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
     .graph_launch = cuda_graph_launch,

@@ -13,14 +13,20 @@ static void print_types(void) {
     printf("%-8s", "type");
     for (int b = 0; (r = rwkv7_backend_reg_get(b)) != NULL; b++) printf(" %-7s", r->name);
     printf("\n");
-    for (int t = 0; t < RWKV7_DTYPE_COUNT; t++) {
-        if (!rwkv7_dtype_is_weight(t)) continue;
+    static const int types[] = {
+#define RWKV7_X_(T) RWKV7_DTYPE_##T,
+        RWKV7_WEIGHT_TYPES(RWKV7_X_)
+#undef RWKV7_X_
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        int t = types[i];
         printf("%-8s", rwkv7_dtype_name(t));
         for (int b = 0; (r = rwkv7_backend_reg_get(b)) != NULL; b++)
             printf(" %-7s", !r->weight_type_ok ? "-" : r->weight_type_ok(t) ? "yes" : "no");
         printf("\n");
     }
-    printf("(yes/no: matmul and embed run this weight type; -: backend not compiled into this build)\n");
+    printf("(yes/no: matmul and embed run this weight type; -: backend not compiled into this build;\n"
+           " README.md, \"Weight types\", says why a backend lacks a type)\n");
 }
 
 int cmd_devices(int argc, char **argv) {

@@ -222,8 +222,19 @@ static const char *const k_unary[] = {"sigmoid", "tanh", "relu_sqr", "decay"};
 
 static void build_cases(void) {
     struct op_case *c;
-    for (int t = 0; t < RWKV7_DTYPE_COUNT; t++) {
-        if (!rwkv7_dtype_is_weight(t)) continue;
+    /* The one weight-type list is every type the library can dequantize, and nothing else. */
+    static const int types[] = {
+#define RWKV7_X_(T) RWKV7_DTYPE_##T,
+        RWKV7_WEIGHT_TYPES(RWKV7_X_)
+#undef RWKV7_X_
+    };
+    int n_weight = 0;
+    for (int t = 0; t < RWKV7_DTYPE_COUNT; t++) n_weight += rwkv7_dtype_is_weight(t);
+    CHECK(n_weight == (int)(sizeof types / sizeof types[0]), "dtype.h lists %d weight types, the type table has %d",
+          (int)(sizeof types / sizeof types[0]), n_weight);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        int t = types[ti];
+        CHECK(rwkv7_dtype_is_weight(t), "listed weight type %s has no dequantizer", rwkv7_dtype_name(t));
         const char *tn = rwkv7_dtype_name(t);
         int n_float = rwkv7_dtype_get(t)->block == 1 ? OP_N_MATMUL_FLOAT : 0;
         for (int i = 0; i < OP_N_MATMUL + n_float; i++) {

@@ -6,16 +6,15 @@
 
 #include "vk.h"
 
-const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT] = {
-    [RWKV7_DTYPE_F32] = "f32",       [RWKV7_DTYPE_F16] = "f16",       [RWKV7_DTYPE_BF16] = "bf16",
-    [RWKV7_DTYPE_Q4_0] = "q4_0",     [RWKV7_DTYPE_Q4_1] = "q4_1",     [RWKV7_DTYPE_Q5_0] = "q5_0",
-    [RWKV7_DTYPE_Q5_1] = "q5_1",     [RWKV7_DTYPE_Q8_0] = "q8_0",     [RWKV7_DTYPE_Q2_K] = "q2_k",
-    [RWKV7_DTYPE_Q3_K] = "q3_k",     [RWKV7_DTYPE_Q4_K] = "q4_k",     [RWKV7_DTYPE_Q5_K] = "q5_k",
-    [RWKV7_DTYPE_Q6_K] = "q6_k",     [RWKV7_DTYPE_IQ4_NL] = "iq4_nl", [RWKV7_DTYPE_IQ4_XS] = "iq4_xs",
-    [RWKV7_DTYPE_IQ3_XXS] = "iq3_xxs", [RWKV7_DTYPE_IQ3_S] = "iq3_s", [RWKV7_DTYPE_IQ2_XXS] = "iq2_xxs",
-    [RWKV7_DTYPE_IQ2_XS] = "iq2_xs", [RWKV7_DTYPE_IQ2_S] = "iq2_s",   [RWKV7_DTYPE_IQ1_S] = "iq1_s",
-    [RWKV7_DTYPE_IQ1_M] = "iq1_m",
-};
+/* Shader variant suffix per weight type (shaders/variants.cmake builds the same list from
+ * dtype.h's RWKV7_WEIGHT_TYPE_LIST); NULL = no variant. */
+#define RWKV7_X_(T, n, cu, vk, unused) RWKV7_VK_SUFFIX_##vk(T, n)
+#define RWKV7_VK_SUFFIX_1(T, n) [RWKV7_DTYPE_##T] = #n,
+#define RWKV7_VK_SUFFIX_0(T, n)
+const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT] = {RWKV7_WEIGHT_TYPE_LIST(RWKV7_X_, 0)};
+#undef RWKV7_X_
+#undef RWKV7_VK_SUFFIX_1
+#undef RWKV7_VK_SUFFIX_0
 
 static struct rwkv7_vk *as_vk(struct rwkv7_backend *be) { return (struct rwkv7_vk *)be; }
 
