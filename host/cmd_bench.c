@@ -333,6 +333,7 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         /* llama-bench warms a prefill with the whole prompt and a decode with one token. */
         if (run_once(r, n_prompt, n_prompt ? 0 : 1, B, &st) < 0) goto fail;
     }
+    uint64_t ops0 = rwkv7_model_n_ops(m);
     for (int i = 0; i < pl->reps; i++) {
         fprintf(stderr, "rwkv7 bench: %s: %s repetition %d/%d\n", what, rec.test, i + 1, pl->reps);
         double ns = run_once(r, n_prompt, n_gen, B, &st);
@@ -351,6 +352,8 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         rec.gb_s = rec.bytes_per_token * rec.avg_ts / 1e9;
         rec.copy_gb_s = copy_gb_s;
         rec.bw_pct = copy_gb_s > 0 ? 100.0 * rec.gb_s / copy_gb_s : 0;
+        /* Backend ops per decode step (a replayed step counts the ops it recorded). */
+        rec.dispatches_per_token = (double)(rwkv7_model_n_ops(m) - ops0) / ((double)pl->reps * n_gen);
     }
     if (n_prompt && !n_gen) {
         double layers, head;

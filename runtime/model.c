@@ -352,6 +352,8 @@ const struct rwkv7_hparams *rwkv7_model_hparams(const struct rwkv7_model *m) { r
 const struct rwkv7_tokenizer *rwkv7_model_tokenizer(const struct rwkv7_model *m) { return m->tok; }
 const char *rwkv7_model_backend_name(const struct rwkv7_model *m) { return m->be->i->name; }
 const char *rwkv7_model_device_desc(const struct rwkv7_model *m) { return m->desc; }
+uint64_t rwkv7_model_n_ops(const struct rwkv7_model *m) { return m->be->n_ops; }
+
 uint64_t rwkv7_model_weight_bytes(const struct rwkv7_model *m) { return m->weight_bytes; }
 uint64_t rwkv7_model_n_params(const struct rwkv7_model *m) { return m->n_params; }
 uint64_t rwkv7_model_bytes_per_token(const struct rwkv7_model *m) { return m->bytes_per_token; }

@@ -260,7 +260,7 @@ static char *run_cli(const char *args, int *status, double *seconds) {
 static const char *const required_fields[] = {
     "model_filename", "model_type", "model_size", "model_n_params", "backends", "n_prompt", "n_gen",
     "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ts", "samples_ns", "test", "n_seqs",
-    "bytes_per_token", "gb_s", "bw_pct", "tflops", "logits_hash",
+    "bytes_per_token", "gb_s", "bw_pct", "tflops", "dispatches_per_token", "logits_hash",
 };
 
 static void check_record_fields(const char *fmt, const char *out, int n_records) {
