@@ -69,7 +69,7 @@ void rwkv7_backend_free(struct rwkv7_backend *be) {
 const char *rwkv7_op_name(enum rwkv7_op op) {
     static const char *const names[RWKV7_OP_COUNT] = {
 #define RWKV7_X_(U, l) #l,
-        RWKV7_OP_LIST(RWKV7_X_)
+        RWKV7_OP_LIST(RWKV7_X_) RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     };
     return (int)op >= 0 && op < RWKV7_OP_COUNT ? names[op] : "(unknown op)";
@@ -116,7 +116,7 @@ static enum rwkv7_status need_weight(struct rwkv7_backend *be, const char *op, e
     return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_embed, embed) {
+static RWKV7_OP_SIG(check_embed, embed) {
     const struct rwkv7_tensor *dst = args->dst, *table = args->table, *tokens = args->tokens;
     RWKV7_TRY(need_entry(be, "embed", (const void *)be->i->embed));
     if (!tokens || tokens->type != RWKV7_DTYPE_I32)
@@ -124,10 +124,10 @@ RWKV7_OP_SIG(rwkv7_op_embed, embed) {
     if (!table) return rwkv7_fail(RWKV7_ERR_ARG, "embed: missing table");
     RWKV7_TRY(need_shape("embed", dst, table->ne[0], tokens->ne[0]));
     RWKV7_TRY(need_weight(be, "embed", RWKV7_OP_EMBED, table));
-    return rwkv7_op_door(be, RWKV7_OP_EMBED, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_norm, norm) {
+static RWKV7_OP_SIG(check_norm, norm) {
     const struct rwkv7_tensor *x = args->x;
     RWKV7_TRY(need_entry(be, "norm", (const void *)be->i->norm));
     RWKV7_TRY(need_f32("norm", x));
@@ -136,10 +136,10 @@ RWKV7_OP_SIG(rwkv7_op_norm, norm) {
     RWKV7_TRY(need_shape("norm", args->b, x->ne[0], 1));
     if (args->n_groups < 1 || x->ne[0] % args->n_groups)
         return rwkv7_fail(RWKV7_ERR_ARG, "norm: %d groups do not divide %lld", args->n_groups, (long long)x->ne[0]);
-    return rwkv7_op_door(be, RWKV7_OP_NORM, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_matmul, matmul) {
+static RWKV7_OP_SIG(check_matmul, matmul) {
     const struct rwkv7_tensor *dst = args->dst, *w = args->w, *x = args->x;
     RWKV7_TRY(need_entry(be, "matmul", (const void *)be->i->matmul));
     RWKV7_TRY(need_f32("matmul", x));
@@ -151,10 +151,10 @@ RWKV7_OP_SIG(rwkv7_op_matmul, matmul) {
     if (dst->buf == x->buf && dst->offs == x->offs)
         return rwkv7_fail(RWKV7_ERR_ARG, "matmul: dst aliases x");
     RWKV7_TRY(need_weight(be, "matmul", RWKV7_OP_MATMUL, w));
-    return rwkv7_op_door(be, RWKV7_OP_MATMUL, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_token_shift, token_shift) {
+static RWKV7_OP_SIG(check_token_shift, token_shift) {
     const struct rwkv7_tensor *x = args->x, *mix = args->mix, *state = args->state, *slots = args->slots;
     RWKV7_TRY(need_entry(be, "token_shift", (const void *)be->i->token_shift));
     RWKV7_TRY(need_slots("token_shift", slots));
@@ -169,20 +169,20 @@ RWKV7_OP_SIG(rwkv7_op_token_shift, token_shift) {
     RWKV7_TRY(need_f32("token_shift", state));
     if (state->ne[0] != C)
         return rwkv7_fail(RWKV7_ERR_ARG, "token_shift: state rows of %lld, expected %lld", (long long)state->ne[0], (long long)C);
-    return rwkv7_op_door(be, RWKV7_OP_TOKEN_SHIFT, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_unary, unary) {
+static RWKV7_OP_SIG(check_unary, unary) {
     const struct rwkv7_tensor *x = args->x;
     RWKV7_TRY(need_entry(be, "unary", (const void *)be->i->unary));
     RWKV7_TRY(need_f32("unary", x));
     RWKV7_TRY(need_shape("unary", args->dst, x->ne[0], rwkv7_tensor_nrows(x)));
     if (args->bias) RWKV7_TRY(need_shape("unary", args->bias, x->ne[0], 1));
     if ((int)args->fn < 0 || args->fn > RWKV7_UNARY_DECAY) return rwkv7_fail(RWKV7_ERR_ARG, "unary: bad function %d", (int)args->fn);
-    return rwkv7_op_door(be, RWKV7_OP_UNARY, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_binary, binary) {
+static RWKV7_OP_SIG(check_binary, binary) {
     const struct rwkv7_tensor *a = args->a, *b = args->b;
     RWKV7_TRY(need_entry(be, "binary", (const void *)be->i->binary));
     RWKV7_TRY(need_f32("binary", a));
@@ -191,10 +191,10 @@ RWKV7_OP_SIG(rwkv7_op_binary, binary) {
     if (b->ne[0] != a->ne[0] || (rwkv7_tensor_nrows(b) != 1 && rwkv7_tensor_nrows(b) != rwkv7_tensor_nrows(a)))
         return rwkv7_fail(RWKV7_ERR_ARG, "binary: operand '%s' does not broadcast to '%s'", tname(b), tname(a));
     if ((int)args->fn < 0 || args->fn > RWKV7_BINARY_MUL) return rwkv7_fail(RWKV7_ERR_ARG, "binary: bad function %d", (int)args->fn);
-    return rwkv7_op_door(be, RWKV7_OP_BINARY, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_mix, mix) {
+static RWKV7_OP_SIG(check_mix, mix) {
     const struct rwkv7_tensor *a = args->a;
     RWKV7_TRY(need_entry(be, "mix", (const void *)be->i->mix));
     RWKV7_TRY(need_f32("mix", a));
@@ -202,10 +202,10 @@ RWKV7_OP_SIG(rwkv7_op_mix, mix) {
     RWKV7_TRY(need_shape("mix", args->b, C, rows));
     RWKV7_TRY(need_shape("mix", args->t, C, rows));
     RWKV7_TRY(need_shape("mix", args->dst, C, rows));
-    return rwkv7_op_door(be, RWKV7_OP_MIX, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_key_prep, key_prep) {
+static RWKV7_OP_SIG(check_key_prep, key_prep) {
     const struct rwkv7_tensor *k = args->k;
     int head_size = args->head_size;
     RWKV7_TRY(need_entry(be, "key_prep", (const void *)be->i->key_prep));
@@ -218,10 +218,10 @@ RWKV7_OP_SIG(rwkv7_op_key_prep, key_prep) {
     RWKV7_TRY(need_shape("key_prep", args->kmod, C, rows));
     RWKV7_TRY(need_shape("key_prep", args->k_k, C, 1));
     RWKV7_TRY(need_shape("key_prep", args->k_a, C, 1));
-    return rwkv7_op_door(be, RWKV7_OP_KEY_PREP, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_wkv7, wkv7) {
+static RWKV7_OP_SIG(check_wkv7, wkv7) {
     const struct rwkv7_tensor *r = args->r, *state = args->state, *slots = args->slots;
     int n_tok = args->n_tok, head_size = args->head_size;
     RWKV7_TRY(need_entry(be, "wkv7", (const void *)be->i->wkv7));
@@ -239,10 +239,10 @@ RWKV7_OP_SIG(rwkv7_op_wkv7, wkv7) {
     if (state->ne[0] != C * head_size)
         return rwkv7_fail(RWKV7_ERR_ARG, "wkv7: state rows of %lld, expected %lld", (long long)state->ne[0],
                           (long long)(C * head_size));
-    return rwkv7_op_door(be, RWKV7_OP_WKV7, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_wkv_out, wkv_out) {
+static RWKV7_OP_SIG(check_wkv_out, wkv_out) {
     const struct rwkv7_tensor *y = args->y;
     int head_size = args->head_size;
     RWKV7_TRY(need_entry(be, "wkv_out", (const void *)be->i->wkv_out));
@@ -254,10 +254,10 @@ RWKV7_OP_SIG(rwkv7_op_wkv_out, wkv_out) {
     for (int i = 0; i < 5; i++) RWKV7_TRY(need_shape("wkv_out", in[i], C, rows));
     const struct rwkv7_tensor *vec[] = {args->r_k, args->ln_w, args->ln_b};
     for (int i = 0; i < 3; i++) RWKV7_TRY(need_shape("wkv_out", vec[i], C, 1));
-    return rwkv7_op_door(be, RWKV7_OP_WKV_OUT, args);
+    return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_op_last_rows, last_rows) {
+static RWKV7_OP_SIG(check_last_rows, last_rows) {
     const struct rwkv7_tensor *x = args->x;
     int n_tok = args->n_tok;
     RWKV7_TRY(need_entry(be, "last_rows", (const void *)be->i->last_rows));
@@ -266,5 +266,26 @@ RWKV7_OP_SIG(rwkv7_op_last_rows, last_rows) {
     if (n_tok < 1 || rows % n_tok)
         return rwkv7_fail(RWKV7_ERR_ARG, "last_rows: %lld rows are not a multiple of %d tokens", (long long)rows, n_tok);
     RWKV7_TRY(need_shape("last_rows", args->dst, x->ne[0], rows / n_tok));
-    return rwkv7_op_door(be, RWKV7_OP_LAST_ROWS, args);
+    return RWKV7_OK;
 }
+
+/* Fused ops: the checks of the primitives they are made of. */
+static RWKV7_OP_SIG(check_norm_shift, norm_shift) {
+    RWKV7_TRY(check_norm(be, &(const struct rwkv7_norm_args){args->xn, args->x, args->w, args->b, 1, args->eps}));
+    return check_token_shift(be, &(const struct rwkv7_token_shift_args){args->dst, args->xn, args->mix, args->state,
+                                                                        args->slots, args->n_tok});
+}
+
+static RWKV7_OP_SIG(check_ffn_key, ffn_key) {
+    return check_matmul(be, &(const struct rwkv7_matmul_args){args->dst, args->w, args->x, false});
+}
+
+/* The doors: check once, then hand the op to op_debug.c (hooks, fallbacks, the backend). */
+#define RWKV7_X_(U, l)                                 \
+    RWKV7_OP_SIG(rwkv7_op_##l, l) {                    \
+        RWKV7_TRY(check_##l(be, args));                \
+        return rwkv7_op_door(be, RWKV7_OP_##U, args);  \
+    }
+RWKV7_OP_LIST(RWKV7_X_)
+RWKV7_FUSED_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_

@@ -38,12 +38,22 @@
     X(WKV_OUT, wkv_out)                                                                           \
     X(LAST_ROWS, last_rows)
 
+/* Fused ops: optional entries (house style 2.3: fused paths are added, never swapped in). A
+ * backend that leaves one NULL gets the generic fallback in op_debug.c, which runs the primitive
+ * ops it is made of through the door; that composition on the CPU backend is the reference each
+ * native fused kernel is checked against (test_ops, RWKV7_CHECK_RESULTS). */
+#define RWKV7_FUSED_OP_LIST(X)                                                                    \
+    X(NORM_SHIFT, norm_shift)                                                                     \
+    X(FFN_KEY, ffn_key)
+
 enum rwkv7_op {
 #define RWKV7_X_(U, l) RWKV7_OP_##U,
     RWKV7_OP_LIST(RWKV7_X_)
+    RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     RWKV7_OP_COUNT,
 };
+#define RWKV7_OP_FIRST_FUSED RWKV7_OP_NORM_SHIFT
 
 enum rwkv7_unary {
     RWKV7_UNARY_SIGMOID,  /* 1 / (1 + e^-z) */
@@ -139,6 +149,18 @@ struct rwkv7_last_rows_args {
     int n_tok;
 };
 
+/* Fused: LayerNorm then token shift (time-mix and channel-mix inputs): xn = norm(x) * w + b
+ * (C, T); then token_shift(dst, xn, mix, state, slots, n_tok) as above. */
+struct rwkv7_norm_shift_args {
+    const struct rwkv7_tensor *dst, *xn, *x, *w, *b, *mix, *state, *slots;
+    float eps;
+    int n_tok;
+};
+/* Fused: the channel-mix key, dst (F, T) = max(W x, 0)^2. w (C, F) any weight type, x (C, T). */
+struct rwkv7_ffn_key_args {
+    const struct rwkv7_tensor *dst, *w, *x;
+};
+
 /* The signature of op `l` under the function name `fn`; backends declare their entries with it:
  *   #define X(U, l) RWKV7_OP_SIG(rwkv7_cpu_##l, l);
  *   RWKV7_OP_LIST(X) */
@@ -209,6 +231,8 @@ struct rwkv7_backend_i {
     /* ---- compute ops (enqueue only; semantics at the argument structs above) ---- */
 #define RWKV7_X_(U, l) RWKV7_OP_SIG((*l), l);
     RWKV7_OP_LIST(RWKV7_X_)
+    /* optional fused ops: NULL = the generic fallback composed of the primitives */
+    RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 };
 
@@ -280,6 +304,7 @@ const char *rwkv7_op_name(enum rwkv7_op op);
  * builds the argument struct in place. */
 #define RWKV7_X_(U, l) RWKV7_OP_SIG(rwkv7_op_##l, l);
 RWKV7_OP_LIST(RWKV7_X_)
+RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 #define RWKV7_OP(be, l, ...) rwkv7_op_##l((be), &(const struct rwkv7_##l##_args){__VA_ARGS__})
 

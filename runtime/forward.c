@@ -234,8 +234,8 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     struct rwkv7_tensor xk = mix_slice(&mixv, C, rows, 2), xv = mix_slice(&mixv, C, rows, 3);
     struct rwkv7_tensor xa_ = mix_slice(&mixv, C, rows, 4), xg = mix_slice(&mixv, C, rows, 5);
 
-    RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xa, .x = &x, .w = &L->attn_norm_w, .b = &L->attn_norm_b, .n_groups = 1, .eps = hp->norm_eps));
-    RWKV7_TRY(RWKV7_OP(be, token_shift, .dst = &mixv, .x = &xa, .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .n_tok = n_tok));
+    RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &mixv, .xn = &xa, .x = &x, .w = &L->attn_norm_w, .b = &L->attn_norm_b,
+                       .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .eps = hp->norm_eps, .n_tok = n_tok));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &r, .w = &L->wr, .x = &xr));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &k, .w = &L->wk, .x = &xk));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &v, .w = &L->wv, .x = &xv));
@@ -280,10 +280,9 @@ static enum rwkv7_status channel_mix(struct rwkv7_ctx *c, int l, int64_t rows, i
     struct rwkv7_tensor x = view(&c->s[S_X], C, rows), xf = view(&c->s[S_XA], C, rows);
     struct rwkv7_tensor xk = view(&c->s[S_MIX], C, rows), h = view(&c->s[S_H], hp->n_ff, rows);
     struct rwkv7_tensor mix = view(&L->ffn_lerp, C, 1);
-    RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xf, .x = &x, .w = &L->ffn_norm_w, .b = &L->ffn_norm_b, .n_groups = 1, .eps = hp->norm_eps));
-    RWKV7_TRY(RWKV7_OP(be, token_shift, .dst = &xk, .x = &xf, .mix = &mix, .state = &c->ffn_shift[l], .slots = slots, .n_tok = n_tok));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &h, .w = &L->ffn_key, .x = &xk));
-    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &h, .x = &h, .fn = RWKV7_UNARY_RELU_SQR));
+    RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &xk, .xn = &xf, .x = &x, .w = &L->ffn_norm_w, .b = &L->ffn_norm_b,
+                       .mix = &mix, .state = &c->ffn_shift[l], .slots = slots, .eps = hp->norm_eps, .n_tok = n_tok));
+    RWKV7_TRY(RWKV7_OP(be, ffn_key, .dst = &h, .w = &L->ffn_key, .x = &xk));
     return RWKV7_OP(be, matmul, .dst = &x, .w = &L->ffn_value, .x = &h, .accumulate = true);
 }
 

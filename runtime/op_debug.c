@@ -44,6 +44,8 @@ static const struct {
                              "the chunked forms add exp2/log2 decays, ~1e-13 (tests/test_wkv7.c)"},
     [RWKV7_OP_WKV_OUT] = {1e-8, "GroupNorm and bonus dot products reduced in another order"},
     [RWKV7_OP_LAST_ROWS] = {1e-12, "a copy: exact"},
+    [RWKV7_OP_NORM_SHIFT] = {1e-8, "LayerNorm reduced in another order; the lerp exact up to FMA"},
+    [RWKV7_OP_FFN_KEY] = {4e-8, "matmul's 1e-8, doubled in relative error by the square of relu^2"},
 };
 
 double rwkv7_op_tolerance(const struct rwkv7_backend *be, enum rwkv7_op op, const void *args, const char **why) {
@@ -90,6 +92,10 @@ static const struct {
                               R(wkv_out, g), R(wkv_out, r_k), R(wkv_out, ln_w), R(wkv_out, ln_b)},
                           sizeof(struct rwkv7_wkv_out_args)},
     [RWKV7_OP_LAST_ROWS] = {2, {W(last_rows, dst), R(last_rows, x)}, sizeof(struct rwkv7_last_rows_args)},
+    [RWKV7_OP_NORM_SHIFT] = {8, {W(norm_shift, dst), W(norm_shift, xn), R(norm_shift, x), R(norm_shift, w),
+                                 R(norm_shift, b), R(norm_shift, mix), W(norm_shift, state), R(norm_shift, slots)},
+                             sizeof(struct rwkv7_norm_shift_args)},
+    [RWKV7_OP_FFN_KEY] = {3, {W(ffn_key, dst), R(ffn_key, w), R(ffn_key, x)}, sizeof(struct rwkv7_ffn_key_args)},
 };
 #undef R
 #undef W
@@ -111,11 +117,29 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
         seen[n_seen++] = t;
         if (!dup) bytes += t->nbytes;
         /* read and written: the state, an accumulated or in-place dst (counted once more) */
-        bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1);
+        bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1) ||
+                     (op == RWKV7_OP_NORM_SHIFT && i == 6);
         bool acc = op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0;
         if (dup || state || acc) bytes += t->nbytes;
     }
     return bytes;
+}
+
+/* ---- generic fallbacks of the fused ops: the primitives they are made of, through the door
+ * (each primitive counted and hooked) or, as the reference inside the CHECK hook, directly ---- */
+
+static enum rwkv7_status fallback_norm_shift(struct rwkv7_backend *be, const struct rwkv7_norm_shift_args *a, bool door) {
+    const struct rwkv7_norm_args n = {a->xn, a->x, a->w, a->b, 1, a->eps};
+    const struct rwkv7_token_shift_args t = {a->dst, a->xn, a->mix, a->state, a->slots, a->n_tok};
+    RWKV7_TRY(door ? rwkv7_op_norm(be, &n) : be->i->norm(be, &n));
+    return door ? rwkv7_op_token_shift(be, &t) : be->i->token_shift(be, &t);
+}
+
+static enum rwkv7_status fallback_ffn_key(struct rwkv7_backend *be, const struct rwkv7_ffn_key_args *a, bool door) {
+    const struct rwkv7_matmul_args m = {a->dst, a->w, a->x, false};
+    const struct rwkv7_unary_args u = {a->dst, a->dst, NULL, RWKV7_UNARY_RELU_SQR};
+    RWKV7_TRY(door ? rwkv7_op_matmul(be, &m) : be->i->matmul(be, &m));
+    return door ? rwkv7_op_unary(be, &u) : be->i->unary(be, &u);
 }
 
 static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
@@ -123,6 +147,12 @@ static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, 
 #define RWKV7_X_(U, l) \
     case RWKV7_OP_##U: return be->i->l(be, (const struct rwkv7_##l##_args *)args);
         RWKV7_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
+#define RWKV7_X_(U, l)                                                                  \
+    case RWKV7_OP_##U:                                                                  \
+        return be->i->l ? be->i->l(be, (const struct rwkv7_##l##_args *)args)           \
+                        : fallback_##l(be, (const struct rwkv7_##l##_args *)args, false);
+        RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     default: return rwkv7_fail(RWKV7_ERR_INTERNAL, "door: unknown op %d", (int)op);
     }
@@ -229,6 +259,9 @@ static enum rwkv7_status check_op(struct rwkv7_backend *be, enum rwkv7_op op, co
 }
 
 enum rwkv7_status rwkv7_op_door(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
+    /* A fused op the backend lacks: its primitives go through the door one by one. */
+    if (op == RWKV7_OP_NORM_SHIFT && !be->i->norm_shift) return fallback_norm_shift(be, args, true);
+    if (op == RWKV7_OP_FFN_KEY && !be->i->ffn_key) return fallback_ffn_key(be, args, true);
     be->n_ops++;
     struct rwkv7_op_debug *d = be->dbg;
     if (!d || !d->flags) return call_entry(be, op, args);

@@ -171,12 +171,14 @@ static double now_s(void) {
 #define RWKV7_OP_wkv7_ID RWKV7_OP_WKV7
 #define RWKV7_OP_wkv_out_ID RWKV7_OP_WKV_OUT
 #define RWKV7_OP_last_rows_ID RWKV7_OP_LAST_ROWS
+#define RWKV7_OP_norm_shift_ID RWKV7_OP_NORM_SHIFT
+#define RWKV7_OP_ffn_key_ID RWKV7_OP_FFN_KEY
 
 static enum rwkv7_status call_op(enum rwkv7_op op, const void *a) {
     switch (op) {
 #define RWKV7_X_(U, l) \
     case RWKV7_OP_##U: return rwkv7_op_##l(g_dev, (const struct rwkv7_##l##_args *)a);
-        RWKV7_OP_LIST(RWKV7_X_)
+        RWKV7_OP_LIST(RWKV7_X_) RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     default: return RWKV7_ERR_ARG;
     }
@@ -278,6 +280,17 @@ static void build_cases(void) {
         snprintf(c->name, sizeof c->name, "WKV_OUT(c=%d,t=%d,head=%d)", C, rows, OP_HEAD);
         c = add_case(RWKV7_OP_LAST_ROWS, 0, C, n_seq, n_tok, 0);
         snprintf(c->name, sizeof c->name, "LAST_ROWS(c=%d,n_seq=%d,n_tok=%d)", C, n_seq, n_tok);
+        /* fused ops (native where a backend has them, the generic fallback otherwise) */
+        for (int n_mix = 1; n_mix <= 6; n_mix += 5) {
+            c = add_case(RWKV7_OP_NORM_SHIFT, 0, C, n_seq, n_tok, n_mix);
+            snprintf(c->name, sizeof c->name, "NORM_SHIFT(c=%d,n_seq=%d,n_tok=%d,n_mix=%d)", C, n_seq, n_tok, n_mix);
+        }
+        static const int ffn_types[] = {RWKV7_DTYPE_F16, RWKV7_DTYPE_Q8_0, RWKV7_DTYPE_Q4_K};
+        for (int i = 0; i < 3; i++) {
+            c = add_case(RWKV7_OP_FFN_KEY, ffn_types[i], C, 4 * C + 32, rows, 0);
+            snprintf(c->name, sizeof c->name, "FFN_KEY(type=%s,c=%d,f=%d,t=%d)", rwkv7_dtype_name(ffn_types[i]), C,
+                     4 * C + 32, rows);
+        }
     }
     for (int hs = 32; hs <= 128; hs *= 2) {
         c = add_case(RWKV7_OP_WKV7, 0, hs, 1, 1, 0);
@@ -294,7 +307,8 @@ static void build_cases(void) {
 static void run_case(const struct op_case *k) {
     const char *cas = k->name;
     const int *p = k->p;
-    if ((k->op == RWKV7_OP_MATMUL || k->op == RWKV7_OP_EMBED) && !g_dev->i->supports(g_dev, k->op, k->type)) {
+    enum rwkv7_op wop = k->op == RWKV7_OP_FFN_KEY ? RWKV7_OP_MATMUL : k->op;
+    if ((wop == RWKV7_OP_MATMUL || wop == RWKV7_OP_EMBED) && !g_dev->i->supports(g_dev, wop, k->type)) {
         fprintf(stderr, "SKIP %s on %s: type not supported\n", cas, g_dev->i->name);
         return;
     }
@@ -378,6 +392,27 @@ static void run_case(const struct op_case *k) {
         struct pair x = mk_rand(p[0], p[1] * p[2], -2, 2), d = mk_rand(p[0], p[1], 0, 0);
         RUN(last_rows, cas, ((struct rwkv7_last_rows_args){&d.c, &x.c, p[2]}),
             ((struct rwkv7_last_rows_args){&d.d, &x.d, p[2]}), check_out(cas, "dst", &d, tol_, why_));
+        break;
+    }
+    case RWKV7_OP_NORM_SHIFT: {
+        int C = p[0], n_seq = p[1], n_tok = p[2], n_mix = p[3], rows = n_seq * n_tok;
+        struct pair x = mk_rand(C, rows, -3, 5), w = mk_rand(C, 1, 0.5f, 1.5f), b = mk_rand(C, 1, -0.2f, 0.2f);
+        struct pair xn = mk_rand(C, rows, 0, 0), mix = mk_rand(C, n_mix, 0, 1), state = mk_rand(C, 4, -2, 2);
+        int32_t sl[3] = {3, 1, 0};
+        struct pair slots = mk_i32(sl, n_seq), d = mk_rand(C, rows * n_mix, 0, 0);
+        d.c.ne[1] = d.d.ne[1] = rows, d.c.ne[2] = d.d.ne[2] = n_mix;
+        RUN(norm_shift, cas,
+            ((struct rwkv7_norm_shift_args){&d.c, &xn.c, &x.c, &w.c, &b.c, &mix.c, &state.c, &slots.c, 1e-5f, n_tok}),
+            ((struct rwkv7_norm_shift_args){&d.d, &xn.d, &x.d, &w.d, &b.d, &mix.d, &state.d, &slots.d, 1e-5f, n_tok}),
+            (check_out(cas, "dst", &d, tol_, why_), check_out(cas, "xn", &xn, tol_, why_),
+             check_out(cas, "state", &state, tol_, why_)));
+        break;
+    }
+    case RWKV7_OP_FFN_KEY: {
+        struct pair w = mk_weight(k->type, p[0], p[1], 31, 0.05f);
+        struct pair x = mk_rand(p[0], p[2], -1, 1), d = mk_rand(p[1], p[2], 0, 0);
+        RUN(ffn_key, cas, ((struct rwkv7_ffn_key_args){&d.c, &w.c, &x.c}), ((struct rwkv7_ffn_key_args){&d.d, &w.d, &x.d}),
+            check_out(cas, "dst", &d, tol_, why_));
         break;
     }
     case RWKV7_OP_WKV7: {
