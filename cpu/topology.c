@@ -22,7 +22,11 @@ int rwkv7_n_physical_cores(void) {
             if (!strncmp(line, "core id", 7)) {
                 int core = atoi(strchr(line, ':') + 1), seen = 0;
                 for (int i = 0; i < np; i++) seen |= pairs[i][0] == phys && pairs[i][1] == core;
-                if (!seen && np < 1024) { pairs[np][0] = phys; pairs[np][1] = core; np++; }
+                if (!seen && np < 1024) {
+                    pairs[np][0] = phys;
+                    pairs[np][1] = core;
+                    np++;
+                }
             }
         }
         fclose(f);

@@ -46,8 +46,10 @@ int cmd_devices(int argc, char **argv) {
     for (int pass = 0; pass < 2; pass++)
         for (int b = 0; (r = rwkv7_backend_reg_get(b)) != NULL; b++) {
             if (r->gpu != (pass == 1)) continue;
-            if (r->print_devices) r->print_devices(stdout);
-            else printf("%s: not compiled into this build\n", r->device_prefix);
+            if (r->print_devices)
+                r->print_devices(stdout);
+            else
+                printf("%s: not compiled into this build\n", r->device_prefix);
         }
     return 0;
 }

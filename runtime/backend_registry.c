@@ -38,7 +38,8 @@ const struct rwkv7_backend_reg *rwkv7_backend_reg_find(const char *name) {
         if (!strcasecmp(name, r->name)) return r;
         /* a device name: the prefix, then nothing, digits or ":digits" */
         size_t n = strlen(r->device_prefix);
-        if (!strncasecmp(name, r->device_prefix, n) && (name[n] == 0 || name[n] == ':' || (name[n] >= '0' && name[n] <= '9')))
+        if (!strncasecmp(name, r->device_prefix, n) &&
+            (name[n] == 0 || name[n] == ':' || (name[n] >= '0' && name[n] <= '9')))
             return r;
     }
     return NULL;

@@ -22,7 +22,7 @@ struct rwkv7_op_debug {
     int64_t token;
     uint64_t count[RWKV7_OP_COUNT]; /* TRACE */
     double seconds[RWKV7_OP_COUNT];
-    double worst[RWKV7_OP_COUNT];   /* CHECK: worst NMSE / tolerance seen */
+    double worst[RWKV7_OP_COUNT]; /* CHECK: worst NMSE / tolerance seen */
 };
 
 /* ---- the tolerance table ---- */
@@ -69,8 +69,10 @@ struct field {
     bool written; /* compared by CHECK; read back before the op when also read */
 };
 #define MAX_FIELDS 9
-#define R(l, f) {offsetof(struct rwkv7_##l##_args, f), false}
-#define W(l, f) {offsetof(struct rwkv7_##l##_args, f), true}
+#define R(l, f)                                                                                                        \
+    { offsetof(struct rwkv7_##l##_args, f), false }
+#define W(l, f)                                                                                                        \
+    { offsetof(struct rwkv7_##l##_args, f), true }
 static const struct {
     int n;
     struct field f[MAX_FIELDS];
@@ -79,21 +81,29 @@ static const struct {
     [RWKV7_OP_EMBED] = {3, {W(embed, dst), R(embed, table), R(embed, tokens)}, sizeof(struct rwkv7_embed_args)},
     [RWKV7_OP_NORM] = {4, {W(norm, dst), R(norm, x), R(norm, w), R(norm, b)}, sizeof(struct rwkv7_norm_args)},
     [RWKV7_OP_MATMUL] = {3, {W(matmul, dst), R(matmul, w), R(matmul, x)}, sizeof(struct rwkv7_matmul_args)},
-    [RWKV7_OP_TOKEN_SHIFT] = {5, {W(token_shift, dst), R(token_shift, x), R(token_shift, mix), W(token_shift, state),
-                                  R(token_shift, slots)}, sizeof(struct rwkv7_token_shift_args)},
+    [RWKV7_OP_TOKEN_SHIFT] = {5,
+                              {W(token_shift, dst), R(token_shift, x), R(token_shift, mix), W(token_shift, state),
+                               R(token_shift, slots)},
+                              sizeof(struct rwkv7_token_shift_args)},
     [RWKV7_OP_UNARY] = {3, {W(unary, dst), R(unary, x), R(unary, bias)}, sizeof(struct rwkv7_unary_args)},
     [RWKV7_OP_BINARY] = {3, {W(binary, dst), R(binary, a), R(binary, b)}, sizeof(struct rwkv7_binary_args)},
     [RWKV7_OP_MIX] = {4, {W(mix, dst), R(mix, a), R(mix, b), R(mix, t)}, sizeof(struct rwkv7_mix_args)},
-    [RWKV7_OP_KEY_PREP] = {6, {W(key_prep, kk), W(key_prep, kmod), R(key_prep, k), R(key_prep, a), R(key_prep, k_k),
-                               R(key_prep, k_a)}, sizeof(struct rwkv7_key_prep_args)},
-    [RWKV7_OP_WKV7] = {9, {W(wkv7, y), W(wkv7, state), R(wkv7, slots), R(wkv7, r), R(wkv7, w), R(wkv7, k), R(wkv7, v),
-                           R(wkv7, kk), R(wkv7, a)}, sizeof(struct rwkv7_wkv7_args)},
-    [RWKV7_OP_WKV_OUT] = {9, {W(wkv_out, dst), R(wkv_out, y), R(wkv_out, r), R(wkv_out, k), R(wkv_out, v),
-                              R(wkv_out, g), R(wkv_out, r_k), R(wkv_out, ln_w), R(wkv_out, ln_b)},
+    [RWKV7_OP_KEY_PREP] = {6,
+                           {W(key_prep, kk), W(key_prep, kmod), R(key_prep, k), R(key_prep, a), R(key_prep, k_k),
+                            R(key_prep, k_a)},
+                           sizeof(struct rwkv7_key_prep_args)},
+    [RWKV7_OP_WKV7] = {9,
+                       {W(wkv7, y), W(wkv7, state), R(wkv7, slots), R(wkv7, r), R(wkv7, w), R(wkv7, k), R(wkv7, v),
+                        R(wkv7, kk), R(wkv7, a)},
+                       sizeof(struct rwkv7_wkv7_args)},
+    [RWKV7_OP_WKV_OUT] = {9,
+                          {W(wkv_out, dst), R(wkv_out, y), R(wkv_out, r), R(wkv_out, k), R(wkv_out, v), R(wkv_out, g),
+                           R(wkv_out, r_k), R(wkv_out, ln_w), R(wkv_out, ln_b)},
                           sizeof(struct rwkv7_wkv_out_args)},
     [RWKV7_OP_LAST_ROWS] = {2, {W(last_rows, dst), R(last_rows, x)}, sizeof(struct rwkv7_last_rows_args)},
-    [RWKV7_OP_NORM_SHIFT] = {8, {W(norm_shift, dst), W(norm_shift, xn), R(norm_shift, x), R(norm_shift, w),
-                                 R(norm_shift, b), R(norm_shift, mix), W(norm_shift, state), R(norm_shift, slots)},
+    [RWKV7_OP_NORM_SHIFT] = {8,
+                             {W(norm_shift, dst), W(norm_shift, xn), R(norm_shift, x), R(norm_shift, w),
+                              R(norm_shift, b), R(norm_shift, mix), W(norm_shift, state), R(norm_shift, slots)},
                              sizeof(struct rwkv7_norm_shift_args)},
     [RWKV7_OP_FFN_KEY] = {3, {W(ffn_key, dst), R(ffn_key, w), R(ffn_key, x)}, sizeof(struct rwkv7_ffn_key_args)},
 };
@@ -128,7 +138,8 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
 /* ---- generic fallbacks of the fused ops: the primitives they are made of, through the door
  * (each primitive counted and hooked) or, as the reference inside the CHECK hook, directly ---- */
 
-static enum rwkv7_status fallback_norm_shift(struct rwkv7_backend *be, const struct rwkv7_norm_shift_args *a, bool door) {
+static enum rwkv7_status fallback_norm_shift(struct rwkv7_backend *be, const struct rwkv7_norm_shift_args *a,
+                                             bool door) {
     const struct rwkv7_norm_args n = {a->xn, a->x, a->w, a->b, 1, a->eps};
     const struct rwkv7_token_shift_args t = {a->dst, a->xn, a->mix, a->state, a->slots, a->n_tok};
     RWKV7_TRY(door ? rwkv7_op_norm(be, &n) : be->i->norm(be, &n));
@@ -144,13 +155,13 @@ static enum rwkv7_status fallback_ffn_key(struct rwkv7_backend *be, const struct
 
 static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
     switch (op) {
-#define RWKV7_X_(U, l) \
+#define RWKV7_X_(U, l)                                                                                                 \
     case RWKV7_OP_##U: return be->i->l(be, (const struct rwkv7_##l##_args *)args);
         RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
-#define RWKV7_X_(U, l)                                                                  \
-    case RWKV7_OP_##U:                                                                  \
-        return be->i->l ? be->i->l(be, (const struct rwkv7_##l##_args *)args)           \
+#define RWKV7_X_(U, l)                                                                                                 \
+    case RWKV7_OP_##U:                                                                                                 \
+        return be->i->l ? be->i->l(be, (const struct rwkv7_##l##_args *)args)                                          \
                         : fallback_##l(be, (const struct rwkv7_##l##_args *)args, false);
         RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
@@ -167,8 +178,10 @@ static double now_s(void) {
 /* " (layer 3, token 5)" for messages. */
 static const char *where(const struct rwkv7_op_debug *d) {
     static _Thread_local char buf[64];
-    if (d->layer >= 0) snprintf(buf, sizeof buf, "layer %d, token %lld", d->layer, (long long)d->token);
-    else snprintf(buf, sizeof buf, "outside the layers, token %lld", (long long)d->token);
+    if (d->layer >= 0)
+        snprintf(buf, sizeof buf, "layer %d, token %lld", d->layer, (long long)d->token);
+    else
+        snprintf(buf, sizeof buf, "outside the layers, token %lld", (long long)d->token);
     return buf;
 }
 
@@ -246,8 +259,8 @@ static enum rwkv7_status check_op(struct rwkv7_backend *be, enum rwkv7_op op, co
             st = rwkv7_fail(RWKV7_ERR_INTERNAL,
                             "check: op %s (%s) differs from the CPU backend on '%s': nmse %.3g > %.3g (%s); "
                             "%zu NaN/inf mismatches; element %zu is %.9g, the CPU gives %.9g",
-                            name, where(d), s[i].dev->name ? s[i].dev->name : "(scratch)", nmse, tol, why,
-                            bad, at, got[at], want[at]);
+                            name, where(d), s[i].dev->name ? s[i].dev->name : "(scratch)", nmse, tol, why, bad, at,
+                            got[at], want[at]);
         }
     }
     free(got);
@@ -273,7 +286,8 @@ enum rwkv7_status rwkv7_op_door(struct rwkv7_backend *be, enum rwkv7_op op, cons
         st = call_entry(be, op, args);
         if (st == RWKV7_OK && (d->flags & (RWKV7_DEBUG_SYNC | RWKV7_DEBUG_TRACE))) {
             st = be->i->sync(be);
-            if (st != RWKV7_OK) st = rwkv7_fail(st, "%s (after op %s, %s)", rwkv7_last_error(), rwkv7_op_name(op), where(d));
+            if (st != RWKV7_OK)
+                st = rwkv7_fail(st, "%s (after op %s, %s)", rwkv7_last_error(), rwkv7_op_name(op), where(d));
         }
     }
     d->count[op]++;
@@ -290,7 +304,8 @@ static bool env_on(const char *name) {
 
 enum rwkv7_status rwkv7_op_debug_from_env(struct rwkv7_backend *be) {
     unsigned flags = (env_on("RWKV7_SYNC_EACH_OP") ? RWKV7_DEBUG_SYNC : 0) |
-                     (env_on("RWKV7_CHECK_RESULTS") ? RWKV7_DEBUG_CHECK : 0) | (env_on("RWKV7_TRACE") ? RWKV7_DEBUG_TRACE : 0);
+                     (env_on("RWKV7_CHECK_RESULTS") ? RWKV7_DEBUG_CHECK : 0) |
+                     (env_on("RWKV7_TRACE") ? RWKV7_DEBUG_TRACE : 0);
     return flags ? rwkv7_backend_set_debug(be, flags) : RWKV7_OK;
 }
 
@@ -324,7 +339,8 @@ void rwkv7_op_debug_free(struct rwkv7_backend *be) {
     if (d->flags & (RWKV7_DEBUG_TRACE | RWKV7_DEBUG_CHECK)) {
         double total = 0;
         for (int op = 0; op < RWKV7_OP_COUNT; op++) total += d->seconds[op];
-        fprintf(stderr, "rwkv7: per-op %s on %s (synchronous):\n", d->flags & RWKV7_DEBUG_CHECK ? "check" : "trace", be->i->name);
+        fprintf(stderr, "rwkv7: per-op %s on %s (synchronous):\n", d->flags & RWKV7_DEBUG_CHECK ? "check" : "trace",
+                be->i->name);
         fprintf(stderr, "  %-12s %10s %12s %10s %7s%s\n", "op", "count", "total ms", "avg us", "share",
                 d->flags & RWKV7_DEBUG_CHECK ? "  worst nmse/tol" : "");
         for (int op = 0; op < RWKV7_OP_COUNT; op++) {

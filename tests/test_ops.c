@@ -25,12 +25,15 @@
 #include "testing.h"
 
 /* Odd multiple of 4: tensors start off the device's storage-offset alignment on purpose. */
-#define GUARD 1028
+#define GUARD      1028
 #define GUARD_BYTE 0xA5
-#define MAX_BUFS 64
+#define MAX_BUFS   64
 
 static struct rwkv7_backend *g_ref, *g_dev;
-static struct { struct rwkv7_backend *be; struct rwkv7_buf *buf; } g_bufs[MAX_BUFS];
+static struct {
+    struct rwkv7_backend *be;
+    struct rwkv7_buf *buf;
+} g_bufs[MAX_BUFS];
 static int g_n_bufs;
 static struct test_rng g_rng = {0x9E3779B97F4A7C15ull};
 static bool g_perf;
@@ -59,7 +62,8 @@ static struct rwkv7_tensor mk1(struct rwkv7_backend *be, int type, int64_t ne0, 
     memset(guard, GUARD_BYTE, GUARD);
     CHECK(be->i->buf_set(be, buf, 0, guard, GUARD) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
     CHECK(be->i->buf_set(be, buf, GUARD + t.nbytes, guard, GUARD) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
-    if (data && t.nbytes) CHECK(be->i->buf_set(be, buf, GUARD, data, t.nbytes) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
+    if (data && t.nbytes)
+        CHECK(be->i->buf_set(be, buf, GUARD, data, t.nbytes) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
     return t;
 }
 
@@ -149,36 +153,37 @@ static double now_s(void) {
 /* The op on the reference, then on the device; with --perf the device op again, timed (repeated
  * until 0.2 s or 1000 runs, synced at the end) and reported with its GB/s. Outputs of in-place
  * ops drift during timing: checks run before it. */
-#define RUN(l, cas, ref_args, dev_args, checks)                                                       \
-    do {                                                                                                \
-        const struct rwkv7_##l##_args ra_ = ref_args, da_ = dev_args;                                   \
-        CHECK(rwkv7_op_##l(g_ref, &ra_) == RWKV7_OK, "%s on cpu: %s", cas, rwkv7_last_error());         \
-        CHECK(rwkv7_op_##l(g_dev, &da_) == RWKV7_OK, "%s on %s: %s", cas, g_dev->i->name, rwkv7_last_error()); \
-        const char *why_ = NULL;                                                                        \
-        double tol_ = rwkv7_op_tolerance(g_dev, RWKV7_OP_##l##_ID, &da_, &why_);                        \
-        (void)tol_;                                                                                     \
-        checks;                                                                                         \
-        if (g_perf) perf(cas, RWKV7_OP_##l##_ID, &da_);                                                 \
+#define RUN(l, cas, ref_args, dev_args, checks)                                                                        \
+    do {                                                                                                               \
+        const struct rwkv7_##l##_args ra_ = ref_args, da_ = dev_args;                                                  \
+        CHECK(rwkv7_op_##l(g_ref, &ra_) == RWKV7_OK, "%s on cpu: %s", cas, rwkv7_last_error());                        \
+        CHECK(rwkv7_op_##l(g_dev, &da_) == RWKV7_OK, "%s on %s: %s", cas, g_dev->i->name, rwkv7_last_error());         \
+        const char *why_ = NULL;                                                                                       \
+        double tol_ = rwkv7_op_tolerance(g_dev, RWKV7_OP_##l##_ID, &da_, &why_);                                       \
+        (void)tol_;                                                                                                    \
+        checks;                                                                                                        \
+        if (g_perf) perf(cas, RWKV7_OP_##l##_ID, &da_);                                                                \
     } while (0)
-#define RWKV7_OP_embed_ID RWKV7_OP_EMBED
-#define RWKV7_OP_norm_ID RWKV7_OP_NORM
-#define RWKV7_OP_matmul_ID RWKV7_OP_MATMUL
+#define RWKV7_OP_embed_ID       RWKV7_OP_EMBED
+#define RWKV7_OP_norm_ID        RWKV7_OP_NORM
+#define RWKV7_OP_matmul_ID      RWKV7_OP_MATMUL
 #define RWKV7_OP_token_shift_ID RWKV7_OP_TOKEN_SHIFT
-#define RWKV7_OP_unary_ID RWKV7_OP_UNARY
-#define RWKV7_OP_binary_ID RWKV7_OP_BINARY
-#define RWKV7_OP_mix_ID RWKV7_OP_MIX
-#define RWKV7_OP_key_prep_ID RWKV7_OP_KEY_PREP
-#define RWKV7_OP_wkv7_ID RWKV7_OP_WKV7
-#define RWKV7_OP_wkv_out_ID RWKV7_OP_WKV_OUT
-#define RWKV7_OP_last_rows_ID RWKV7_OP_LAST_ROWS
-#define RWKV7_OP_norm_shift_ID RWKV7_OP_NORM_SHIFT
-#define RWKV7_OP_ffn_key_ID RWKV7_OP_FFN_KEY
+#define RWKV7_OP_unary_ID       RWKV7_OP_UNARY
+#define RWKV7_OP_binary_ID      RWKV7_OP_BINARY
+#define RWKV7_OP_mix_ID         RWKV7_OP_MIX
+#define RWKV7_OP_key_prep_ID    RWKV7_OP_KEY_PREP
+#define RWKV7_OP_wkv7_ID        RWKV7_OP_WKV7
+#define RWKV7_OP_wkv_out_ID     RWKV7_OP_WKV_OUT
+#define RWKV7_OP_last_rows_ID   RWKV7_OP_LAST_ROWS
+#define RWKV7_OP_norm_shift_ID  RWKV7_OP_NORM_SHIFT
+#define RWKV7_OP_ffn_key_ID     RWKV7_OP_FFN_KEY
 
 static enum rwkv7_status call_op(enum rwkv7_op op, const void *a) {
     switch (op) {
-#define RWKV7_X_(U, l) \
+#define RWKV7_X_(U, l)                                                                                                 \
     case RWKV7_OP_##U: return rwkv7_op_##l(g_dev, (const struct rwkv7_##l##_args *)a);
-        RWKV7_OP_LIST(RWKV7_X_) RWKV7_FUSED_OP_LIST(RWKV7_X_)
+        RWKV7_OP_LIST(RWKV7_X_)
+        RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     default: return RWKV7_ERR_ARG;
     }
@@ -205,8 +210,8 @@ static void perf(const char *cas, enum rwkv7_op op, const void *a) {
 
 struct op_case {
     enum rwkv7_op op;
-    int type;     /* weight type (matmul, embed) */
-    int p[4];     /* op-specific: see build_cases */
+    int type; /* weight type (matmul, embed) */
+    int p[4]; /* op-specific: see build_cases */
     char name[96];
 };
 #define MAX_CASES 4096
@@ -240,9 +245,11 @@ static void build_cases(void) {
         const char *tn = rwkv7_dtype_name(t);
         int n_float = rwkv7_dtype_get(t)->block == 1 ? OP_N_MATMUL_FLOAT : 0;
         for (int i = 0; i < OP_N_MATMUL + n_float; i++) {
-            const struct op_matmul_case *m = i < OP_N_MATMUL ? &op_matmul_cases[i] : &op_matmul_float_cases[i - OP_N_MATMUL];
+            const struct op_matmul_case *m =
+                i < OP_N_MATMUL ? &op_matmul_cases[i] : &op_matmul_float_cases[i - OP_N_MATMUL];
             c = add_case(RWKV7_OP_MATMUL, t, m->k, m->m, m->t, m->accumulate);
-            snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s)", tn, m->k, m->m, m->t, m->accumulate ? ",acc" : "");
+            snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s)", tn, m->k, m->m, m->t,
+                     m->accumulate ? ",acc" : "");
         }
         for (int tok = 1; tok <= 37; tok += 36) {
             c = add_case(RWKV7_OP_EMBED, t, OP_C, 50, tok, 0);
@@ -263,12 +270,14 @@ static void build_cases(void) {
         for (int fn = 0; fn < 4; fn++)
             for (int bias = 0; bias < 2; bias++) {
                 c = add_case(RWKV7_OP_UNARY, 0, fn, C, rows, bias);
-                snprintf(c->name, sizeof c->name, "UNARY(fn=%s,c=%d,t=%d%s)", k_unary[fn], C, rows, bias ? ",bias" : ",inplace");
+                snprintf(c->name, sizeof c->name, "UNARY(fn=%s,c=%d,t=%d%s)", k_unary[fn], C, rows,
+                         bias ? ",bias" : ",inplace");
             }
         for (int fn = 0; fn < 2; fn++)
             for (int bc = 0; bc < 2; bc++) {
                 c = add_case(RWKV7_OP_BINARY, 0, fn, C, rows, bc);
-                snprintf(c->name, sizeof c->name, "BINARY(fn=%s,c=%d,t=%d%s)", fn ? "mul" : "add", C, rows, bc ? ",row" : "");
+                snprintf(c->name, sizeof c->name, "BINARY(fn=%s,c=%d,t=%d%s)", fn ? "mul" : "add", C, rows,
+                         bc ? ",row" : "");
             }
         c = add_case(RWKV7_OP_MIX, 0, C, rows, 0, 0);
         snprintf(c->name, sizeof c->name, "MIX(c=%d,t=%d,inplace)", C, rows);
@@ -297,7 +306,8 @@ static void build_cases(void) {
         snprintf(c->name, sizeof c->name, "WKV7(head_size=%d,c=%d,n_seq=1,n_tok=1)", hs, 2 * hs);
         for (int i = 0; i < OP_N_WKV_TOK; i++) {
             c = add_case(RWKV7_OP_WKV7, 0, hs, 2, op_wkv_tok_cases[i], 0);
-            snprintf(c->name, sizeof c->name, "WKV7(head_size=%d,c=%d,n_seq=2,n_tok=%d)", hs, 2 * hs, op_wkv_tok_cases[i]);
+            snprintf(c->name, sizeof c->name, "WKV7(head_size=%d,c=%d,n_seq=2,n_tok=%d)", hs, 2 * hs,
+                     op_wkv_tok_cases[i]);
         }
     }
 }
@@ -357,15 +367,17 @@ static void run_case(const struct op_case *k) {
         break;
     }
     case RWKV7_OP_BINARY: {
-        struct pair a = mk_rand(p[1], p[2], -2, 2), b = mk_rand(p[1], p[3] ? 1 : p[2], -2, 2), d = mk_rand(p[1], p[2], 0, 0);
+        struct pair a = mk_rand(p[1], p[2], -2, 2), b = mk_rand(p[1], p[3] ? 1 : p[2], -2, 2),
+                    d = mk_rand(p[1], p[2], 0, 0);
         RUN(binary, cas, ((struct rwkv7_binary_args){&d.c, &a.c, &b.c, (enum rwkv7_binary)p[0]}),
-            ((struct rwkv7_binary_args){&d.d, &a.d, &b.d, (enum rwkv7_binary)p[0]}), check_out(cas, "dst", &d, tol_, why_));
+            ((struct rwkv7_binary_args){&d.d, &a.d, &b.d, (enum rwkv7_binary)p[0]}),
+            check_out(cas, "dst", &d, tol_, why_));
         break;
     }
     case RWKV7_OP_MIX: {
         struct pair a = mk_rand(p[0], p[1], -2, 2), b = mk_rand(p[0], p[1], -2, 2), t = mk_rand(p[0], p[1], 0, 1);
-        RUN(mix, cas, ((struct rwkv7_mix_args){&a.c, &a.c, &b.c, &t.c}), ((struct rwkv7_mix_args){&a.d, &a.d, &b.d, &t.d}),
-            check_out(cas, "dst", &a, tol_, why_));
+        RUN(mix, cas, ((struct rwkv7_mix_args){&a.c, &a.c, &b.c, &t.c}),
+            ((struct rwkv7_mix_args){&a.d, &a.d, &b.d, &t.d}), check_out(cas, "dst", &a, tol_, why_));
         break;
     }
     case RWKV7_OP_KEY_PREP: {
@@ -383,8 +395,10 @@ static void run_case(const struct op_case *k) {
                     kx = mk_rand(C, rows, -1, 1), v = mk_rand(C, rows, -1, 1), g = mk_rand(C, rows, 0, 1),
                     r_k = mk_rand(C, 1, -0.5f, 0.5f), lw = mk_rand(C, 1, 0.5f, 1.5f), lb = mk_rand(C, 1, -0.2f, 0.2f);
         RUN(wkv_out, cas,
-            ((struct rwkv7_wkv_out_args){&d.c, &y.c, &r.c, &kx.c, &v.c, &g.c, &r_k.c, &lw.c, &lb.c, p[2], RWKV7_GROUPNORM_EPS}),
-            ((struct rwkv7_wkv_out_args){&d.d, &y.d, &r.d, &kx.d, &v.d, &g.d, &r_k.d, &lw.d, &lb.d, p[2], RWKV7_GROUPNORM_EPS}),
+            ((struct rwkv7_wkv_out_args){&d.c, &y.c, &r.c, &kx.c, &v.c, &g.c, &r_k.c, &lw.c, &lb.c, p[2],
+                                         RWKV7_GROUPNORM_EPS}),
+            ((struct rwkv7_wkv_out_args){&d.d, &y.d, &r.d, &kx.d, &v.d, &g.d, &r_k.d, &lw.d, &lb.d, p[2],
+                                         RWKV7_GROUPNORM_EPS}),
             check_out(cas, "dst", &d, tol_, why_));
         break;
     }
@@ -411,8 +425,8 @@ static void run_case(const struct op_case *k) {
     case RWKV7_OP_FFN_KEY: {
         struct pair w = mk_weight(k->type, p[0], p[1], 31, 0.05f);
         struct pair x = mk_rand(p[0], p[2], -1, 1), d = mk_rand(p[1], p[2], 0, 0);
-        RUN(ffn_key, cas, ((struct rwkv7_ffn_key_args){&d.c, &w.c, &x.c}), ((struct rwkv7_ffn_key_args){&d.d, &w.d, &x.d}),
-            check_out(cas, "dst", &d, tol_, why_));
+        RUN(ffn_key, cas, ((struct rwkv7_ffn_key_args){&d.c, &w.c, &x.c}),
+            ((struct rwkv7_ffn_key_args){&d.d, &w.d, &x.d}), check_out(cas, "dst", &d, tol_, why_));
         break;
     }
     case RWKV7_OP_WKV7: {
@@ -463,7 +477,9 @@ static void test_graph(void) {
         CHECK(g_dev->i->buf_set(g_dev, x.d.buf, x.d.offs, xv, 1024) == RWKV7_OK, "buf_set");
         CHECK(g_ref->i->buf_set(g_ref, x.c.buf, x.c.offs, xv, 1024) == RWKV7_OK, "buf_set");
         free(xv);
-        CHECK(RWKV7_OP(g_ref, norm, .dst = &h.c, .x = &x.c, .w = &nw.c, .b = &nb.c, .n_groups = 1, .eps = 1e-5f) == RWKV7_OK, "cpu norm");
+        CHECK(RWKV7_OP(g_ref, norm, .dst = &h.c, .x = &x.c, .w = &nw.c, .b = &nb.c, .n_groups = 1, .eps = 1e-5f) ==
+                  RWKV7_OK,
+              "cpu norm");
         CHECK(RWKV7_OP(g_ref, matmul, .dst = &d.c, .w = &w.c, .x = &h.c) == RWKV7_OK, "cpu matmul");
         if (step == 3 && g_dev->i->set_row_invariant) g_dev->i->set_row_invariant(g_dev, true);
         bool replayed = g_dev->i->graph_launch(g_dev, key);
@@ -472,7 +488,9 @@ static void test_graph(void) {
         CHECK(replayed == want, "%s: step %d replayed=%d, expected %d", cas, step, replayed, want);
         if (!replayed) {
             CHECK(g_dev->i->graph_begin(g_dev, key) == RWKV7_OK, "graph_begin: %s", rwkv7_last_error());
-            CHECK(RWKV7_OP(g_dev, norm, .dst = &h.d, .x = &x.d, .w = &nw.d, .b = &nb.d, .n_groups = 1, .eps = 1e-5f) == RWKV7_OK, "norm");
+            CHECK(RWKV7_OP(g_dev, norm, .dst = &h.d, .x = &x.d, .w = &nw.d, .b = &nb.d, .n_groups = 1, .eps = 1e-5f) ==
+                      RWKV7_OK,
+                  "norm");
             CHECK(RWKV7_OP(g_dev, matmul, .dst = &d.d, .w = &w.d, .x = &h.d) == RWKV7_OK, "matmul");
             CHECK(g_dev->i->graph_end(g_dev, true) == RWKV7_OK, "graph_end: %s", rwkv7_last_error());
         }
@@ -483,7 +501,9 @@ static void test_graph(void) {
     if (g_dev->i->set_row_invariant) g_dev->i->set_row_invariant(g_dev, false);
     /* A failed step's recording is thrown away. */
     CHECK(g_dev->i->graph_begin(g_dev, key_bad) == RWKV7_OK, "graph_begin: %s", rwkv7_last_error());
-    CHECK(RWKV7_OP(g_dev, norm, .dst = &h.d, .x = &x.d, .w = &nw.d, .b = &nb.d, .n_groups = 1, .eps = 1e-5f) == RWKV7_OK, "norm");
+    CHECK(RWKV7_OP(g_dev, norm, .dst = &h.d, .x = &x.d, .w = &nw.d, .b = &nb.d, .n_groups = 1, .eps = 1e-5f) ==
+              RWKV7_OK,
+          "norm");
     CHECK(g_dev->i->graph_end(g_dev, false) == RWKV7_OK, "graph_end(discard): %s", rwkv7_last_error());
     CHECK(!g_dev->i->graph_launch(g_dev, key_bad), "%s: a discarded recording was replayed", cas);
     /* Dropping an owner forgets its recordings. */
@@ -506,7 +526,8 @@ static void test_check_hook(void) {
     struct pair x = mk_rand(OP_C, 3, -2, 2), d = mk_rand(OP_C, 3, 0, 0);
     CHECK(rwkv7_backend_set_debug(g_dev, RWKV7_DEBUG_CHECK) == RWKV7_OK, "set_debug: %s", rwkv7_last_error());
     rwkv7_op_where(g_dev, 3, 5);
-    CHECK(RWKV7_OP(g_dev, unary, .dst = &d.d, .x = &x.d, .fn = RWKV7_UNARY_TANH) == RWKV7_OK, "checked unary: %s", rwkv7_last_error());
+    CHECK(RWKV7_OP(g_dev, unary, .dst = &d.d, .x = &x.d, .fn = RWKV7_UNARY_TANH) == RWKV7_OK, "checked unary: %s",
+          rwkv7_last_error());
     static struct rwkv7_backend_i broken;
     g_real_i = g_dev->i;
     broken = *g_dev->i;
@@ -531,11 +552,16 @@ static int usage(void) {
 int main(int argc, char **argv) {
     const char *only_be = NULL, *only_op = NULL, *pattern = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--perf")) g_perf = true;
-        else if (!strcmp(argv[i], "-b") && i + 1 < argc) only_be = argv[++i];
-        else if (!strcmp(argv[i], "-o") && i + 1 < argc) only_op = argv[++i];
-        else if (!strcmp(argv[i], "-p") && i + 1 < argc) pattern = argv[++i];
-        else return usage();
+        if (!strcmp(argv[i], "--perf"))
+            g_perf = true;
+        else if (!strcmp(argv[i], "-b") && i + 1 < argc)
+            only_be = argv[++i];
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            only_op = argv[++i];
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc)
+            pattern = argv[++i];
+        else
+            return usage();
     }
     regex_t re;
     if (pattern && regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0) {
