@@ -1,7 +1,7 @@
 # cuda/cuda.cmake: the CUDA backend build, included by the top CMakeLists.txt when RWKV7_CUDA is
 # not OFF. AUTO enables it only when CheckLanguage finds nvcc; ON makes its absence an error.
 # The CUDA runtime is linked statically so the binary still starts (and falls back) on machines
-# without a driver; rwkv7_backend_cuda_init then returns RWKV7_ERR_UNSUPPORTED.
+# without a driver; the registry entry's init (cuda_init) then returns RWKV7_ERR_UNSUPPORTED.
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)

@@ -168,7 +168,8 @@ static RWKV7_OP_SIG(check_token_shift, token_shift) {
     RWKV7_TRY(need_shape("token_shift", args->dst, C, rows * n_mix));
     RWKV7_TRY(need_f32("token_shift", state));
     if (state->ne[0] != C)
-        return rwkv7_fail(RWKV7_ERR_ARG, "token_shift: state rows of %lld, expected %lld", (long long)state->ne[0], (long long)C);
+        return rwkv7_fail(RWKV7_ERR_ARG, "token_shift: state rows of %lld, expected %lld", (long long)state->ne[0],
+                          (long long)C);
     return RWKV7_OK;
 }
 
@@ -178,7 +179,8 @@ static RWKV7_OP_SIG(check_unary, unary) {
     RWKV7_TRY(need_f32("unary", x));
     RWKV7_TRY(need_shape("unary", args->dst, x->ne[0], rwkv7_tensor_nrows(x)));
     if (args->bias) RWKV7_TRY(need_shape("unary", args->bias, x->ne[0], 1));
-    if ((int)args->fn < 0 || args->fn > RWKV7_UNARY_DECAY) return rwkv7_fail(RWKV7_ERR_ARG, "unary: bad function %d", (int)args->fn);
+    if ((int)args->fn < 0 || args->fn > RWKV7_UNARY_DECAY)
+        return rwkv7_fail(RWKV7_ERR_ARG, "unary: bad function %d", (int)args->fn);
     return RWKV7_OK;
 }
 
@@ -190,7 +192,8 @@ static RWKV7_OP_SIG(check_binary, binary) {
     RWKV7_TRY(need_f32("binary", b));
     if (b->ne[0] != a->ne[0] || (rwkv7_tensor_nrows(b) != 1 && rwkv7_tensor_nrows(b) != rwkv7_tensor_nrows(a)))
         return rwkv7_fail(RWKV7_ERR_ARG, "binary: operand '%s' does not broadcast to '%s'", tname(b), tname(a));
-    if ((int)args->fn < 0 || args->fn > RWKV7_BINARY_MUL) return rwkv7_fail(RWKV7_ERR_ARG, "binary: bad function %d", (int)args->fn);
+    if ((int)args->fn < 0 || args->fn > RWKV7_BINARY_MUL)
+        return rwkv7_fail(RWKV7_ERR_ARG, "binary: bad function %d", (int)args->fn);
     return RWKV7_OK;
 }
 
@@ -264,7 +267,8 @@ static RWKV7_OP_SIG(check_last_rows, last_rows) {
     RWKV7_TRY(need_f32("last_rows", x));
     int64_t rows = rwkv7_tensor_nrows(x);
     if (n_tok < 1 || rows % n_tok)
-        return rwkv7_fail(RWKV7_ERR_ARG, "last_rows: %lld rows are not a multiple of %d tokens", (long long)rows, n_tok);
+        return rwkv7_fail(RWKV7_ERR_ARG, "last_rows: %lld rows are not a multiple of %d tokens", (long long)rows,
+                          n_tok);
     RWKV7_TRY(need_shape("last_rows", args->dst, x->ne[0], rows / n_tok));
     return RWKV7_OK;
 }

@@ -235,7 +235,8 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     struct rwkv7_tensor xa_ = mix_slice(&mixv, C, rows, 4), xg = mix_slice(&mixv, C, rows, 5);
 
     RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &mixv, .xn = &xa, .x = &x, .w = &L->attn_norm_w, .b = &L->attn_norm_b,
-                       .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .eps = hp->norm_eps, .n_tok = n_tok));
+                       .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .eps = hp->norm_eps,
+                       .n_tok = n_tok));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &r, .w = &L->wr, .x = &xr));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &k, .w = &L->wk, .x = &xk));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &v, .w = &L->wv, .x = &xv));
@@ -266,9 +267,12 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &lg, .w = &L->g1, .x = &xg));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lg, .x = &lg, .fn = RWKV7_UNARY_SIGMOID));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &g, .w = &L->g2, .x = &lg));
-    RWKV7_TRY(RWKV7_OP(be, key_prep, .kk = &kk, .kmod = &km, .k = &k, .a = &a, .k_k = &L->k_k, .k_a = &L->k_a, .head_size = hp->head_size));
-    RWKV7_TRY(RWKV7_OP(be, wkv7, .y = &y, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &km, .v = &v, .kk = &kk, .a = &a, .n_tok = n_tok, .head_size = hp->head_size));
-    RWKV7_TRY(RWKV7_OP(be, wkv_out, .dst = &o, .y = &y, .r = &r, .k = &km, .v = &v, .g = &g, .r_k = &L->r_k, .ln_w = &L->lnx_w, .ln_b = &L->lnx_b, .head_size = hp->head_size, .eps = RWKV7_GROUPNORM_EPS));
+    RWKV7_TRY(RWKV7_OP(be, key_prep, .kk = &kk, .kmod = &km, .k = &k, .a = &a, .k_k = &L->k_k, .k_a = &L->k_a,
+                       .head_size = hp->head_size));
+    RWKV7_TRY(RWKV7_OP(be, wkv7, .y = &y, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &km, .v = &v,
+                       .kk = &kk, .a = &a, .n_tok = n_tok, .head_size = hp->head_size));
+    RWKV7_TRY(RWKV7_OP(be, wkv_out, .dst = &o, .y = &y, .r = &r, .k = &km, .v = &v, .g = &g, .r_k = &L->r_k,
+                       .ln_w = &L->lnx_w, .ln_b = &L->lnx_b, .head_size = hp->head_size, .eps = RWKV7_GROUPNORM_EPS));
     return RWKV7_OP(be, matmul, .dst = &x, .w = &L->wo, .x = &o, .accumulate = true);
 }
 
@@ -300,7 +304,8 @@ static enum rwkv7_status step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rw
     slots.ne[0] = n_seq;
     slots.nbytes = (size_t)n_seq * sizeof(int32_t);
     RWKV7_TRY(RWKV7_OP(be, embed, .dst = &x, .table = &m->tok_embd, .tokens = &tok));
-    RWKV7_TRY(RWKV7_OP(be, norm, .dst = &x, .x = &x, .w = &m->ln0_w, .b = &m->ln0_b, .n_groups = 1, .eps = hp->norm_eps));
+    RWKV7_TRY(RWKV7_OP(be, norm, .dst = &x, .x = &x, .w = &m->ln0_w, .b = &m->ln0_b, .n_groups = 1,
+                       .eps = hp->norm_eps));
     for (int l = 0; l < hp->n_layer; l++) {
         rwkv7_op_where(be, l, c->step_t0);
         RWKV7_TRY(time_mix(c, l, rows, n_tok, &slots));
@@ -314,9 +319,11 @@ static enum rwkv7_status step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rw
         out_rows = n_seq;
         xo = view(&c->s[S_LAST], C, n_seq);
         RWKV7_TRY(RWKV7_OP(be, last_rows, .dst = &xo, .x = &x, .n_tok = n_tok));
-        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &xo, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1, .eps = hp->norm_eps));
+        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &xo, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1,
+                           .eps = hp->norm_eps));
     } else {
-        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &x, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1, .eps = hp->norm_eps));
+        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &x, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1,
+                           .eps = hp->norm_eps));
     }
     struct rwkv7_tensor logits = view(&c->s[S_LOGITS], hp->n_vocab, out_rows);
     return RWKV7_OP(be, matmul, .dst = &logits, .w = &m->head, .x = &xo);

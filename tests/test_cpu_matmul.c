@@ -137,7 +137,8 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
 
 int main(void) {
     struct rwkv7_backend *be1 = NULL, *be2 = NULL;
-    if (rwkv7_backend_init("cpu", NULL, 1, true, &be1) != RWKV7_OK || rwkv7_backend_init("cpu", NULL, 2, true, &be2) != RWKV7_OK) {
+    if (rwkv7_backend_init("cpu", NULL, 1, true, &be1) != RWKV7_OK ||
+        rwkv7_backend_init("cpu", NULL, 2, true, &be2) != RWKV7_OK) {
         fprintf(stderr, "cannot start the CPU backend\n");
         return 1;
     }
