@@ -443,6 +443,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     .norm_shift = NULL, /* fused ops: the generic fallback for now */
+    .wkv_block = NULL,
     .ffn_key = NULL,
 };
 

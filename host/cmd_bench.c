@@ -89,11 +89,10 @@ static int parse_ints(const char *flag, const struct str_list *in, int min, stru
     return rc;
 }
 
+/* "CPU", "CUDA", "Vulkan": the registry's device prefix. */
 static const char *backend_label(const char *name) {
-    if (!strcmp(name, "cpu")) return "CPU";
-    if (!strcmp(name, "cuda")) return "CUDA";
-    if (!strcmp(name, "vulkan")) return "Vulkan";
-    return name;
+    const struct rwkv7_backend_reg *r = rwkv7_backend_reg_find(name);
+    return r ? r->device_prefix : name;
 }
 
 static void cpu_model_name(char *buf, size_t cap) {

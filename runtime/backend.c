@@ -280,6 +280,16 @@ static RWKV7_OP_SIG(check_norm_shift, norm_shift) {
                                                                         args->slots, args->n_tok});
 }
 
+static RWKV7_OP_SIG(check_wkv_block, wkv_block) {
+    const struct rwkv7_wkv_block_args *a = args;
+    RWKV7_TRY(check_key_prep(be, &(const struct rwkv7_key_prep_args){a->kk, a->kmod, a->k, a->a, a->k_k, a->k_a,
+                                                                      a->head_size}));
+    RWKV7_TRY(check_wkv7(be, &(const struct rwkv7_wkv7_args){a->y, a->state, a->slots, a->r, a->w, a->kmod, a->v, a->kk,
+                                                              a->a, a->n_tok, a->head_size}));
+    return check_wkv_out(be, &(const struct rwkv7_wkv_out_args){a->dst, a->y, a->r, a->kmod, a->v, a->g, a->r_k, a->ln_w,
+                                                                 a->ln_b, a->head_size, a->eps});
+}
+
 static RWKV7_OP_SIG(check_ffn_key, ffn_key) {
     return check_matmul(be, &(const struct rwkv7_matmul_args){args->dst, args->w, args->x, false});
 }

@@ -44,6 +44,7 @@
  * native fused kernel is checked against (test_ops, RWKV7_CHECK_RESULTS). */
 #define RWKV7_FUSED_OP_LIST(X)                                                                    \
     X(NORM_SHIFT, norm_shift)                                                                     \
+    X(WKV_BLOCK, wkv_block)                                                                       \
     X(FFN_KEY, ffn_key)
 
 enum rwkv7_op {
@@ -155,6 +156,16 @@ struct rwkv7_norm_shift_args {
     const struct rwkv7_tensor *dst, *xn, *x, *w, *b, *mix, *state, *slots;
     float eps;
     int n_tok;
+};
+/* Fused: the time-mix core of a layer: kk, kmod = key_prep(k, a, k_k, k_a); y = wkv7(state,
+ * slots, r, w, kmod, v, kk, a); dst = wkv_out(y, r, kmod, v, g, r_k, ln_w, ln_b). kk, kmod and y
+ * are scratch of the op's (C, T) shape: their contents afterwards are undefined (a native kernel
+ * may keep them on chip), so only dst and the state are results. */
+struct rwkv7_wkv_block_args {
+    const struct rwkv7_tensor *dst, *state, *slots, *r, *w, *k, *v, *a, *g, *k_k, *k_a, *r_k, *ln_w, *ln_b;
+    const struct rwkv7_tensor *kk, *kmod, *y; /* scratch */
+    int n_tok, head_size;
+    float eps;
 };
 /* Fused: the channel-mix key, dst (F, T) = max(W x, 0)^2. w (C, F) any weight type, x (C, T). */
 struct rwkv7_ffn_key_args {

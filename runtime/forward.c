@@ -267,12 +267,10 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &lg, .w = &L->g1, .x = &xg));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lg, .x = &lg, .fn = RWKV7_UNARY_SIGMOID));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &g, .w = &L->g2, .x = &lg));
-    RWKV7_TRY(RWKV7_OP(be, key_prep, .kk = &kk, .kmod = &km, .k = &k, .a = &a, .k_k = &L->k_k, .k_a = &L->k_a,
-                       .head_size = hp->head_size));
-    RWKV7_TRY(RWKV7_OP(be, wkv7, .y = &y, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &km, .v = &v,
-                       .kk = &kk, .a = &a, .n_tok = n_tok, .head_size = hp->head_size));
-    RWKV7_TRY(RWKV7_OP(be, wkv_out, .dst = &o, .y = &y, .r = &r, .k = &km, .v = &v, .g = &g, .r_k = &L->r_k,
-                       .ln_w = &L->lnx_w, .ln_b = &L->lnx_b, .head_size = hp->head_size, .eps = RWKV7_GROUPNORM_EPS));
+    RWKV7_TRY(RWKV7_OP(be, wkv_block, .dst = &o, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &k,
+                       .v = &v, .a = &a, .g = &g, .k_k = &L->k_k, .k_a = &L->k_a, .r_k = &L->r_k, .ln_w = &L->lnx_w,
+                       .ln_b = &L->lnx_b, .kk = &kk, .kmod = &km, .y = &y, .n_tok = n_tok, .head_size = hp->head_size,
+                       .eps = RWKV7_GROUPNORM_EPS));
     return RWKV7_OP(be, matmul, .dst = &x, .w = &L->wo, .x = &o, .accumulate = true);
 }
 

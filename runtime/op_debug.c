@@ -45,6 +45,7 @@ static const struct {
     [RWKV7_OP_WKV_OUT] = {1e-8, "GroupNorm and bonus dot products reduced in another order"},
     [RWKV7_OP_LAST_ROWS] = {1e-12, "a copy: exact"},
     [RWKV7_OP_NORM_SHIFT] = {1e-8, "LayerNorm reduced in another order; the lerp exact up to FMA"},
+    [RWKV7_OP_WKV_BLOCK] = {1e-7, "wkv7's 1e-7 (the recurrence dominates; key_prep and wkv_out add 1e-8)"},
     [RWKV7_OP_FFN_KEY] = {4e-8, "matmul's 1e-8, doubled in relative error by the square of relu^2"},
 };
 
@@ -68,7 +69,7 @@ struct field {
     size_t offs;  /* offsetof the tensor pointer in the op's argument struct */
     bool written; /* compared by CHECK; read back before the op when also read */
 };
-#define MAX_FIELDS 9
+#define MAX_FIELDS 17
 #define R(l, f)                                                                                                        \
     { offsetof(struct rwkv7_##l##_args, f), false }
 #define W(l, f)                                                                                                        \
@@ -105,6 +106,13 @@ static const struct {
                              {W(norm_shift, dst), W(norm_shift, xn), R(norm_shift, x), R(norm_shift, w),
                               R(norm_shift, b), R(norm_shift, mix), W(norm_shift, state), R(norm_shift, slots)},
                              sizeof(struct rwkv7_norm_shift_args)},
+    /* kk, kmod, y: scratch whose contents afterwards are undefined, so not compared */
+    [RWKV7_OP_WKV_BLOCK] = {17,
+                            {W(wkv_block, dst), W(wkv_block, state), R(wkv_block, slots), R(wkv_block, r),
+                             R(wkv_block, w), R(wkv_block, k), R(wkv_block, v), R(wkv_block, a), R(wkv_block, g),
+                             R(wkv_block, k_k), R(wkv_block, k_a), R(wkv_block, r_k), R(wkv_block, ln_w),
+                             R(wkv_block, ln_b), R(wkv_block, kk), R(wkv_block, kmod), R(wkv_block, y)},
+                            sizeof(struct rwkv7_wkv_block_args)},
     [RWKV7_OP_FFN_KEY] = {3, {W(ffn_key, dst), R(ffn_key, w), R(ffn_key, x)}, sizeof(struct rwkv7_ffn_key_args)},
 };
 #undef R
@@ -128,7 +136,7 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
         if (!dup) bytes += t->nbytes;
         /* read and written: the state, an accumulated or in-place dst (counted once more) */
         bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1) ||
-                     (op == RWKV7_OP_NORM_SHIFT && i == 6);
+                     (op == RWKV7_OP_NORM_SHIFT && i == 6) || (op == RWKV7_OP_WKV_BLOCK && i == 1);
         bool acc = op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0;
         if (dup || state || acc) bytes += t->nbytes;
     }
@@ -144,6 +152,17 @@ static enum rwkv7_status fallback_norm_shift(struct rwkv7_backend *be, const str
     const struct rwkv7_token_shift_args t = {a->dst, a->xn, a->mix, a->state, a->slots, a->n_tok};
     RWKV7_TRY(door ? rwkv7_op_norm(be, &n) : be->i->norm(be, &n));
     return door ? rwkv7_op_token_shift(be, &t) : be->i->token_shift(be, &t);
+}
+
+static enum rwkv7_status fallback_wkv_block(struct rwkv7_backend *be, const struct rwkv7_wkv_block_args *a, bool door) {
+    const struct rwkv7_key_prep_args kp = {a->kk, a->kmod, a->k, a->a, a->k_k, a->k_a, a->head_size};
+    const struct rwkv7_wkv7_args wk = {a->y,  a->state, a->slots, a->r,     a->w,        a->kmod,
+                                       a->v,  a->kk,    a->a,     a->n_tok, a->head_size};
+    const struct rwkv7_wkv_out_args wo = {a->dst, a->y,    a->r,    a->kmod,      a->v,  a->g,
+                                          a->r_k, a->ln_w, a->ln_b, a->head_size, a->eps};
+    RWKV7_TRY(door ? rwkv7_op_key_prep(be, &kp) : be->i->key_prep(be, &kp));
+    RWKV7_TRY(door ? rwkv7_op_wkv7(be, &wk) : be->i->wkv7(be, &wk));
+    return door ? rwkv7_op_wkv_out(be, &wo) : be->i->wkv_out(be, &wo);
 }
 
 static enum rwkv7_status fallback_ffn_key(struct rwkv7_backend *be, const struct rwkv7_ffn_key_args *a, bool door) {
@@ -274,6 +293,7 @@ static enum rwkv7_status check_op(struct rwkv7_backend *be, enum rwkv7_op op, co
 enum rwkv7_status rwkv7_op_door(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
     /* A fused op the backend lacks: its primitives go through the door one by one. */
     if (op == RWKV7_OP_NORM_SHIFT && !be->i->norm_shift) return fallback_norm_shift(be, args, true);
+    if (op == RWKV7_OP_WKV_BLOCK && !be->i->wkv_block) return fallback_wkv_block(be, args, true);
     if (op == RWKV7_OP_FFN_KEY && !be->i->ffn_key) return fallback_ffn_key(be, args, true);
     be->n_ops++;
     struct rwkv7_op_debug *d = be->dbg;

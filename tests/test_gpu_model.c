@@ -6,19 +6,20 @@
 #include "model_check.h"
 
 int main(void) {
-    const char *names[] = {"vulkan", "cuda"};
     int ran = 0;
-    for (int i = 0; i < 2; i++) {
+    const struct rwkv7_backend_reg *r;
+    for (int i = 0; (r = rwkv7_backend_reg_get(i)) != NULL; i++) {
+        if (!r->gpu) continue;
         struct rwkv7_backend *be = NULL;
-        enum rwkv7_status st = rwkv7_backend_init(names[i], NULL, 1, true, &be);
+        enum rwkv7_status st = rwkv7_backend_init(r->name, NULL, 1, true, &be);
         if (st != RWKV7_OK) {
-            fprintf(stderr, "%s: not available: %s\n", names[i], rwkv7_last_error());
+            fprintf(stderr, "%s: not available: %s\n", r->name, rwkv7_last_error());
             continue;
         }
-        fprintf(stderr, "%s: %s\n", names[i], be->desc);
+        fprintf(stderr, "%s: %s\n", r->name, be->desc);
         rwkv7_backend_free(be);
-        check_invariance(names[i]);
-        check_all_fixtures(names[i]);
+        check_invariance(r->name);
+        check_all_fixtures(r->name);
         ran++;
     }
     if (!ran) TEST_SKIP("no GPU backend (Vulkan or CUDA) could start on this machine");

@@ -159,24 +159,17 @@ static double now_s(void) {
         CHECK(rwkv7_op_##l(g_ref, &ra_) == RWKV7_OK, "%s on cpu: %s", cas, rwkv7_last_error());                        \
         CHECK(rwkv7_op_##l(g_dev, &da_) == RWKV7_OK, "%s on %s: %s", cas, g_dev->i->name, rwkv7_last_error());         \
         const char *why_ = NULL;                                                                                       \
-        double tol_ = rwkv7_op_tolerance(g_dev, RWKV7_OP_##l##_ID, &da_, &why_);                                       \
+        double tol_ = rwkv7_op_tolerance(g_dev, (enum rwkv7_op)RWKV7_OP_##l##_ID, &da_, &why_);                                       \
         (void)tol_;                                                                                                    \
         checks;                                                                                                        \
-        if (g_perf) perf(cas, RWKV7_OP_##l##_ID, &da_);                                                                \
+        if (g_perf) perf(cas, (enum rwkv7_op)RWKV7_OP_##l##_ID, &da_);                                                                \
     } while (0)
-#define RWKV7_OP_embed_ID       RWKV7_OP_EMBED
-#define RWKV7_OP_norm_ID        RWKV7_OP_NORM
-#define RWKV7_OP_matmul_ID      RWKV7_OP_MATMUL
-#define RWKV7_OP_token_shift_ID RWKV7_OP_TOKEN_SHIFT
-#define RWKV7_OP_unary_ID       RWKV7_OP_UNARY
-#define RWKV7_OP_binary_ID      RWKV7_OP_BINARY
-#define RWKV7_OP_mix_ID         RWKV7_OP_MIX
-#define RWKV7_OP_key_prep_ID    RWKV7_OP_KEY_PREP
-#define RWKV7_OP_wkv7_ID        RWKV7_OP_WKV7
-#define RWKV7_OP_wkv_out_ID     RWKV7_OP_WKV_OUT
-#define RWKV7_OP_last_rows_ID   RWKV7_OP_LAST_ROWS
-#define RWKV7_OP_norm_shift_ID  RWKV7_OP_NORM_SHIFT
-#define RWKV7_OP_ffn_key_ID     RWKV7_OP_FFN_KEY
+/* RWKV7_OP_<name>_ID: the enum value of op <name>, for RUN. */
+enum {
+#define RWKV7_X_(U, l) RWKV7_OP_##l##_ID = RWKV7_OP_##U,
+    RWKV7_OP_LIST(RWKV7_X_) RWKV7_FUSED_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
+};
 
 static enum rwkv7_status call_op(enum rwkv7_op op, const void *a) {
     switch (op) {
@@ -307,6 +300,9 @@ static void build_cases(void) {
         for (int i = 0; i < OP_N_WKV_TOK; i++) {
             c = add_case(RWKV7_OP_WKV7, 0, hs, 2, op_wkv_tok_cases[i], 0);
             snprintf(c->name, sizeof c->name, "WKV7(head_size=%d,c=%d,n_seq=2,n_tok=%d)", hs, 2 * hs,
+                     op_wkv_tok_cases[i]);
+            c = add_case(RWKV7_OP_WKV_BLOCK, 0, hs, 2, op_wkv_tok_cases[i], 0);
+            snprintf(c->name, sizeof c->name, "WKV_BLOCK(head_size=%d,c=%d,n_seq=2,n_tok=%d)", hs, 2 * hs,
                      op_wkv_tok_cases[i]);
         }
     }
@@ -453,6 +449,28 @@ static void run_case(const struct op_case *k) {
             ((struct rwkv7_wkv7_args){&y.c, &state.c, &slots.c, &r.c, &w.c, &kx.c, &v.c, &pkk.c, &a.c, n_tok, hs}),
             ((struct rwkv7_wkv7_args){&y.d, &state.d, &slots.d, &r.d, &w.d, &kx.d, &v.d, &pkk.d, &a.d, n_tok, hs}),
             (check_out(cas, "y", &y, tol_, why_), check_out(cas, "state", &state, tol_, why_)));
+        break;
+    }
+    case RWKV7_OP_WKV_BLOCK: {
+        int hs = p[0], n_seq = p[1], n_tok = p[2], C = 2 * hs, rows = n_seq * n_tok;
+        float *wd = malloc((size_t)C * rows * sizeof(float));
+        for (int i = 0; i < C * rows; i++) wd[i] = test_rng_decay(&g_rng);
+        struct pair w = mk(RWKV7_DTYPE_F32, C, rows, wd);
+        free(wd);
+        struct pair d = mk_rand(C, rows, 0, 0), r = mk_rand(C, rows, -1, 1), kx = mk_rand(C, rows, -1, 1),
+                    v = mk_rand(C, rows, -1, 1), a = mk_rand(C, rows, 0.001f, 0.999f), g = mk_rand(C, rows, 0, 1),
+                    k_k = mk_rand(C, 1, 0.5f, 1.5f), k_a = mk_rand(C, 1, 0, 1), r_k = mk_rand(C, 1, -0.5f, 0.5f),
+                    lw = mk_rand(C, 1, 0.5f, 1.5f), lb = mk_rand(C, 1, -0.2f, 0.2f),
+                    state = mk_rand((int64_t)C * hs, 3, -0.5f, 0.5f), kk = mk_rand(C, rows, 0, 0),
+                    km = mk_rand(C, rows, 0, 0), y = mk_rand(C, rows, 0, 0);
+        int32_t sl[2] = {2, 0};
+        struct pair slots = mk_i32(sl, n_seq);
+        RUN(wkv_block, cas,
+            ((struct rwkv7_wkv_block_args){&d.c, &state.c, &slots.c, &r.c, &w.c, &kx.c, &v.c, &a.c, &g.c, &k_k.c, &k_a.c,
+                                           &r_k.c, &lw.c, &lb.c, &kk.c, &km.c, &y.c, n_tok, hs, RWKV7_GROUPNORM_EPS}),
+            ((struct rwkv7_wkv_block_args){&d.d, &state.d, &slots.d, &r.d, &w.d, &kx.d, &v.d, &a.d, &g.d, &k_k.d, &k_a.d,
+                                           &r_k.d, &lw.d, &lb.d, &kk.d, &km.d, &y.d, n_tok, hs, RWKV7_GROUPNORM_EPS}),
+            (check_out(cas, "dst", &d, tol_, why_), check_out(cas, "state", &state, tol_, why_)));
         break;
     }
     default: break;
