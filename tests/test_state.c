@@ -333,7 +333,7 @@ int main(void) {
     /* "Resuming is exact on every backend": repeat on each GPU backend that can start here. */
     const struct rwkv7_backend_reg *r;
     for (int i = 0; (r = rwkv7_backend_reg_get(i)) != NULL; i++) {
-        if (!r->gpu) continue;
+        if (!r->gpu || !r->init) continue;
         struct rwkv7_backend *be = NULL;
         if (rwkv7_backend_init(r->name, NULL, 1, true, &be) != RWKV7_OK) {
             fprintf(stderr, "test_state: %s resume not checked: %s\n", r->name, rwkv7_last_error());
