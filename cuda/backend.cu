@@ -442,7 +442,8 @@ static const struct rwkv7_backend_i k_cuda_i = {
 #define RWKV7_X_(U, l) .l = rwkv7_cuda_##l,
     RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
-    .norm_shift = NULL, /* fused ops: the generic fallback for now */
+    .matmul_n = NULL, /* fused ops: the generic fallback for now */
+    .norm_shift = NULL,
     .wkv_block = NULL,
     .ffn_key = NULL,
 };

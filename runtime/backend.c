@@ -274,6 +274,22 @@ static RWKV7_OP_SIG(check_last_rows, last_rows) {
 }
 
 /* Fused ops: the checks of the primitives they are made of. */
+static bool overlaps(const struct rwkv7_tensor *a, const struct rwkv7_tensor *b) {
+    return a->buf == b->buf && a->offs < b->offs + b->nbytes && b->offs < a->offs + a->nbytes;
+}
+
+static RWKV7_OP_SIG(check_matmul_n, matmul_n) {
+    if (args->n < 1 || args->n > RWKV7_MATMUL_N_MAX)
+        return rwkv7_fail(RWKV7_ERR_ARG, "matmul_n: %d products (1..%d)", args->n, RWKV7_MATMUL_N_MAX);
+    for (int i = 0; i < args->n; i++) {
+        RWKV7_TRY(check_matmul(be, &args->m[i]));
+        for (int j = 0; j < args->n; j++)
+            if (j != i && (overlaps(args->m[i].dst, args->m[j].x) || (j < i && overlaps(args->m[i].dst, args->m[j].dst))))
+                return rwkv7_fail(RWKV7_ERR_ARG, "matmul_n: the output of product %d overlaps product %d", i, j);
+    }
+    return RWKV7_OK;
+}
+
 static RWKV7_OP_SIG(check_norm_shift, norm_shift) {
     RWKV7_TRY(check_norm(be, &(const struct rwkv7_norm_args){args->xn, args->x, args->w, args->b, 1, args->eps}));
     return check_token_shift(be, &(const struct rwkv7_token_shift_args){args->dst, args->xn, args->mix, args->state,

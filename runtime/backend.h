@@ -43,6 +43,7 @@
  * ops it is made of through the door; that composition on the CPU backend is the reference each
  * native fused kernel is checked against (test_ops, RWKV7_CHECK_RESULTS). */
 #define RWKV7_FUSED_OP_LIST(X)                                                                    \
+    X(MATMUL_N, matmul_n)                                                                         \
     X(NORM_SHIFT, norm_shift)                                                                     \
     X(WKV_BLOCK, wkv_block)                                                                       \
     X(FFN_KEY, ffn_key)
@@ -54,7 +55,7 @@ enum rwkv7_op {
 #undef RWKV7_X_
     RWKV7_OP_COUNT,
 };
-#define RWKV7_OP_FIRST_FUSED RWKV7_OP_NORM_SHIFT
+#define RWKV7_OP_FIRST_FUSED RWKV7_OP_MATMUL_N
 
 enum rwkv7_unary {
     RWKV7_UNARY_SIGMOID,  /* 1 / (1 + e^-z) */
@@ -150,6 +151,13 @@ struct rwkv7_last_rows_args {
     int n_tok;
 };
 
+/* Fused: n independent matmuls in one call (r/k/v; the LoRA down-projections), each as
+ * rwkv7_matmul_args; no m[i].dst may overlap another's x or dst, so they may run at once. */
+#define RWKV7_MATMUL_N_MAX 8
+struct rwkv7_matmul_n_args {
+    int n; /* 1..RWKV7_MATMUL_N_MAX */
+    struct rwkv7_matmul_args m[RWKV7_MATMUL_N_MAX];
+};
 /* Fused: LayerNorm then token shift (time-mix and channel-mix inputs): xn = norm(x) * w + b
  * (C, T); then token_shift(dst, xn, mix, state, slots, n_tok) as above. */
 struct rwkv7_norm_shift_args {

@@ -59,6 +59,14 @@ static struct rwkv7_tensor view(const struct rwkv7_tensor *t, int64_t ne0, int64
     return v;
 }
 
+/* LoRA hidden j (0 decay, 1 in-context rate, 2 gate, 3 value residual) of width ne0: the four
+ * down-projections run in one matmul_n, so each has its own slice of S_LORA (lora, cap_rows, 4). */
+static struct rwkv7_tensor lora_slice(const struct rwkv7_ctx *c, int j, int64_t ne0, int64_t rows) {
+    struct rwkv7_tensor v = view(&c->s[S_LORA], ne0, rows);
+    v.offs += (size_t)j * (size_t)(c->s[S_LORA].ne[0] * c->cap_rows) * sizeof(float);
+    return v;
+}
+
 /* Row j (of n_mix) of the token-shift output, viewed as (C, rows). */
 static struct rwkv7_tensor mix_slice(const struct rwkv7_tensor *t, int64_t C, int64_t rows, int j) {
     struct rwkv7_tensor v = view(t, C, rows);
@@ -98,7 +106,7 @@ static enum rwkv7_status alloc_scratch(struct rwkv7_ctx *c, int rows, int logit_
         {S_R, RWKV7_DTYPE_F32, C, R, 1}, {S_K, RWKV7_DTYPE_F32, C, R, 1}, {S_V, RWKV7_DTYPE_F32, C, R, 1},
         {S_W, RWKV7_DTYPE_F32, C, R, 1}, {S_A, RWKV7_DTYPE_F32, C, R, 1}, {S_G, RWKV7_DTYPE_F32, C, R, 1},
         {S_KK, RWKV7_DTYPE_F32, C, R, 1}, {S_KM, RWKV7_DTYPE_F32, C, R, 1}, {S_VF, RWKV7_DTYPE_F32, C, R, 1},
-        {S_Y, RWKV7_DTYPE_F32, C, R, 1}, {S_O, RWKV7_DTYPE_F32, C, R, 1}, {S_LORA, RWKV7_DTYPE_F32, lora, R, 1},
+        {S_Y, RWKV7_DTYPE_F32, C, R, 1}, {S_O, RWKV7_DTYPE_F32, C, R, 1}, {S_LORA, RWKV7_DTYPE_F32, lora, R, 4},
         {S_LORA2, RWKV7_DTYPE_F32, C, R, 1}, {S_H, RWKV7_DTYPE_F32, hp->n_ff, R, 1},
         {S_LAST, RWKV7_DTYPE_F32, C, R, 1}, {S_LOGITS, RWKV7_DTYPE_F32, hp->n_vocab, logit_rows, 1},
         {S_TOK, RWKV7_DTYPE_I32, R, 1, 1}, {S_SLOTS, RWKV7_DTYPE_I32, c->n_slots, 1, 1},
@@ -237,12 +245,17 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &mixv, .xn = &xa, .x = &x, .w = &L->attn_norm_w, .b = &L->attn_norm_b,
                        .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .eps = hp->norm_eps,
                        .n_tok = n_tok));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &r, .w = &L->wr, .x = &xr));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &k, .w = &L->wk, .x = &xk));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &v, .w = &L->wv, .x = &xv));
+    /* r, k, v, then the LoRA down-projections (value residual from layer 1 on), each from its
+     * token-shifted rows: independent products, one call each group. */
+    RWKV7_TRY(RWKV7_OP(be, matmul_n, .n = 3,
+                       .m = {{.dst = &r, .w = &L->wr, .x = &xr}, {.dst = &k, .w = &L->wk, .x = &xk},
+                             {.dst = &v, .w = &L->wv, .x = &xv}}));
+    struct rwkv7_tensor lw = lora_slice(c, 0, hp->lora_decay, rows), la = lora_slice(c, 1, hp->lora_iclr, rows);
+    struct rwkv7_tensor lg = lora_slice(c, 2, hp->lora_gate, rows), lv = lora_slice(c, 3, hp->lora_vres, rows);
+    RWKV7_TRY(RWKV7_OP(be, matmul_n, .n = l == 0 ? 3 : 4,
+                       .m = {{.dst = &lw, .w = &L->w1, .x = &xw}, {.dst = &la, .w = &L->a1, .x = &xa_},
+                             {.dst = &lg, .w = &L->g1, .x = &xg}, {.dst = &lv, .w = &L->v1, .x = &xv}}));
     /* decay: w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w))) */
-    struct rwkv7_tensor lw = view(&c->s[S_LORA], hp->lora_decay, rows);
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &lw, .w = &L->w1, .x = &xw));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lw, .x = &lw, .fn = RWKV7_UNARY_TANH));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &w, .w = &L->w2, .x = &lw));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &w, .x = &w, .bias = &L->w0, .fn = RWKV7_UNARY_DECAY));
@@ -251,20 +264,14 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
         /* v_first = v. last_rows with n_tok = 1 copies every row: a plain copy without a new op. */
         RWKV7_TRY(RWKV7_OP(be, last_rows, .dst = &vf, .x = &v, .n_tok = 1));
     } else {
-        struct rwkv7_tensor lv = view(&c->s[S_LORA], hp->lora_vres, rows);
-        RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &lv, .w = &L->v1, .x = &xv));
         RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &t2, .w = &L->v2, .x = &lv));
         RWKV7_TRY(RWKV7_OP(be, unary, .dst = &t2, .x = &t2, .bias = &L->v0, .fn = RWKV7_UNARY_SIGMOID));
         RWKV7_TRY(RWKV7_OP(be, mix, .dst = &v, .a = &v, .b = &vf, .t = &t2));
     }
     /* in-context learning rate: a = sigmoid(a0 + A2 A1 x_a) */
-    struct rwkv7_tensor la = view(&c->s[S_LORA], hp->lora_iclr, rows);
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &la, .w = &L->a1, .x = &xa_));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &a, .w = &L->a2, .x = &la));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &a, .x = &a, .bias = &L->a0, .fn = RWKV7_UNARY_SIGMOID));
     /* gate: g = G2 sigmoid(G1 x_g) */
-    struct rwkv7_tensor lg = view(&c->s[S_LORA], hp->lora_gate, rows);
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &lg, .w = &L->g1, .x = &xg));
     RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lg, .x = &lg, .fn = RWKV7_UNARY_SIGMOID));
     RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &g, .w = &L->g2, .x = &lg));
     RWKV7_TRY(RWKV7_OP(be, wkv_block, .dst = &o, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &k,

@@ -44,6 +44,7 @@ static const struct {
                              "the chunked forms add exp2/log2 decays, ~1e-13 (tests/test_wkv7.c)"},
     [RWKV7_OP_WKV_OUT] = {1e-8, "GroupNorm and bonus dot products reduced in another order"},
     [RWKV7_OP_LAST_ROWS] = {1e-12, "a copy: exact"},
+    [RWKV7_OP_MATMUL_N] = {1e-8, "matmul's: exact fp32 dequantization on both sides; fp32 dot in another order"},
     [RWKV7_OP_NORM_SHIFT] = {1e-8, "LayerNorm reduced in another order; the lerp exact up to FMA"},
     [RWKV7_OP_WKV_BLOCK] = {1e-7, "wkv7's 1e-7 (the recurrence dominates; key_prep and wkv_out add 1e-8)"},
     [RWKV7_OP_FFN_KEY] = {4e-8, "matmul's 1e-8, doubled in relative error by the square of relu^2"},
@@ -69,7 +70,7 @@ struct field {
     size_t offs;  /* offsetof the tensor pointer in the op's argument struct */
     bool written; /* compared by CHECK; read back before the op when also read */
 };
-#define MAX_FIELDS 17
+#define MAX_FIELDS 24
 #define R(l, f)                                                                                                        \
     { offsetof(struct rwkv7_##l##_args, f), false }
 #define W(l, f)                                                                                                        \
@@ -122,13 +123,19 @@ static const struct rwkv7_tensor **field_ptr(void *args, const struct field *f) 
     return (const struct rwkv7_tensor **)((char *)args + f->offs);
 }
 
+/* Tensor i of an op's arguments, or NULL when absent (matmul_n: the slots past n). */
+static const struct rwkv7_tensor *field_tensor(enum rwkv7_op op, const void *args, int i) {
+    if (op == RWKV7_OP_MATMUL_N && i / 3 >= ((const struct rwkv7_matmul_n_args *)args)->n) return NULL;
+    return *field_ptr((void *)args, &k_fields[op].f[i]);
+}
+
 size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
     if ((int)op < 0 || op >= RWKV7_OP_COUNT) return 0;
     size_t bytes = 0;
     const struct rwkv7_tensor *seen[MAX_FIELDS];
     int n_seen = 0;
     for (int i = 0; i < k_fields[op].n; i++) {
-        const struct rwkv7_tensor *t = *field_ptr((void *)args, &k_fields[op].f[i]);
+        const struct rwkv7_tensor *t = field_tensor(op, args, i);
         if (!t) continue;
         bool dup = false; /* dst == x in place: one tensor, read and written */
         for (int j = 0; j < n_seen; j++) dup |= seen[j]->buf == t->buf && seen[j]->offs == t->offs;
@@ -137,7 +144,9 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
         /* read and written: the state, an accumulated or in-place dst (counted once more) */
         bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1) ||
                      (op == RWKV7_OP_NORM_SHIFT && i == 6) || (op == RWKV7_OP_WKV_BLOCK && i == 1);
-        bool acc = op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0;
+        bool acc = (op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0) ||
+                   (op == RWKV7_OP_MATMUL_N && i % 3 == 0 &&
+                    ((const struct rwkv7_matmul_n_args *)args)->m[i / 3].accumulate);
         if (dup || state || acc) bytes += t->nbytes;
     }
     return bytes;
@@ -145,6 +154,11 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
 
 /* ---- generic fallbacks of the fused ops: the primitives they are made of, through the door
  * (each primitive counted and hooked) or, as the reference inside the CHECK hook, directly ---- */
+
+static enum rwkv7_status fallback_matmul_n(struct rwkv7_backend *be, const struct rwkv7_matmul_n_args *a, bool door) {
+    for (int i = 0; i < a->n; i++) RWKV7_TRY(door ? rwkv7_op_matmul(be, &a->m[i]) : be->i->matmul(be, &a->m[i]));
+    return RWKV7_OK;
+}
 
 static enum rwkv7_status fallback_norm_shift(struct rwkv7_backend *be, const struct rwkv7_norm_shift_args *a,
                                              bool door) {
@@ -221,14 +235,14 @@ static enum rwkv7_status check_op(struct rwkv7_backend *be, enum rwkv7_op op, co
     memset(s, 0, sizeof s);
     union {
 #define RWKV7_X_(U, l) struct rwkv7_##l##_args l;
-        RWKV7_OP_LIST(RWKV7_X_)
+        RWKV7_OP_LIST(RWKV7_X_) RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     } ref;
     memcpy(&ref, args, k_fields[op].size);
     enum rwkv7_status st = be->i->sync(be);
     float *got = NULL;
     for (int i = 0; i < n && st == RWKV7_OK; i++) {
-        const struct rwkv7_tensor *t = *field_ptr((void *)args, &k_fields[op].f[i]);
+        const struct rwkv7_tensor *t = field_tensor(op, args, i);
         if (!t) continue;
         s[i].dev = t;
         s[i].cpu = *t;
@@ -292,6 +306,7 @@ static enum rwkv7_status check_op(struct rwkv7_backend *be, enum rwkv7_op op, co
 
 enum rwkv7_status rwkv7_op_door(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
     /* A fused op the backend lacks: its primitives go through the door one by one. */
+    if (op == RWKV7_OP_MATMUL_N && !be->i->matmul_n) return fallback_matmul_n(be, args, true);
     if (op == RWKV7_OP_NORM_SHIFT && !be->i->norm_shift) return fallback_norm_shift(be, args, true);
     if (op == RWKV7_OP_WKV_BLOCK && !be->i->wkv_block) return fallback_wkv_block(be, args, true);
     if (op == RWKV7_OP_FFN_KEY && !be->i->ffn_key) return fallback_ffn_key(be, args, true);

@@ -288,6 +288,10 @@ static void build_cases(void) {
             snprintf(c->name, sizeof c->name, "NORM_SHIFT(c=%d,n_seq=%d,n_tok=%d,n_mix=%d)", C, n_seq, n_tok, n_mix);
         }
         static const int ffn_types[] = {RWKV7_DTYPE_F16, RWKV7_DTYPE_Q8_0, RWKV7_DTYPE_Q4_K};
+        for (int n = 1; n <= 4; n += 3) {
+            c = add_case(RWKV7_OP_MATMUL_N, RWKV7_DTYPE_Q4_K, C, n, rows, 0);
+            snprintf(c->name, sizeof c->name, "MATMUL_N(type=q4_K,k=%d,n=%d,t=%d)", C, n, rows);
+        }
         for (int i = 0; i < 3; i++) {
             c = add_case(RWKV7_OP_FFN_KEY, ffn_types[i], C, 4 * C + 32, rows, 0);
             snprintf(c->name, sizeof c->name, "FFN_KEY(type=%s,c=%d,f=%d,t=%d)", rwkv7_dtype_name(ffn_types[i]), C,
@@ -313,7 +317,7 @@ static void build_cases(void) {
 static void run_case(const struct op_case *k) {
     const char *cas = k->name;
     const int *p = k->p;
-    enum rwkv7_op wop = k->op == RWKV7_OP_FFN_KEY ? RWKV7_OP_MATMUL : k->op;
+    enum rwkv7_op wop = k->op == RWKV7_OP_FFN_KEY || k->op == RWKV7_OP_MATMUL_N ? RWKV7_OP_MATMUL : k->op;
     if ((wop == RWKV7_OP_MATMUL || wop == RWKV7_OP_EMBED) && !g_dev->i->supports(g_dev, wop, k->type)) {
         fprintf(stderr, "SKIP %s on %s: type not supported\n", cas, g_dev->i->name);
         return;
@@ -416,6 +420,21 @@ static void run_case(const struct op_case *k) {
             ((struct rwkv7_norm_shift_args){&d.d, &xn.d, &x.d, &w.d, &b.d, &mix.d, &state.d, &slots.d, 1e-5f, n_tok}),
             (check_out(cas, "dst", &d, tol_, why_), check_out(cas, "xn", &xn, tol_, why_),
              check_out(cas, "state", &state, tol_, why_)));
+        break;
+    }
+    case RWKV7_OP_MATMUL_N: {
+        /* n products of different widths (LoRA-like and full), every other one accumulating */
+        struct rwkv7_matmul_n_args ra = {.n = p[1]}, da = {.n = p[1]};
+        struct pair w[4], x[4], d[4];
+        for (int i = 0; i < p[1]; i++) {
+            int m = i == 0 ? 64 : 32 + 48 * i;
+            w[i] = mk_weight(k->type, p[0], m, 50 + (uint64_t)i, 0.05f);
+            x[i] = mk_rand(p[0], p[2], -1, 1);
+            d[i] = mk_rand(m, p[2], -1, 1);
+            ra.m[i] = (struct rwkv7_matmul_args){&d[i].c, &w[i].c, &x[i].c, i % 2 == 1};
+            da.m[i] = (struct rwkv7_matmul_args){&d[i].d, &w[i].d, &x[i].d, i % 2 == 1};
+        }
+        RUN(matmul_n, cas, ra, da, for (int i = 0; i < p[1]; i++) check_out(cas, "dst", &d[i], tol_, why_));
         break;
     }
     case RWKV7_OP_FFN_KEY: {
