@@ -71,9 +71,9 @@ RWKV7_OP_SIG(rwkv7_vk_embed, embed) {
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(n, 64), 1);
 }
 
-RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) {
-    const struct rwkv7_tensor *dst = args->dst, *w = args->w, *x = args->x;
-    bool accumulate = args->accumulate;
+/* dst = W x; mode 1: dst += W x; mode 2: dst = max(W x, 0)^2 (the fused ffn_key epilogue). */
+static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                   const struct rwkv7_tensor *w, const struct rwkv7_tensor *x, uint32_t mode) {
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     const struct rwkv7_tensor *ts[3] = {w, x, dst};
@@ -87,7 +87,7 @@ RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) {
     pc.row_bytes = (uint32_t)rwkv7_dtype_row_bytes(w->type, w->ne[0]);
     pc.x_off = rwkv7_vk_arg_tensor(vk, &vargs[1], x, 4);
     pc.d_off = rwkv7_vk_arg_tensor(vk, &vargs[2], dst, 4);
-    pc.accumulate = accumulate ? 1 : 0;
+    pc.accumulate = mode;
     vargs[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
     const char *sfx = rwkv7_vk_type_suffix[w->type];
     char name[32];
@@ -110,6 +110,11 @@ RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) {
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
+
+RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) { return vk_matmul(be, args->dst, args->w, args->x, args->accumulate ? 1u : 0u); }
+
+/* Fused: the matmul kernels with a relu^2 epilogue, one dispatch instead of two. */
+RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key) { return vk_matmul(be, args->dst, args->w, args->x, 2u); }
 
 RWKV7_OP_SIG(rwkv7_vk_norm, norm) {
     const struct rwkv7_tensor *dst = args->dst, *x = args->x, *w = args->w, *b = args->b;

@@ -187,5 +187,7 @@ bool rwkv7_vk_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype);
 #define RWKV7_X_(U, l) RWKV7_OP_SIG(rwkv7_vk_##l, l);
 RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
+/* fused ops this backend runs natively (the others use the generic fallback) */
+RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
 
 #endif

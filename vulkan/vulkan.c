@@ -222,6 +222,7 @@ static const struct rwkv7_backend_i vk_iface = {
 #define RWKV7_X_(U, l) .l = rwkv7_vk_##l,
     RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
+    .ffn_key = rwkv7_vk_ffn_key,
 };
 
 /* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type,
