@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         n_types = 3;
     }
     struct rwkv7_backend *be;
-    if (rwkv7_backend_cpu_init(threads, &be) != RWKV7_OK) return 1;
+    if (rwkv7_backend_init("cpu", NULL, threads, true, &be) != RWKV7_OK) return 1;
     if (isa >= 0) rwkv7_mm_isa_force(isa);
     printf("K %lld M %lld threads %d isa %d\n", (long long)K, (long long)M, threads, rwkv7_mm_isa());
     int64_t Tmax = 1;
@@ -79,11 +79,11 @@ int main(int argc, char **argv) {
             int64_t T = Ts[i];
             struct rwkv7_tensor tx = wrap(be, x, RWKV7_DTYPE_F32, K, T, sizeof(float) * (size_t)(K * T));
             struct rwkv7_tensor td = wrap(be, d, RWKV7_DTYPE_F32, M, T, sizeof(float) * (size_t)(M * T));
-            rwkv7_op_matmul(be, &td, &tw, &tx, false);
+            RWKV7_OP(be, matmul, .dst = &td, .w = &tw, .x = &tx);
             int reps = 0;
             double t0 = now_s(), el;
             do {
-                rwkv7_op_matmul(be, &td, &tw, &tx, false);
+                RWKV7_OP(be, matmul, .dst = &td, .w = &tw, .x = &tx);
                 reps++;
                 el = now_s() - t0;
             } while (el < 0.3);

@@ -86,8 +86,10 @@ static enum rwkv7_status cpu_buf_get(struct rwkv7_backend *be, struct rwkv7_buf 
 
 static enum rwkv7_status cpu_sync(struct rwkv7_backend *be) { return RWKV7_OK; }
 
+static bool cpu_weight_type_ok(int type);
+
 static bool cpu_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype) {
-    if (op == RWKV7_OP_MATMUL || op == RWKV7_OP_EMBED) return rwkv7_dtype_is_weight(wtype);
+    if (op == RWKV7_OP_MATMUL || op == RWKV7_OP_EMBED) return cpu_weight_type_ok(wtype);
     return op < RWKV7_OP_COUNT;
 }
 
@@ -111,20 +113,12 @@ static const struct rwkv7_backend_i cpu_vtable = {
     .supports = cpu_supports,
     .copy_bandwidth = NULL,
     .mem_info = cpu_mem_info,
-    .embed = rwkv7_cpu_embed,
-    .norm = rwkv7_cpu_norm,
-    .matmul = rwkv7_cpu_matmul,
-    .token_shift = rwkv7_cpu_token_shift,
-    .unary = rwkv7_cpu_unary,
-    .binary = rwkv7_cpu_binary,
-    .mix = rwkv7_cpu_mix,
-    .key_prep = rwkv7_cpu_key_prep,
-    .wkv7 = rwkv7_cpu_wkv7,
-    .wkv_out = rwkv7_cpu_wkv_out,
-    .last_rows = rwkv7_cpu_last_rows,
+#define RWKV7_X_(U, l) .l = rwkv7_cpu_##l,
+    RWKV7_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
 };
 
-enum rwkv7_status rwkv7_backend_cpu_init(int n_threads, struct rwkv7_backend **out) {
+static enum rwkv7_status cpu_init(const char *device, int n_threads, struct rwkv7_backend **out) {
     *out = NULL;
     if (n_threads <= 0) n_threads = rwkv7_n_physical_cores();
     if (n_threads > 256) n_threads = 256;
@@ -147,3 +141,29 @@ enum rwkv7_status rwkv7_backend_cpu_init(int n_threads, struct rwkv7_backend **o
     *out = &cpu->base;
     return RWKV7_OK;
 }
+
+static void cpu_print_devices(FILE *f) {
+    fprintf(f, "CPU: %d physical cores (backend cpu, always available)\n", rwkv7_n_physical_cores());
+}
+
+/* Every type of the one weight-type list (dtype.h). */
+static bool cpu_weight_type_ok(int type) {
+    switch (type) {
+#define RWKV7_X_(T) case RWKV7_DTYPE_##T:
+        RWKV7_WEIGHT_TYPES(RWKV7_X_)
+#undef RWKV7_X_
+        return true;
+    default:
+        return false;
+    }
+}
+
+const struct rwkv7_backend_reg rwkv7_backend_reg_cpu = {
+    .name = "cpu",
+    .device_prefix = "CPU",
+    .gpu = false,
+    .auto_device = NULL,
+    .init = cpu_init,
+    .print_devices = cpu_print_devices,
+    .weight_type_ok = cpu_weight_type_ok,
+};

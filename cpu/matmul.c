@@ -117,9 +117,9 @@ static void matmul_rows_scalar(void *p, int64_t m0, int64_t m1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
-                                   bool accumulate) {
+RWKV7_OP_SIG(rwkv7_cpu_matmul, matmul) {
+    const struct rwkv7_tensor *dst = args->dst, *w = args->w, *x = args->x;
+    bool accumulate = args->accumulate;
     struct rwkv7_cpu *cpu = CPU(be);
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(w->type);
     const int64_t K = w->ne[0], M = w->ne[1];
@@ -148,8 +148,8 @@ enum rwkv7_status rwkv7_cpu_matmul(struct rwkv7_backend *be, const struct rwkv7_
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cpu_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens) {
+RWKV7_OP_SIG(rwkv7_cpu_embed, embed) {
+    const struct rwkv7_tensor *dst = args->dst, *table = args->table, *tokens = args->tokens;
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(table->type);
     int64_t C = table->ne[0], V = table->ne[1];
     size_t row_bytes = rwkv7_dtype_row_bytes(table->type, C);

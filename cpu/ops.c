@@ -51,9 +51,10 @@ static void norm_rows(void *p, int64_t r0, int64_t r1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
-                                 const struct rwkv7_tensor *b, int n_groups, float eps) {
+RWKV7_OP_SIG(rwkv7_cpu_norm, norm) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *w = args->w, *b = args->b;
+    int n_groups = args->n_groups;
+    float eps = args->eps;
     struct norm_job j = {cpu_f32(dst), cpu_f32(x), cpu_f32(w), cpu_f32(b), x->ne[0], n_groups, eps};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), min_rows(x->ne[0]), norm_rows, &j);
     return RWKV7_OK;
@@ -89,10 +90,10 @@ static void shift_items(void *p, int64_t i0, int64_t i1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                        const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
-                                        const struct rwkv7_tensor *state,
-                                        const struct rwkv7_tensor *slots, int n_tok) {
+RWKV7_OP_SIG(rwkv7_cpu_token_shift, token_shift) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *mix = args->mix,
+                              *state = args->state, *slots = args->slots;
+    int n_tok = args->n_tok;
     struct shift_job j = {cpu_f32(dst), cpu_f32(state), cpu_f32(x), cpu_f32(mix), cpu_data(slots),
                           x->ne[0], rwkv7_tensor_nrows(x), rwkv7_tensor_nrows(mix), n_tok};
     for (int64_t s = 0; s < slots->ne[0]; s++)
@@ -131,9 +132,9 @@ static void unary_rows(void *p, int64_t r0, int64_t r1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
-                                  enum rwkv7_unary fn) {
+RWKV7_OP_SIG(rwkv7_cpu_unary, unary) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *bias = args->bias;
+    enum rwkv7_unary fn = args->fn;
     struct ew_job j = {cpu_f32(dst), cpu_f32(x), bias ? cpu_f32(bias) : NULL, NULL, x->ne[0], 1, (int)fn};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(x), min_rows(x->ne[0]), unary_rows, &j);
     return RWKV7_OK;
@@ -151,9 +152,9 @@ static void binary_rows(void *p, int64_t r0, int64_t r1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                   enum rwkv7_binary fn) {
+RWKV7_OP_SIG(rwkv7_cpu_binary, binary) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b;
+    enum rwkv7_binary fn = args->fn;
     struct ew_job j = {cpu_f32(dst), cpu_f32(a), cpu_f32(b), NULL, a->ne[0], rwkv7_tensor_nrows(b), (int)fn};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), min_rows(a->ne[0]), binary_rows, &j);
     return RWKV7_OK;
@@ -164,9 +165,8 @@ static void mix_rows(void *p, int64_t r0, int64_t r1, int ith) {
     for (int64_t i = r0 * j->C; i < r1 * j->C; i++) j->dst[i] = j->a[i] + (j->b[i] - j->a[i]) * j->t[i];
 }
 
-enum rwkv7_status rwkv7_cpu_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                const struct rwkv7_tensor *t) {
+RWKV7_OP_SIG(rwkv7_cpu_mix, mix) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b, *t = args->t;
     struct ew_job j = {cpu_f32(dst), cpu_f32(a), cpu_f32(b), cpu_f32(t), a->ne[0], 0, 0};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(a), min_rows(a->ne[0]), mix_rows, &j);
     return RWKV7_OK;
@@ -202,10 +202,10 @@ static void key_rows(void *p, int64_t r0, int64_t r1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
-                                     const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
-                                     const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
-                                     const struct rwkv7_tensor *k_a, int head_size) {
+RWKV7_OP_SIG(rwkv7_cpu_key_prep, key_prep) {
+    const struct rwkv7_tensor *kk = args->kk, *kmod = args->kmod, *k = args->k, *a = args->a,
+                              *k_k = args->k_k, *k_a = args->k_a;
+    int head_size = args->head_size;
     struct key_job j = {cpu_f32(kk), cpu_f32(kmod), cpu_f32(k), cpu_f32(a), cpu_f32(k_k), cpu_f32(k_a), k->ne[0], head_size};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(k), min_rows(k->ne[0]), key_rows, &j);
     return RWKV7_OK;
@@ -229,25 +229,25 @@ static void wkv_items(void *p, int64_t i0, int64_t i1, int ith) {
         int64_t s = it / j->H;
         int h = (int)(it % j->H);
         int64_t off = s * j->n_tok * j->C;
-        struct rwkv7_wkv7_args args = {
+        struct rwkv7_wkv7_job job = {
             .n_tok = j->n_tok, .n_embd = (int)j->C, .head_size = j->N,
             .r = j->r + off, .w = j->w + off, .k = j->k + off, .v = j->v + off, .kk = j->kk + off, .a = j->a + off,
             .state = j->state + (int64_t)j->slots[s] * j->C * j->N, .y = j->y + off,
         };
         int chunk = j->cpu->wkv_chunk;
         if (chunk > 0 && j->n_tok > 1)
-            rwkv7_cpu_wkv7_chunked(&args, h, h + 1, chunk, j->cpu->wkv_scratch[ith]);
+            rwkv7_cpu_wkv7_chunked(&job, h, h + 1, chunk, j->cpu->wkv_scratch[ith]);
         else
-            rwkv7_cpu_wkv7_serial(&args, h, h + 1);
+            rwkv7_cpu_wkv7_serial(&job, h, h + 1);
     }
 }
 
-enum rwkv7_status rwkv7_cpu_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
-                                 const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
-                                 const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
-                                 const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                 const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
-                                 int n_tok, int head_size) {
+RWKV7_OP_SIG(rwkv7_cpu_wkv7, wkv7) {
+    const struct rwkv7_tensor *y = args->y, *state = args->state, *slots = args->slots,
+                              *r = args->r, *w = args->w, *k = args->k, *v = args->v,
+                              *kk = args->kk, *a = args->a;
+    int n_tok = args->n_tok;
+    int head_size = args->head_size;
     struct rwkv7_cpu *cpu = CPU(be);
     struct wkv_job j = {cpu, cpu_f32(r), cpu_f32(w), cpu_f32(k), cpu_f32(v), cpu_f32(kk), cpu_f32(a),
                         cpu_f32(y), cpu_f32(state), cpu_data(slots), r->ne[0], head_size,
@@ -300,20 +300,21 @@ static void out_rows(void *p, int64_t r0, int64_t r1, int ith) {
     }
 }
 
-enum rwkv7_status rwkv7_cpu_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                    const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
-                                    const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                    const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
-                                    const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
-                                    int head_size, float eps) {
+RWKV7_OP_SIG(rwkv7_cpu_wkv_out, wkv_out) {
+    const struct rwkv7_tensor *dst = args->dst, *y = args->y, *r = args->r, *k = args->k,
+                              *v = args->v, *g = args->g, *r_k = args->r_k, *ln_w = args->ln_w,
+                              *ln_b = args->ln_b;
+    int head_size = args->head_size;
+    float eps = args->eps;
     struct out_job j = {cpu_f32(dst), cpu_f32(y), cpu_f32(r), cpu_f32(k), cpu_f32(v), cpu_f32(g),
                         cpu_f32(r_k), cpu_f32(ln_w), cpu_f32(ln_b), y->ne[0], head_size, eps};
     rwkv7_threadpool_run(CPU(be)->pool, rwkv7_tensor_nrows(y), min_rows(y->ne[0]), out_rows, &j);
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cpu_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                      const struct rwkv7_tensor *x, int n_tok) {
+RWKV7_OP_SIG(rwkv7_cpu_last_rows, last_rows) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x;
+    int n_tok = args->n_tok;
     int64_t C = x->ne[0], n_seq = rwkv7_tensor_nrows(x) / n_tok;
     for (int64_t s = 0; s < n_seq; s++)
         memcpy(cpu_f32(dst) + s * C, cpu_f32(x) + (s * n_tok + n_tok - 1) * C, (size_t)C * sizeof(float));

@@ -9,7 +9,7 @@
 
 #define WKV7_MAX_CHUNK 64
 
-static void wkv7_check_args(const struct rwkv7_wkv7_args *p, int h0, int h1) {
+static void wkv7_check_args(const struct rwkv7_wkv7_job *p, int h0, int h1) {
     RWKV7_ASSERT(p && p->n_tok >= 0 && p->head_size > 0 && p->n_embd % p->head_size == 0);
     RWKV7_ASSERT(h0 >= 0 && h0 <= h1 && h1 <= p->n_embd / p->head_size);
 }
@@ -19,7 +19,7 @@ static void wkv7_check_args(const struct rwkv7_wkv7_args *p, int h0, int h1) {
 /* The decode path and the reference. Loop order h, t, i: one head's state (N*N floats) and one
  * token's five input slices stay in L1 while every row sees the token. Per row, sa_i needs the
  * whole old row, so it is one pass; the update and y_i share the second pass. */
-void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_args *p, int h0, int h1) {
+void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_job *p, int h0, int h1) {
     wkv7_check_args(p, h0, h1);
     const int n = p->head_size;
     const size_t c = (size_t)p->n_embd;
@@ -278,7 +278,7 @@ static void wkv7_chunk_apply(const struct wkv7_chunk *c, int len, size_t stride,
     }
 }
 
-void rwkv7_cpu_wkv7_chunked(const struct rwkv7_wkv7_args *p, int h0, int h1, int chunk,
+void rwkv7_cpu_wkv7_chunked(const struct rwkv7_wkv7_job *p, int h0, int h1, int chunk,
                             float *scratch) {
     wkv7_check_args(p, h0, h1);
     RWKV7_ASSERT(chunk >= 1 && chunk <= WKV7_MAX_CHUNK && scratch);

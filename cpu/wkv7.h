@@ -11,7 +11,7 @@
 /* One sequence of T tokens. Every input row t starts at t * n_embd; head h's slice at
  * t * n_embd + h * head_size. kk is the per-head L2-normalised removal key; the op uses
  * llama.cpp's (a, b) = (-kk, kk * a). */
-struct rwkv7_wkv7_args {
+struct rwkv7_wkv7_job {
     int n_tok;       /* T, >= 0 */
     int n_embd;      /* C = H * N */
     int head_size;   /* N */
@@ -28,7 +28,7 @@ struct rwkv7_wkv7_args {
 /* Token-serial recurrence for heads [h0, h1), exactly as written in the spec, in fp32:
  * sa_i = sum_j (-kk_j) S_ij (old S); S_ij = S_ij w_j + v_i k_j + sa_i (kk_j a_j); y_i = sum_j S_ij r_j
  * (new S). Summation order is j ascending, so results are deterministic bit for bit. */
-void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_args *p, int h0, int h1);
+void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_job *p, int h0, int h1);
 
 /* Floats of scratch that rwkv7_cpu_wkv7_chunked needs for a given chunk length and head size. */
 size_t rwkv7_cpu_wkv7_chunked_scratch(int chunk, int head_size);
@@ -39,7 +39,7 @@ size_t rwkv7_cpu_wkv7_chunked_scratch(int chunk, int head_size);
  * fp32 rounding (tests/test_wkv7.c states the measured error and the tolerance). Work per token
  * is ~4 N^2 (state pass) + ~6 chunk N (intra-chunk matrices), so on a CPU chunk 8..16 is fastest;
  * larger chunks only pay off where the intra-chunk part runs in parallel (GPU). */
-void rwkv7_cpu_wkv7_chunked(const struct rwkv7_wkv7_args *p, int h0, int h1, int chunk,
+void rwkv7_cpu_wkv7_chunked(const struct rwkv7_wkv7_job *p, int h0, int h1, int chunk,
                             float *scratch);
 
 #endif

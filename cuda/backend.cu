@@ -342,13 +342,18 @@ static enum rwkv7_status cuda_graph_begin(struct rwkv7_backend *be, uint64_t key
     return RWKV7_OK;
 }
 
-static enum rwkv7_status cuda_graph_end(struct rwkv7_backend *be) {
+static enum rwkv7_status cuda_graph_end(struct rwkv7_backend *be, bool keep) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     if (!cu->capturing) return rwkv7_fail(RWKV7_ERR_INTERNAL, "cuda: graph_end without graph_begin");
     cu->capturing = false;
     cudaGraph_t graph = NULL;
     CUDA_CHECK(cudaStreamEndCapture(cu->stream, &graph));
+    if (!keep) {
+        /* The step failed part-way: the capture is partial and was never run. Drop it. */
+        (void)cudaGraphDestroy(graph);
+        return RWKV7_OK;
+    }
     cudaGraphExec_t exec = NULL;
     cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
     (void)cudaGraphDestroy(graph);
@@ -364,6 +369,7 @@ static enum rwkv7_status cuda_graph_end(struct rwkv7_backend *be) {
     if (slot->exec) CUDA_CHECK(cudaGraphExecDestroy(slot->exec));
     slot->exec = exec;
     slot->key = cu->capture_key;
+    slot->row_invariant = cu->row_invariant;
     slot->last_use = ++cu->graph_clock;
     /* the recorded ops were only captured: run them once now, as the contract says */
     CUDA_CHECK(cudaGraphLaunch(exec, cu->stream));
@@ -374,7 +380,8 @@ static bool cuda_graph_launch(struct rwkv7_backend *be, uint64_t key) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     if (rwkv7_cuda_is_dead() || cu->capturing) return false;
     struct rwkv7_cuda_graph *g = find_graph(cu, key);
-    if (!g) return false;
+    /* A graph captured in the other matmul mode holds other kernels: capture again. */
+    if (!g || g->row_invariant != cu->row_invariant) return false;
     cudaError_t e = cudaGraphLaunch(g->exec, cu->stream);
     if (e != cudaSuccess) {
         /* the error stays recorded for the next sync; the caller re-runs the ops eagerly */
@@ -383,6 +390,32 @@ static bool cuda_graph_launch(struct rwkv7_backend *be, uint64_t key) {
     }
     g->last_use = ++cu->graph_clock;
     return true;
+}
+
+/* Forgets every graph of owner (a context that was freed or whose buffers moved). */
+static void cuda_graph_drop(struct rwkv7_backend *be, uint32_t owner) {
+    struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
+    for (int i = 0; i < RWKV7_CUDA_MAX_GRAPHS; i++) {
+        struct rwkv7_cuda_graph *g = &cu->graphs[i];
+        if (!g->exec || (uint32_t)(g->key >> 32) != owner) continue;
+        if (!rwkv7_cuda_is_dead()) {
+            (void)cudaStreamSynchronize(cu->stream); /* a launch of it may still be running */
+            (void)cudaGraphExecDestroy(g->exec);
+            (void)cudaGetLastError();
+        }
+        g->exec = NULL;
+    }
+}
+
+/* The bf16 tensor-core tiles (matmul over more than MATMUL_MATVEC_MAX_T rows outside the
+ * row-invariant mode) round weights and activations to 8 mantissa bits. */
+static double cuda_tolerance(const struct rwkv7_backend *be, enum rwkv7_op op, const void *args, const char **why) {
+    const struct rwkv7_cuda *cu = (const struct rwkv7_cuda *)be;
+    if (op != RWKV7_OP_MATMUL || cu->row_invariant) return 0;
+    const struct rwkv7_matmul_args *a = (const struct rwkv7_matmul_args *)args;
+    if (rwkv7_tensor_nrows(a->x) <= 8) return 0;
+    *why = "bf16 tensor-core tiles: weights and activations rounded to 8 mantissa bits";
+    return 5e-5;
 }
 
 /* ---- the vtable ---- */
@@ -400,20 +433,19 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .copy_bandwidth = cuda_copy_bandwidth,
     .set_row_invariant = cuda_set_row_invariant,
     .mem_info = cuda_mem_info,
+    .tolerance = cuda_tolerance,
+    .weight_prepare = NULL, /* GGUF bytes as they are */
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
     .graph_launch = cuda_graph_launch,
-    .embed = rwkv7_cuda_embed,
-    .norm = rwkv7_cuda_norm,
-    .matmul = rwkv7_cuda_matmul,
-    .token_shift = rwkv7_cuda_token_shift,
-    .unary = rwkv7_cuda_unary,
-    .binary = rwkv7_cuda_binary,
-    .mix = rwkv7_cuda_mix,
-    .key_prep = rwkv7_cuda_key_prep,
-    .wkv7 = rwkv7_cuda_wkv7,
-    .wkv_out = rwkv7_cuda_wkv_out,
-    .last_rows = rwkv7_cuda_last_rows,
+    .graph_drop = cuda_graph_drop,
+#define RWKV7_X_(U, l) .l = rwkv7_cuda_##l,
+    RWKV7_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
+    .matmul_n = NULL, /* fused ops: the generic fallback for now */
+    .norm_shift = NULL,
+    .wkv_block = NULL,
+    .ffn_key = NULL,
 };
 
 /* ---- init ---- */
@@ -453,7 +485,10 @@ static void format_banner(char *dst, size_t cap, int dev, const struct cudaDevic
              p->multiProcessorCount, (double)p->totalGlobalMem / (1024.0 * 1024.0 * 1024.0));
 }
 
-extern "C" enum rwkv7_status rwkv7_backend_cuda_init(const char *device, struct rwkv7_backend **out) {
+/* Creates the CUDA backend on device ("CUDA0", "cuda:1", "1"; NULL or "" = device 0). Returns
+ * RWKV7_ERR_UNSUPPORTED with "cuda: no CUDA driver found" / "cuda: no CUDA device" when CUDA
+ * cannot run here (never crashes), RWKV7_ERR_ARG for a device that does not exist. */
+static enum rwkv7_status cuda_init(const char *device, int n_threads, struct rwkv7_backend **out) {
     *out = NULL;
     CUDA_LIVE();
     int n_dev = 0;
@@ -501,7 +536,9 @@ fail:
     return st;
 }
 
-extern "C" void rwkv7_cuda_print_devices(FILE *f) {
+/* One line per CUDA device ("CUDA0: NVIDIA H100 ..., cc 9.0, 132 SMs, 79.1 GiB"), or one line
+ * saying why there is none. */
+static void cuda_print_devices(FILE *f) {
     int n_dev = 0;
     if (probe(&n_dev) != RWKV7_OK) {
         fprintf(f, "%s\n", rwkv7_last_error());
@@ -519,3 +556,13 @@ extern "C" void rwkv7_cuda_print_devices(FILE *f) {
         fprintf(f, "%s\n", line);
     }
 }
+
+extern "C" const struct rwkv7_backend_reg rwkv7_backend_reg_cuda = {
+    .name = "cuda",
+    .device_prefix = "CUDA",
+    .gpu = true,
+    .auto_device = NULL,
+    .init = cuda_init,
+    .print_devices = cuda_print_devices,
+    .weight_type_ok = rwkv7_cuda_weight_type_ok,
+};

@@ -18,7 +18,6 @@ extern "C" {
 #include "status.h"
 }
 
-#include "cuda.h"
 
 struct rwkv7_buf {
     void *ptr;   /* device pointer */
@@ -32,6 +31,7 @@ struct rwkv7_cuda_graph {
     uint64_t key;          /* caller's key */
     cudaGraphExec_t exec;  /* instantiated graph; NULL = unused slot */
     uint64_t last_use;     /* LRU stamp for eviction */
+    bool row_invariant;    /* matmul mode at capture; replayed only in the same mode */
 };
 
 struct rwkv7_cuda {

@@ -1,7 +1,7 @@
 # cuda/cuda.cmake: the CUDA backend build, included by the top CMakeLists.txt when RWKV7_CUDA is
 # not OFF. AUTO enables it only when CheckLanguage finds nvcc; ON makes its absence an error.
 # The CUDA runtime is linked statically so the binary still starts (and falls back) on machines
-# without a driver; rwkv7_backend_cuda_init then returns RWKV7_ERR_UNSUPPORTED.
+# without a driver; the registry entry's init (cuda_init) then returns RWKV7_ERR_UNSUPPORTED.
 include(CheckLanguage)
 check_language(CUDA)
 if(NOT CMAKE_CUDA_COMPILER)
@@ -26,20 +26,24 @@ enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
 file(GLOB RWKV7_CUDA_SRC CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cu)
-target_sources(rwkv7 PRIVATE ${RWKV7_CUDA_SRC})
-target_include_directories(rwkv7 PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+add_library(rwkv7_cuda OBJECT ${RWKV7_CUDA_SRC})
+target_include_directories(rwkv7_cuda PRIVATE ${CMAKE_SOURCE_DIR}/runtime ${CMAKE_CURRENT_LIST_DIR})
+set_target_properties(rwkv7_cuda PROPERTIES CUDA_RUNTIME_LIBRARY Static CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+target_compile_options(rwkv7_cuda PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-unknown-pragmas>)
+target_link_libraries(rwkv7_cuda PRIVATE CUDA::cudart_static)
+target_sources(rwkv7 PRIVATE $<TARGET_OBJECTS:rwkv7_cuda>)
 # rwkv7 was created before this file ran, so its CUDA properties must be set explicitly.
 set_target_properties(rwkv7 PROPERTIES CUDA_RUNTIME_LIBRARY Static CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
-target_compile_options(rwkv7 PRIVATE
-  $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-unknown-pragmas>)
-target_compile_definitions(rwkv7 PUBLIC RWKV7_HAVE_CUDA)
 target_link_libraries(rwkv7 PUBLIC CUDA::cudart_static)
+set_property(SOURCE ${CMAKE_SOURCE_DIR}/runtime/backend_registry.c APPEND PROPERTY COMPILE_DEFINITIONS RWKV7_HAVE_CUDA)
+set(RWKV7_HAVE_CUDA ON)
 
 # Host-only unit test of the shared dequantization helpers (cuda/dequant.cuh compiled for the
 # host) against the CPU dequantizers; runs without a GPU. Not a tests/test_*.c, so registered here.
 if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_dequant.cu)
   add_executable(test_cuda_dequant ${CMAKE_SOURCE_DIR}/tests/test_cuda_dequant.cu)
-  target_include_directories(test_cuda_dequant PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_include_directories(test_cuda_dequant PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_CURRENT_LIST_DIR})
   target_compile_definitions(test_cuda_dequant PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
   target_link_libraries(test_cuda_dequant PRIVATE rwkv7)
   set_target_properties(test_cuda_dequant PROPERTIES CUDA_RUNTIME_LIBRARY Static
@@ -52,7 +56,7 @@ endif()
 # cuda/wkv7_chunked.cuh driven over thread ids on the host, against the CPU serial recurrence.
 if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
   add_executable(test_cuda_wkv7 ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
-  target_include_directories(test_cuda_wkv7 PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/cpu)
+  target_include_directories(test_cuda_wkv7 PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/cpu ${CMAKE_CURRENT_LIST_DIR})
   target_compile_definitions(test_cuda_wkv7 PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
   target_compile_options(test_cuda_wkv7 PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)

@@ -152,11 +152,8 @@ DQ_TRAITS(Q1_0, 128, 18);
 DQ_TRAITS(Q2_0, 64, 18);
 #undef DQ_TRAITS
 
-/* X-macro of every type the CUDA backend decodes (matmul and embed). */
-#define RWKV7_CUDA_WEIGHT_TYPES(X)                                                              \
-    X(F32) X(F16) X(BF16) X(Q4_0) X(Q4_1) X(Q5_0) X(Q5_1) X(Q8_0) X(Q2_K) X(Q3_K) X(Q4_K)    \
-    X(Q5_K) X(Q6_K) X(IQ2_XXS) X(IQ2_XS) X(IQ3_XXS) X(IQ1_S) X(IQ4_NL) X(IQ3_S) X(IQ2_S)     \
-    X(IQ4_XS) X(IQ1_M) X(TQ1_0) X(TQ2_0) X(Q1_0) X(Q2_0)
+/* RWKV7_CUDA_WEIGHT_TYPES(X): every type the CUDA backend decodes (matmul and embed), from the
+ * one weight-type list in runtime/dtype.h. */
 
 static inline bool dq_type_supported(int type) {
     switch (type) {

@@ -134,10 +134,10 @@ static __global__ void wkv_out_f32_kernel(float *dst, const float *y, const floa
 
 static const int k_block = 256;
 
-enum rwkv7_status rwkv7_cuda_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                         const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
-                                         const struct rwkv7_tensor *state,
-                                         const struct rwkv7_tensor *slots, int n_tok) {
+RWKV7_OP_SIG(rwkv7_cuda_token_shift, token_shift) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *mix = args->mix,
+                              *state = args->state, *slots = args->slots;
+    int n_tok = args->n_tok;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = x->ne[0], rows = rwkv7_tensor_nrows(x), n_seq = slots->ne[0];
@@ -153,9 +153,9 @@ enum rwkv7_status rwkv7_cuda_token_shift(struct rwkv7_backend *be, const struct 
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cuda_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
-                                   enum rwkv7_unary fn) {
+RWKV7_OP_SIG(rwkv7_cuda_unary, unary) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *bias = args->bias;
+    enum rwkv7_unary fn = args->fn;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t n = rwkv7_tensor_nelem(x);
@@ -165,9 +165,9 @@ enum rwkv7_status rwkv7_cuda_unary(struct rwkv7_backend *be, const struct rwkv7_
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cuda_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                    enum rwkv7_binary fn) {
+RWKV7_OP_SIG(rwkv7_cuda_binary, binary) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b;
+    enum rwkv7_binary fn = args->fn;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t n = rwkv7_tensor_nelem(a);
@@ -177,9 +177,8 @@ enum rwkv7_status rwkv7_cuda_binary(struct rwkv7_backend *be, const struct rwkv7
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cuda_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                 const struct rwkv7_tensor *t) {
+RWKV7_OP_SIG(rwkv7_cuda_mix, mix) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b, *t = args->t;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t n = rwkv7_tensor_nelem(a);
@@ -189,10 +188,10 @@ enum rwkv7_status rwkv7_cuda_mix(struct rwkv7_backend *be, const struct rwkv7_te
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cuda_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
-                                      const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
-                                      const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
-                                      const struct rwkv7_tensor *k_a, int head_size) {
+RWKV7_OP_SIG(rwkv7_cuda_key_prep, key_prep) {
+    const struct rwkv7_tensor *kk = args->kk, *kmod = args->kmod, *k = args->k, *a = args->a,
+                              *k_k = args->k_k, *k_a = args->k_a;
+    int head_size = args->head_size;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = k->ne[0], n_items = rwkv7_tensor_nrows(k) * (C / head_size);
@@ -204,12 +203,12 @@ enum rwkv7_status rwkv7_cuda_key_prep(struct rwkv7_backend *be, const struct rwk
     return RWKV7_OK;
 }
 
-enum rwkv7_status rwkv7_cuda_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                     const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
-                                     const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                     const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
-                                     const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
-                                     int head_size, float eps) {
+RWKV7_OP_SIG(rwkv7_cuda_wkv_out, wkv_out) {
+    const struct rwkv7_tensor *dst = args->dst, *y = args->y, *r = args->r, *k = args->k,
+                              *v = args->v, *g = args->g, *r_k = args->r_k, *ln_w = args->ln_w,
+                              *ln_b = args->ln_b;
+    int head_size = args->head_size;
+    float eps = args->eps;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = y->ne[0], n_items = rwkv7_tensor_nrows(y) * (C / head_size);
@@ -222,8 +221,9 @@ enum rwkv7_status rwkv7_cuda_wkv_out(struct rwkv7_backend *be, const struct rwkv
 }
 
 /* A strided 2-D copy (one row every n_tok rows): no kernel needed, and graph capture records it. */
-enum rwkv7_status rwkv7_cuda_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                       const struct rwkv7_tensor *x, int n_tok) {
+RWKV7_OP_SIG(rwkv7_cuda_last_rows, last_rows) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x;
+    int n_tok = args->n_tok;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const size_t row_bytes = (size_t)x->ne[0] * sizeof(float);

@@ -41,8 +41,8 @@ static __global__ void embed_kernel(float *dst, const uint8_t *table, const int3
 
 cudaError_t rwkv7_cuda_embed_init(void) { return dq_upload_tables(); }
 
-enum rwkv7_status rwkv7_cuda_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens) {
+RWKV7_OP_SIG(rwkv7_cuda_embed, embed) {
+    const struct rwkv7_tensor *dst = args->dst, *table = args->table, *tokens = args->tokens;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = table->ne[0], V = rwkv7_tensor_nrows(table), T = tokens->ne[0];

@@ -217,9 +217,9 @@ static void launch_matmul(cudaStream_t s, float *d, const uint8_t *w, const floa
  * columns; above this the tile kernel's reuse across 64 tokens pays for the bf16 rounding). */
 #define MATMUL_MATVEC_MAX_T 8
 
-enum rwkv7_status rwkv7_cuda_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                    const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
-                                    bool accumulate) {
+RWKV7_OP_SIG(rwkv7_cuda_matmul, matmul) {
+    const struct rwkv7_tensor *dst = args->dst, *w = args->w, *x = args->x;
+    bool accumulate = args->accumulate;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t K = w->ne[0], M = w->ne[1], T = rwkv7_tensor_nrows(x);

@@ -34,9 +34,10 @@ static __global__ void norm_f32_kernel(float *dst, const float *x, const float *
 /* ------------------------------------------------------------------------------------------------
  * launchers */
 
-enum rwkv7_status rwkv7_cuda_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
-                                  const struct rwkv7_tensor *b, int n_groups, float eps) {
+RWKV7_OP_SIG(rwkv7_cuda_norm, norm) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *w = args->w, *b = args->b;
+    int n_groups = args->n_groups;
+    float eps = args->eps;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = x->ne[0], rows = rwkv7_tensor_nrows(x);

@@ -139,12 +139,12 @@ static cudaError_t launch_wkv7_chunked(cudaStream_t stream, float *y, float *sta
     return cudaSuccess;
 }
 
-enum rwkv7_status rwkv7_cuda_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
-                                  const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
-                                  const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
-                                  const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                  const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
-                                  int n_tok, int head_size) {
+RWKV7_OP_SIG(rwkv7_cuda_wkv7, wkv7) {
+    const struct rwkv7_tensor *y = args->y, *state = args->state, *slots = args->slots,
+                              *r = args->r, *w = args->w, *k = args->k, *v = args->v,
+                              *kk = args->kk, *a = args->a;
+    int n_tok = args->n_tok;
+    int head_size = args->head_size;
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t C = r->ne[0], n_seq = slots->ne[0], n_slots = rwkv7_tensor_nrows(state);

@@ -55,9 +55,9 @@ struct field {
     bool json_only; /* llama-bench puts the sample arrays in JSON/JSONL only */
 };
 
-#ifndef RWKV7_GIT_COMMIT
-#define RWKV7_GIT_COMMIT "unknown"
-#endif
+/* The commit the binary was built from (generated at build time: tools/git_commit.cmake). */
+extern const char rwkv7_git_commit[];
+#define RWKV7_GIT_COMMIT rwkv7_git_commit
 
 static const struct field fields[] = {
     {"build_commit", F_STR, false},
@@ -75,7 +75,8 @@ static const struct field fields[] = {
     {"synthetic", F_BOOL, false},      {"state_bytes_per_seq", F_INT, false},
     {"bytes_per_token", F_NUM, false}, {"gb_s", F_NUM, false},
     {"copy_bw_gb_s", F_NUM, false},    {"bw_pct", F_NUM, false},
-    {"tflops", F_NUM, false},          {"logits_hash", F_HEX, false},
+    {"tflops", F_NUM, false},          {"dispatches_per_token", F_NUM, false},
+    {"logits_hash", F_HEX, false},
 };
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
 
@@ -112,6 +113,7 @@ static double field_num(const struct bench_record *r, const char *name) {
     if (!strcmp(name, "gb_s")) return r->gb_s;
     if (!strcmp(name, "copy_bw_gb_s")) return r->copy_gb_s;
     if (!strcmp(name, "bw_pct")) return r->bw_pct;
+    if (!strcmp(name, "dispatches_per_token")) return r->dispatches_per_token;
     return r->tflops;
 }
 
@@ -131,7 +133,7 @@ static void json_str(FILE *f, const char *s) {
 /* Derived metrics are 0 where they do not apply (a decode GB/s for a prefill test): null. */
 static bool metric_absent(const char *name, double v) {
     bool optional = !strcmp(name, "bytes_per_token") || !strcmp(name, "gb_s") || !strcmp(name, "copy_bw_gb_s") ||
-                    !strcmp(name, "bw_pct") || !strcmp(name, "tflops");
+                    !strcmp(name, "bw_pct") || !strcmp(name, "tflops") || !strcmp(name, "dispatches_per_token");
     return !isfinite(v) || (optional && v == 0);
 }
 
@@ -230,7 +232,7 @@ void bench_out_record(FILE *f, enum bench_format fmt, const struct bench_record 
 
 /* ---- markdown ---- */
 
-#define MD_COLS 12
+#define MD_COLS 13
 
 static void fmt_size(char *b, size_t n, double bytes) {
     if (bytes >= 1024.0 * 1024 * 1024) snprintf(b, n, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
@@ -254,7 +256,9 @@ static void md_cells(const struct bench_record *r, char cells[MD_COLS][96]) {
     else snprintf(cells[9], 96, "-");
     if (r->tflops > 0) snprintf(cells[10], 96, "%.3f", r->tflops);
     else snprintf(cells[10], 96, "-");
-    snprintf(cells[11], 96, "%016llx", (unsigned long long)r->logits_hash);
+    if (r->dispatches_per_token > 0) snprintf(cells[11], 96, "%.0f", r->dispatches_per_token);
+    else snprintf(cells[11], 96, "-");
+    snprintf(cells[12], 96, "%016llx", (unsigned long long)r->logits_hash);
 }
 
 /* Display width: the UTF-8 "±" is two bytes but one column. */
@@ -279,8 +283,8 @@ void bench_out_end(FILE *f, enum bench_format fmt, const struct bench_record *re
         return;
     }
     static const char *const head[MD_COLS] = {"model", "size", "params", "backend", "threads", "test",
-                                              "t/s", "bytes/tok", "GB/s", "% copy BW", "TFLOP/s", "logits hash"};
-    static const bool right[MD_COLS] = {false, true, true, false, true, true, true, true, true, true, true, false};
+                                              "t/s", "bytes/tok", "GB/s", "% copy BW", "TFLOP/s", "ops/tok", "logits hash"};
+    static const bool right[MD_COLS] = {false, true, true, false, true, true, true, true, true, true, true, true, false};
     int width[MD_COLS];
     char cells[MD_COLS][96];
     for (int c = 0; c < MD_COLS; c++) width[c] = md_width(head[c]);

@@ -27,6 +27,7 @@ struct bench_record {
     double bytes_per_token; /* bytes moved per generated token (decode tests); 0 = not applicable */
     double gb_s, copy_gb_s, bw_pct; /* 0 = not applicable or unknown */
     double tflops;                  /* prefill only; 0 = not applicable */
+    double dispatches_per_token;    /* backend ops per decode step (decode tests); 0 = not applicable */
 };
 
 /* Fills avg/stddev (mean and sample standard deviation, n-1) from the samples. */

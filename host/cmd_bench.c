@@ -21,9 +21,9 @@
 #include "gguf.h"
 #include "status.h"
 
-#ifndef RWKV7_GIT_COMMIT
-#define RWKV7_GIT_COMMIT "unknown"
-#endif
+/* The commit the binary was built from (generated at build time: tools/git_commit.cmake). */
+extern const char rwkv7_git_commit[];
+#define RWKV7_GIT_COMMIT rwkv7_git_commit
 
 /* CPU defaults: the shape of the CPU anchor in performance.md's appendix (llama.cpp, prefill 128,
  * decode 32, mean of 3), so the no-argument run compares with it directly and takes ~10 s on a
@@ -91,11 +91,10 @@ static int parse_ints(const char *flag, const struct str_list *in, int min, stru
     return rc;
 }
 
+/* "CPU", "CUDA", "Vulkan": the registry's device prefix. */
 static const char *backend_label(const char *name) {
-    if (!strcmp(name, "cpu")) return "CPU";
-    if (!strcmp(name, "cuda")) return "CUDA";
-    if (!strcmp(name, "vulkan")) return "Vulkan";
-    return name;
+    const struct rwkv7_backend_reg *r = rwkv7_backend_reg_find(name);
+    return r ? r->device_prefix : name;
 }
 
 static void cpu_model_name(char *buf, size_t cap) {
@@ -341,6 +340,7 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         /* llama-bench warms a prefill with the whole prompt and a decode with one token. */
         if (run_once(r, n_prompt, n_prompt ? 0 : 1, B, &st) < 0) goto fail;
     }
+    uint64_t ops0 = rwkv7_model_n_ops(m);
     for (int i = 0; i < pl->reps; i++) {
         fprintf(stderr, "rwkv7 bench: %s: %s repetition %d/%d\n", what, rec.test, i + 1, pl->reps);
         double ns = run_once(r, n_prompt, n_gen, B, &st);
@@ -373,6 +373,8 @@ static int run_test(struct runner *r, const struct plan *pl, const struct bench_
         rec.gb_s = rec.bytes_per_token * rec.avg_ts / 1e9;
         rec.copy_gb_s = copy_gb_s;
         rec.bw_pct = copy_gb_s > 0 ? 100.0 * rec.gb_s / copy_gb_s : 0;
+        /* Backend ops per decode step (a replayed step counts the ops it recorded). */
+        rec.dispatches_per_token = (double)(rwkv7_model_n_ops(m) - ops0) / ((double)pl->reps * n_gen);
     }
     if (n_prompt && !n_gen) {
         double layers, head;

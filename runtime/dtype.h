@@ -48,6 +48,51 @@ enum rwkv7_dtype {
     RWKV7_DTYPE_COUNT = 43,
 };
 
+/* Every weight type, once, with the GPU backends that run it (1) or not (0) in matmul and embed;
+ * the CPU runs all of them. Fed to the CPU and CUDA support checks, CUDA's kernel instantiations
+ * (cuda/dequant.cuh), the Vulkan shader variants (vulkan/vulkan.cmake parses these lines: keep one
+ * entry per line), tests/test_ops.c and `rwkv7 devices --types`. Why a backend lacks a type:
+ * README.md, "Weight types". Columns: M(TYPE, name, cuda, vulkan, a); a is passed through. */
+#define RWKV7_WEIGHT_TYPE_LIST(M, a) \
+    M(F32, f32, 1, 1, a) \
+    M(F16, f16, 1, 1, a) \
+    M(BF16, bf16, 1, 1, a) \
+    M(Q4_0, q4_0, 1, 1, a) \
+    M(Q4_1, q4_1, 1, 1, a) \
+    M(Q5_0, q5_0, 1, 1, a) \
+    M(Q5_1, q5_1, 1, 1, a) \
+    M(Q8_0, q8_0, 1, 1, a) \
+    M(Q2_K, q2_k, 1, 1, a) \
+    M(Q3_K, q3_k, 1, 1, a) \
+    M(Q4_K, q4_k, 1, 1, a) \
+    M(Q5_K, q5_k, 1, 1, a) \
+    M(Q6_K, q6_k, 1, 1, a) \
+    M(IQ4_NL, iq4_nl, 1, 1, a) \
+    M(IQ4_XS, iq4_xs, 1, 1, a) \
+    M(IQ3_XXS, iq3_xxs, 1, 1, a) \
+    M(IQ3_S, iq3_s, 1, 1, a) \
+    M(IQ2_XXS, iq2_xxs, 1, 1, a) \
+    M(IQ2_XS, iq2_xs, 1, 1, a) \
+    M(IQ2_S, iq2_s, 1, 1, a) \
+    M(IQ1_S, iq1_s, 1, 1, a) \
+    M(IQ1_M, iq1_m, 1, 1, a) \
+    M(TQ1_0, tq1_0, 1, 0, a) \
+    M(TQ2_0, tq2_0, 1, 0, a) \
+    M(Q1_0, q1_0, 1, 0, a) \
+    M(Q2_0, q2_0, 1, 0, a) \
+    M(MXFP4, mxfp4, 0, 0, a) \
+    M(NVFP4, nvfp4, 0, 0, a)
+
+/* X(TYPE) for every weight type / for those a GPU backend runs. */
+#define RWKV7_WEIGHT_ALL_(T, n, cu, vk, X) X(T)
+#define RWKV7_WEIGHT_CUDA_(T, n, cu, vk, X) RWKV7_WEIGHT_IF_##cu(X, T)
+#define RWKV7_WEIGHT_VULKAN_(T, n, cu, vk, X) RWKV7_WEIGHT_IF_##vk(X, T)
+#define RWKV7_WEIGHT_IF_1(X, T) X(T)
+#define RWKV7_WEIGHT_IF_0(X, T)
+#define RWKV7_WEIGHT_TYPES(X) RWKV7_WEIGHT_TYPE_LIST(RWKV7_WEIGHT_ALL_, X)
+#define RWKV7_CUDA_WEIGHT_TYPES(X) RWKV7_WEIGHT_TYPE_LIST(RWKV7_WEIGHT_CUDA_, X)
+#define RWKV7_VULKAN_WEIGHT_TYPES(X) RWKV7_WEIGHT_TYPE_LIST(RWKV7_WEIGHT_VULKAN_, X)
+
 /* Dequantize n elements (a multiple of the block size) starting at a block boundary. */
 typedef void (*rwkv7_to_f32_fn)(const void *src, float *dst, int64_t n);
 

@@ -4,6 +4,7 @@
  * max_rows rows. State per layer lives on the backend as three (., n_slots) tensors: attention
  * shift, FFN shift and WKV matrices, so a sequence's slot is a row index and batches can mix any
  * slots. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,9 @@ struct rwkv7_ctx {
     struct rwkv7_tensor s[S_COUNT];
     struct rwkv7_buf *sbuf[S_COUNT];
     int32_t *host_tok; /* cap_rows */
-    uint32_t graph_gen; /* bumped whenever scratch moves, which invalidates recorded steps */
+    uint32_t serial;    /* never reused in the process: owner of this context's recorded steps */
+    uint64_t graph_ops[4]; /* ops in a recorded decode step, per logits mode (counted at recording) */
+    int64_t step_t0;       /* first token of the step in the current eval call (debug messages) */
     bool use_graphs;    /* replay recorded decode steps when the backend can (RWKV7_NO_GRAPHS=1: never) */
 };
 
@@ -56,6 +59,14 @@ static struct rwkv7_tensor view(const struct rwkv7_tensor *t, int64_t ne0, int64
     return v;
 }
 
+/* LoRA hidden j (0 decay, 1 in-context rate, 2 gate, 3 value residual) of width ne0: the four
+ * down-projections run in one matmul_n, so each has its own slice of S_LORA (lora, cap_rows, 4). */
+static struct rwkv7_tensor lora_slice(const struct rwkv7_ctx *c, int j, int64_t ne0, int64_t rows) {
+    struct rwkv7_tensor v = view(&c->s[S_LORA], ne0, rows);
+    v.offs += (size_t)j * (size_t)(c->s[S_LORA].ne[0] * c->cap_rows) * sizeof(float);
+    return v;
+}
+
 /* Row j (of n_mix) of the token-shift output, viewed as (C, rows). */
 static struct rwkv7_tensor mix_slice(const struct rwkv7_tensor *t, int64_t C, int64_t rows, int j) {
     struct rwkv7_tensor v = view(t, C, rows);
@@ -63,7 +74,13 @@ static struct rwkv7_tensor mix_slice(const struct rwkv7_tensor *t, int64_t C, in
     return v;
 }
 
+/* Recorded steps point at this context's buffers: forget them before the buffers go. */
+static void drop_graphs(struct rwkv7_ctx *c) {
+    if (c->use_graphs && c->be->i->graph_drop) c->be->i->graph_drop(c->be, c->serial);
+}
+
 static void free_scratch(struct rwkv7_ctx *c) {
+    drop_graphs(c);
     for (int i = 0; i < S_COUNT; i++) {
         if (c->sbuf[i]) c->be->i->buf_free(c->be, c->sbuf[i]);
         c->sbuf[i] = NULL;
@@ -89,7 +106,7 @@ static enum rwkv7_status alloc_scratch(struct rwkv7_ctx *c, int rows, int logit_
         {S_R, RWKV7_DTYPE_F32, C, R, 1}, {S_K, RWKV7_DTYPE_F32, C, R, 1}, {S_V, RWKV7_DTYPE_F32, C, R, 1},
         {S_W, RWKV7_DTYPE_F32, C, R, 1}, {S_A, RWKV7_DTYPE_F32, C, R, 1}, {S_G, RWKV7_DTYPE_F32, C, R, 1},
         {S_KK, RWKV7_DTYPE_F32, C, R, 1}, {S_KM, RWKV7_DTYPE_F32, C, R, 1}, {S_VF, RWKV7_DTYPE_F32, C, R, 1},
-        {S_Y, RWKV7_DTYPE_F32, C, R, 1}, {S_O, RWKV7_DTYPE_F32, C, R, 1}, {S_LORA, RWKV7_DTYPE_F32, lora, R, 1},
+        {S_Y, RWKV7_DTYPE_F32, C, R, 1}, {S_O, RWKV7_DTYPE_F32, C, R, 1}, {S_LORA, RWKV7_DTYPE_F32, lora, R, 4},
         {S_LORA2, RWKV7_DTYPE_F32, C, R, 1}, {S_H, RWKV7_DTYPE_F32, hp->n_ff, R, 1},
         {S_LAST, RWKV7_DTYPE_F32, C, R, 1}, {S_LOGITS, RWKV7_DTYPE_F32, hp->n_vocab, logit_rows, 1},
         {S_TOK, RWKV7_DTYPE_I32, R, 1, 1}, {S_SLOTS, RWKV7_DTYPE_I32, c->n_slots, 1, 1},
@@ -104,7 +121,6 @@ static enum rwkv7_status alloc_scratch(struct rwkv7_ctx *c, int rows, int logit_
     if (!c->host_tok) return rwkv7_fail(RWKV7_ERR_OOM, "ctx: out of memory");
     c->cap_rows = rows;
     c->cap_logits = logit_rows;
-    c->graph_gen++;
     return RWKV7_OK;
 }
 
@@ -117,8 +133,14 @@ enum rwkv7_status rwkv7_ctx_init(struct rwkv7_model *m, int n_slots, struct rwkv
     c->be = m->be;
     c->n_slots = n_slots;
     c->max_rows = 512;
+    /* Serials start at 1 and are never reused, so a context created where a freed one lived (same
+     * address) can never replay the other's recordings. 2^32 contexts per process is the limit. */
+    static atomic_uint_fast32_t next_serial = 1;
+    c->serial = (uint32_t)atomic_fetch_add(&next_serial, 1);
     const char *no_graphs = getenv("RWKV7_NO_GRAPHS");
-    c->use_graphs = m->be->i->graph_launch && !(no_graphs && atoi(no_graphs) != 0);
+    /* The debug hooks work at the op door, which a replayed step bypasses. */
+    c->use_graphs = m->be->i->graph_launch && m->be->i->graph_drop && !(no_graphs && atoi(no_graphs) != 0) &&
+                    rwkv7_backend_debug_flags(m->be) == 0;
     const struct rwkv7_hparams *hp = &m->hp;
     int L = hp->n_layer;
     int64_t C = hp->n_embd, S = (int64_t)hp->n_head * hp->head_size * hp->head_size;
@@ -220,43 +242,43 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     struct rwkv7_tensor xk = mix_slice(&mixv, C, rows, 2), xv = mix_slice(&mixv, C, rows, 3);
     struct rwkv7_tensor xa_ = mix_slice(&mixv, C, rows, 4), xg = mix_slice(&mixv, C, rows, 5);
 
-    RWKV7_TRY(rwkv7_op_norm(be, &xa, &x, &L->attn_norm_w, &L->attn_norm_b, 1, hp->norm_eps));
-    RWKV7_TRY(rwkv7_op_token_shift(be, &mixv, &xa, &L->lerp, &c->att_shift[l], slots, n_tok));
-    RWKV7_TRY(rwkv7_op_matmul(be, &r, &L->wr, &xr, false));
-    RWKV7_TRY(rwkv7_op_matmul(be, &k, &L->wk, &xk, false));
-    RWKV7_TRY(rwkv7_op_matmul(be, &v, &L->wv, &xv, false));
+    RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &mixv, .xn = &xa, .x = &x, .w = &L->attn_norm_w, .b = &L->attn_norm_b,
+                       .mix = &L->lerp, .state = &c->att_shift[l], .slots = slots, .eps = hp->norm_eps,
+                       .n_tok = n_tok));
+    /* r, k, v, then the LoRA down-projections (value residual from layer 1 on), each from its
+     * token-shifted rows: independent products, one call each group. */
+    RWKV7_TRY(RWKV7_OP(be, matmul_n, .n = 3,
+                       .m = {{.dst = &r, .w = &L->wr, .x = &xr}, {.dst = &k, .w = &L->wk, .x = &xk},
+                             {.dst = &v, .w = &L->wv, .x = &xv}}));
+    struct rwkv7_tensor lw = lora_slice(c, 0, hp->lora_decay, rows), la = lora_slice(c, 1, hp->lora_iclr, rows);
+    struct rwkv7_tensor lg = lora_slice(c, 2, hp->lora_gate, rows), lv = lora_slice(c, 3, hp->lora_vres, rows);
+    RWKV7_TRY(RWKV7_OP(be, matmul_n, .n = l == 0 ? 3 : 4,
+                       .m = {{.dst = &lw, .w = &L->w1, .x = &xw}, {.dst = &la, .w = &L->a1, .x = &xa_},
+                             {.dst = &lg, .w = &L->g1, .x = &xg}, {.dst = &lv, .w = &L->v1, .x = &xv}}));
     /* decay: w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w))) */
-    struct rwkv7_tensor lw = view(&c->s[S_LORA], hp->lora_decay, rows);
-    RWKV7_TRY(rwkv7_op_matmul(be, &lw, &L->w1, &xw, false));
-    RWKV7_TRY(rwkv7_op_unary(be, &lw, &lw, NULL, RWKV7_UNARY_TANH));
-    RWKV7_TRY(rwkv7_op_matmul(be, &w, &L->w2, &lw, false));
-    RWKV7_TRY(rwkv7_op_unary(be, &w, &w, &L->w0, RWKV7_UNARY_DECAY));
+    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lw, .x = &lw, .fn = RWKV7_UNARY_TANH));
+    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &w, .w = &L->w2, .x = &lw));
+    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &w, .x = &w, .bias = &L->w0, .fn = RWKV7_UNARY_DECAY));
     /* value residual: layer 0 records v_first; later layers pull v toward it */
     if (l == 0) {
         /* v_first = v. last_rows with n_tok = 1 copies every row: a plain copy without a new op. */
-        RWKV7_TRY(rwkv7_op_last_rows(be, &vf, &v, 1));
+        RWKV7_TRY(RWKV7_OP(be, last_rows, .dst = &vf, .x = &v, .n_tok = 1));
     } else {
-        struct rwkv7_tensor lv = view(&c->s[S_LORA], hp->lora_vres, rows);
-        RWKV7_TRY(rwkv7_op_matmul(be, &lv, &L->v1, &xv, false));
-        RWKV7_TRY(rwkv7_op_matmul(be, &t2, &L->v2, &lv, false));
-        RWKV7_TRY(rwkv7_op_unary(be, &t2, &t2, &L->v0, RWKV7_UNARY_SIGMOID));
-        RWKV7_TRY(rwkv7_op_mix(be, &v, &v, &vf, &t2));
+        RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &t2, .w = &L->v2, .x = &lv));
+        RWKV7_TRY(RWKV7_OP(be, unary, .dst = &t2, .x = &t2, .bias = &L->v0, .fn = RWKV7_UNARY_SIGMOID));
+        RWKV7_TRY(RWKV7_OP(be, mix, .dst = &v, .a = &v, .b = &vf, .t = &t2));
     }
     /* in-context learning rate: a = sigmoid(a0 + A2 A1 x_a) */
-    struct rwkv7_tensor la = view(&c->s[S_LORA], hp->lora_iclr, rows);
-    RWKV7_TRY(rwkv7_op_matmul(be, &la, &L->a1, &xa_, false));
-    RWKV7_TRY(rwkv7_op_matmul(be, &a, &L->a2, &la, false));
-    RWKV7_TRY(rwkv7_op_unary(be, &a, &a, &L->a0, RWKV7_UNARY_SIGMOID));
+    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &a, .w = &L->a2, .x = &la));
+    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &a, .x = &a, .bias = &L->a0, .fn = RWKV7_UNARY_SIGMOID));
     /* gate: g = G2 sigmoid(G1 x_g) */
-    struct rwkv7_tensor lg = view(&c->s[S_LORA], hp->lora_gate, rows);
-    RWKV7_TRY(rwkv7_op_matmul(be, &lg, &L->g1, &xg, false));
-    RWKV7_TRY(rwkv7_op_unary(be, &lg, &lg, NULL, RWKV7_UNARY_SIGMOID));
-    RWKV7_TRY(rwkv7_op_matmul(be, &g, &L->g2, &lg, false));
-    RWKV7_TRY(rwkv7_op_key_prep(be, &kk, &km, &k, &a, &L->k_k, &L->k_a, hp->head_size));
-    RWKV7_TRY(rwkv7_op_wkv7(be, &y, &c->wkv[l], slots, &r, &w, &km, &v, &kk, &a, n_tok, hp->head_size));
-    RWKV7_TRY(rwkv7_op_wkv_out(be, &o, &y, &r, &km, &v, &g, &L->r_k, &L->lnx_w, &L->lnx_b, hp->head_size,
-                               RWKV7_GROUPNORM_EPS));
-    return rwkv7_op_matmul(be, &x, &L->wo, &o, true);
+    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lg, .x = &lg, .fn = RWKV7_UNARY_SIGMOID));
+    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &g, .w = &L->g2, .x = &lg));
+    RWKV7_TRY(RWKV7_OP(be, wkv_block, .dst = &o, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &k,
+                       .v = &v, .a = &a, .g = &g, .k_k = &L->k_k, .k_a = &L->k_a, .r_k = &L->r_k, .ln_w = &L->lnx_w,
+                       .ln_b = &L->lnx_b, .kk = &kk, .kmod = &km, .y = &y, .n_tok = n_tok, .head_size = hp->head_size,
+                       .eps = RWKV7_GROUPNORM_EPS));
+    return RWKV7_OP(be, matmul, .dst = &x, .w = &L->wo, .x = &o, .accumulate = true);
 }
 
 static enum rwkv7_status channel_mix(struct rwkv7_ctx *c, int l, int64_t rows, int n_tok, const struct rwkv7_tensor *slots) {
@@ -267,11 +289,10 @@ static enum rwkv7_status channel_mix(struct rwkv7_ctx *c, int l, int64_t rows, i
     struct rwkv7_tensor x = view(&c->s[S_X], C, rows), xf = view(&c->s[S_XA], C, rows);
     struct rwkv7_tensor xk = view(&c->s[S_MIX], C, rows), h = view(&c->s[S_H], hp->n_ff, rows);
     struct rwkv7_tensor mix = view(&L->ffn_lerp, C, 1);
-    RWKV7_TRY(rwkv7_op_norm(be, &xf, &x, &L->ffn_norm_w, &L->ffn_norm_b, 1, hp->norm_eps));
-    RWKV7_TRY(rwkv7_op_token_shift(be, &xk, &xf, &mix, &c->ffn_shift[l], slots, n_tok));
-    RWKV7_TRY(rwkv7_op_matmul(be, &h, &L->ffn_key, &xk, false));
-    RWKV7_TRY(rwkv7_op_unary(be, &h, &h, NULL, RWKV7_UNARY_RELU_SQR));
-    return rwkv7_op_matmul(be, &x, &L->ffn_value, &h, true);
+    RWKV7_TRY(RWKV7_OP(be, norm_shift, .dst = &xk, .xn = &xf, .x = &x, .w = &L->ffn_norm_w, .b = &L->ffn_norm_b,
+                       .mix = &mix, .state = &c->ffn_shift[l], .slots = slots, .eps = hp->norm_eps, .n_tok = n_tok));
+    RWKV7_TRY(RWKV7_OP(be, ffn_key, .dst = &h, .w = &L->ffn_key, .x = &xk));
+    return RWKV7_OP(be, matmul, .dst = &x, .w = &L->ffn_value, .x = &h, .accumulate = true);
 }
 
 /* One step: n_seq sequences x n_tok tokens already uploaded to S_TOK; slots uploaded. */
@@ -287,25 +308,30 @@ static enum rwkv7_status step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rw
     struct rwkv7_tensor slots = c->s[S_SLOTS];
     slots.ne[0] = n_seq;
     slots.nbytes = (size_t)n_seq * sizeof(int32_t);
-    RWKV7_TRY(rwkv7_op_embed(be, &x, &m->tok_embd, &tok));
-    RWKV7_TRY(rwkv7_op_norm(be, &x, &x, &m->ln0_w, &m->ln0_b, 1, hp->norm_eps));
+    RWKV7_TRY(RWKV7_OP(be, embed, .dst = &x, .table = &m->tok_embd, .tokens = &tok));
+    RWKV7_TRY(RWKV7_OP(be, norm, .dst = &x, .x = &x, .w = &m->ln0_w, .b = &m->ln0_b, .n_groups = 1,
+                       .eps = hp->norm_eps));
     for (int l = 0; l < hp->n_layer; l++) {
+        rwkv7_op_where(be, l, c->step_t0);
         RWKV7_TRY(time_mix(c, l, rows, n_tok, &slots));
         RWKV7_TRY(channel_mix(c, l, rows, n_tok, &slots));
     }
+    rwkv7_op_where(be, -1, c->step_t0);
     if (mode == RWKV7_LOGITS_NONE) return RWKV7_OK;
     struct rwkv7_tensor xo = view(&c->s[S_XA], C, rows);
     int64_t out_rows = rows;
     if (mode == RWKV7_LOGITS_LAST) {
         out_rows = n_seq;
         xo = view(&c->s[S_LAST], C, n_seq);
-        RWKV7_TRY(rwkv7_op_last_rows(be, &xo, &x, n_tok));
-        RWKV7_TRY(rwkv7_op_norm(be, &xo, &xo, &m->out_norm_w, &m->out_norm_b, 1, hp->norm_eps));
+        RWKV7_TRY(RWKV7_OP(be, last_rows, .dst = &xo, .x = &x, .n_tok = n_tok));
+        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &xo, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1,
+                           .eps = hp->norm_eps));
     } else {
-        RWKV7_TRY(rwkv7_op_norm(be, &xo, &x, &m->out_norm_w, &m->out_norm_b, 1, hp->norm_eps));
+        RWKV7_TRY(RWKV7_OP(be, norm, .dst = &xo, .x = &x, .w = &m->out_norm_w, .b = &m->out_norm_b, .n_groups = 1,
+                           .eps = hp->norm_eps));
     }
     struct rwkv7_tensor logits = view(&c->s[S_LOGITS], hp->n_vocab, out_rows);
-    return rwkv7_op_matmul(be, &logits, &m->head, &xo, false);
+    return RWKV7_OP(be, matmul, .dst = &logits, .w = &m->head, .x = &xo);
 }
 
 /* A decode step (one token per sequence) is the same sequence of ops every time for a given
@@ -316,12 +342,18 @@ static enum rwkv7_status step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rw
 static enum rwkv7_status run_step(struct rwkv7_ctx *c, int n_seq, int n_tok, enum rwkv7_logits mode) {
     struct rwkv7_backend *be = c->be;
     if (n_tok != 1 || !c->use_graphs) return step(c, n_seq, n_tok, mode);
-    uint64_t key = (uint64_t)(uintptr_t)c * 0x9E3779B97F4A7C15ull;
-    key ^= ((uint64_t)c->graph_gen << 40) ^ ((uint64_t)n_seq << 2) ^ (uint64_t)mode;
-    if (be->i->graph_launch(be, key)) return RWKV7_OK;
+    /* Owner in the high half (backend.h); the shape: n_seq <= n_slots <= 2^20, mode < 4. */
+    uint64_t key = ((uint64_t)c->serial << 32) | ((uint64_t)n_seq << 2) | (uint64_t)mode;
+    uint64_t n_ops = be->n_ops;
+    if (be->i->graph_launch(be, key)) {
+        be->n_ops += c->graph_ops[mode & 3]; /* what the replay ran, for dispatches_per_token */
+        return RWKV7_OK;
+    }
     RWKV7_TRY(be->i->graph_begin(be, key));
     enum rwkv7_status st = step(c, n_seq, n_tok, mode);
-    enum rwkv7_status st_end = be->i->graph_end(be);
+    /* A step that failed part-way leaves a partial recording: never keep it. */
+    enum rwkv7_status st_end = be->i->graph_end(be, st == RWKV7_OK);
+    c->graph_ops[mode & 3] = be->n_ops - n_ops;
     return st != RWKV7_OK ? st : st_end;
 }
 
@@ -357,6 +389,8 @@ enum rwkv7_status rwkv7_ctx_eval(struct rwkv7_ctx *c, int n_seq, const int *slot
         RWKV7_TRY(c->be->i->buf_set(c->be, c->s[S_TOK].buf, 0, c->host_tok, (size_t)n_seq * nt * sizeof(int32_t)));
         bool last = t0 + nt == n_tok;
         enum rwkv7_logits m = mode == RWKV7_LOGITS_ALL ? mode : (last ? mode : RWKV7_LOGITS_NONE);
+        c->step_t0 = t0;
+        rwkv7_op_where(c->be, -1, t0);
         RWKV7_TRY(run_step(c, n_seq, nt, m));
         if (m == RWKV7_LOGITS_ALL) {
             for (int s = 0; s < n_seq; s++)

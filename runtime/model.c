@@ -81,7 +81,13 @@ static enum rwkv7_status bind_matrix(struct loader *ld, struct rwkv7_tensor *t, 
     t->nbytes = gt->nbytes;
     t->name = gt->name;
     struct rwkv7_buf *b = NULL;
-    if (m->be->i->buf_wrap_host) {
+    if (m->be->i->weight_prepare) {
+        /* The backend places the matrix in its own layout (backend.h: weight_prepare). */
+        RWKV7_TRY(m->be->i->buf_alloc(m->be, gt->nbytes, &b));
+        RWKV7_TRY(keep_buf(m, b));
+        t->buf = b;
+        RWKV7_TRY(m->be->i->weight_prepare(m->be, t, gt->data));
+    } else if (m->be->i->buf_wrap_host) {
         RWKV7_TRY(m->be->i->buf_wrap_host(m->be, (void *)gt->data, gt->nbytes, &b));
         RWKV7_TRY(keep_buf(m, b));
     } else {
@@ -346,6 +352,8 @@ const struct rwkv7_hparams *rwkv7_model_hparams(const struct rwkv7_model *m) { r
 const struct rwkv7_tokenizer *rwkv7_model_tokenizer(const struct rwkv7_model *m) { return m->tok; }
 const char *rwkv7_model_backend_name(const struct rwkv7_model *m) { return m->be->i->name; }
 const char *rwkv7_model_device_desc(const struct rwkv7_model *m) { return m->desc; }
+uint64_t rwkv7_model_n_ops(const struct rwkv7_model *m) { return m->be->n_ops; }
+
 uint64_t rwkv7_model_weight_bytes(const struct rwkv7_model *m) { return m->weight_bytes; }
 uint64_t rwkv7_model_n_params(const struct rwkv7_model *m) { return m->n_params; }
 uint64_t rwkv7_model_bytes_per_token(const struct rwkv7_model *m) { return m->bytes_per_token; }

@@ -76,6 +76,9 @@ const struct rwkv7_tokenizer *rwkv7_model_tokenizer(const struct rwkv7_model *mo
 /* "cpu", "vulkan" or "cuda", and a human-readable device description. */
 const char *rwkv7_model_backend_name(const struct rwkv7_model *model);
 const char *rwkv7_model_device_desc(const struct rwkv7_model *model);
+/* Backend ops enqueued for this model's contexts so far (replayed recorded steps count the ops
+ * they recorded): `rwkv7 bench` divides it into dispatches per decoded token. */
+uint64_t rwkv7_model_n_ops(const struct rwkv7_model *model);
 /* Bytes of weights (as stored) and parameter count. */
 uint64_t rwkv7_model_weight_bytes(const struct rwkv7_model *model);
 uint64_t rwkv7_model_n_params(const struct rwkv7_model *model);

@@ -54,7 +54,7 @@ RWKV7_PC(rwkv7_vk_pc_matmul) {
     RWKV7_U32 row_bytes;  /* bytes per row of W */
     RWKV7_U32 x_off;      /* float offset of x */
     RWKV7_U32 d_off;      /* float offset of dst */
-    RWKV7_U32 accumulate; /* 1: dst += W x */
+    RWKV7_U32 accumulate; /* 0: dst = W x; 1: dst += W x; 2: dst = max(W x, 0)^2 (ffn_key) */
 };
 
 /* embed: dst (c, t) = dequant(table row tokens[t]). */

@@ -65,6 +65,8 @@ void main() {
         uint t = t0 + ft + r;
         if (t >= p.t) break;
         uint o = p.d_off + t * p.m + m;
-        D[o] = p.accumulate != 0u ? D[o] + acc[r] : acc[r];
+        float v = acc[r];
+        if (p.accumulate == 2u) v = max(v, 0.0) * max(v, 0.0); /* ffn_key: relu^2 */
+        D[o] = p.accumulate == 1u ? D[o] + v : v;
     }
 }

@@ -64,7 +64,9 @@ void main() {
         float s = 0.0;
         for (uint g = 0u; g < gl_NumSubgroups; g++) s += red[tid][g];
         uint o = p.d_off + tid * p.m + row;
-        D[o] = p.accumulate != 0u ? D[o] + s : s;
+        float v = s;
+        if (p.accumulate == 2u) v = max(v, 0.0) * max(v, 0.0); /* ffn_key: relu^2 */
+        D[o] = p.accumulate == 1u ? D[o] + v : v;
     }
 #else
     for (uint t = 0u; t < MAXT; t++) red[t][tid] = acc[t];
@@ -76,7 +78,9 @@ void main() {
     }
     if (tid < p.t) {
         uint o = p.d_off + tid * p.m + row;
-        D[o] = p.accumulate != 0u ? D[o] + red[tid][0] : red[tid][0];
+        float v = red[tid][0];
+        if (p.accumulate == 2u) v = max(v, 0.0) * max(v, 0.0); /* ffn_key: relu^2 */
+        D[o] = p.accumulate == 1u ? D[o] + v : v;
     }
 #endif
 }

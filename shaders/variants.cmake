@@ -2,9 +2,19 @@
 # Variant names are what vulkan/*.c asks rwkv7_vk_dispatch() for: <op>_<type>[_sg].
 # _sg variants reduce with subgroupAdd (GL_KHR_shader_subgroup_arithmetic); the plain ones use a
 # shared-memory tree and run on devices without subgroup arithmetic.
-set(RWKV7_VK_WEIGHT_TYPES
-  f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k
-  iq4_nl iq4_xs iq3_xxs iq3_s iq2_xxs iq2_xs iq2_s iq1_s iq1_m)
+# The weight types: the entries of runtime/dtype.h's RWKV7_WEIGHT_TYPE_LIST whose vulkan column
+# is 1 (the one weight-type list; its lines look like "M(Q4_K, q4_k, 1, 1, a)").
+file(READ ${CMAKE_SOURCE_DIR}/runtime/dtype.h rwkv7_dtype_h)
+string(REGEX MATCHALL "M\\([A-Z0-9_]+, [a-z0-9_]+, [01], 1, a\\)" rwkv7_vk_type_entries "${rwkv7_dtype_h}")
+set(RWKV7_VK_WEIGHT_TYPES "")
+foreach(entry ${rwkv7_vk_type_entries})
+  string(REGEX REPLACE "^M\\([A-Z0-9_]+, ([a-z0-9_]+),.*$" "\\1" t "${entry}")
+  list(APPEND RWKV7_VK_WEIGHT_TYPES ${t})
+endforeach()
+list(LENGTH RWKV7_VK_WEIGHT_TYPES rwkv7_vk_n_types)
+if(rwkv7_vk_n_types LESS 10)
+  message(FATAL_ERROR "shaders/variants.cmake: could not read the weight types from runtime/dtype.h")
+endif()
 foreach(t ${RWKV7_VK_WEIGHT_TYPES})
   string(TOUPPER ${t} T)
   rwkv7_shader(matvec.comp matvec_${t} TYPE_${T})

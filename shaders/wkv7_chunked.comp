@@ -21,7 +21,7 @@
  * |G| <= 0.88 L absolute, i.e. relative errors ~1e-6 on D at L = 16, and T is solved in fp32
  * (|A_ab| < 1, L <= 16: well conditioned). log2(w) is floored at -64 so w = 0 gives D = 2^-64
  * instead of 0 * inf = NaN. Results differ from the serial form by summation order and these
- * decay roundings only (tests/test_vk_ops.c measures it).
+ * decay roundings only (tests/test_ops.c checks it).
  * Bindings and push constants: exactly those of wkv7.comp. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require

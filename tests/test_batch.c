@@ -15,7 +15,7 @@
 #include "gguf.h"
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 
 static char g_dir[200], g_tiny[512], g_world[512];
 

@@ -4,14 +4,14 @@
  * llama-bench's fields; a model with a NaN weight must make the command fail (exit 1); and the
  * no-argument run must finish on the CPU within 60 s. */
 #define _POSIX_C_SOURCE 200809L
-/* The builder lives in the CLI (host/), which tests do not link: compile it in here. */
-#include "../host/bench_synth.c"
-
 #include <ctype.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_synth.h"
+#include "dtype.h"
+#include "gguf.h"
 #include "testing.h"
 
 static const struct bench_geometry rand_c256 = {"rand-c256-l2", 2, 256, 1024, 64, 32, 32, 32, 64, 256};
@@ -260,7 +260,7 @@ static char *run_cli(const char *args, int *status, double *seconds) {
 static const char *const required_fields[] = {
     "model_filename", "model_type", "model_size", "model_n_params", "backends", "n_prompt", "n_gen",
     "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ts", "samples_ns", "test", "n_seqs",
-    "bytes_per_token", "gb_s", "bw_pct", "tflops", "logits_hash",
+    "bytes_per_token", "gb_s", "bw_pct", "tflops", "dispatches_per_token", "logits_hash",
 };
 
 static void check_record_fields(const char *fmt, const char *out, int n_records) {

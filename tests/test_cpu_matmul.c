@@ -52,7 +52,7 @@ static int run_matmul(struct rwkv7_backend *be, int type, const void *w, int64_t
     memcpy(tw.mem, w, wb);
     memcpy(tx.mem, x, (size_t)(K * T) * sizeof(float));
     memcpy(td.mem, dst, (size_t)(M_ROWS * T) * sizeof(float));
-    enum rwkv7_status st = rwkv7_op_matmul(be, &td.t, &tw.t, &tx.t, accumulate);
+    enum rwkv7_status st = RWKV7_OP(be, matmul, .dst = &td.t, .w = &tw.t, .x = &tx.t, .accumulate = accumulate);
     memcpy(dst, td.mem, (size_t)(M_ROWS * T) * sizeof(float));
     host_free(be, &tw);
     host_free(be, &tx);
@@ -137,7 +137,8 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
 
 int main(void) {
     struct rwkv7_backend *be1 = NULL, *be2 = NULL;
-    if (rwkv7_backend_cpu_init(1, &be1) != RWKV7_OK || rwkv7_backend_cpu_init(2, &be2) != RWKV7_OK) {
+    if (rwkv7_backend_init("cpu", NULL, 1, true, &be1) != RWKV7_OK ||
+        rwkv7_backend_init("cpu", NULL, 2, true, &be2) != RWKV7_OK) {
         fprintf(stderr, "cannot start the CPU backend\n");
         return 1;
     }

@@ -127,7 +127,7 @@ static struct err run_case(const struct inputs *in, float *st_out) {
     memcpy(st_out, in->state, ns * sizeof(float));
     for (int s = 0; s < in->n_seq; s++) {
         const size_t o = (size_t)s * in->n_tok * C;
-        struct rwkv7_wkv7_args p = {in->n_tok, C, N, in->r + o, in->w + o, in->k + o, in->v + o,
+        struct rwkv7_wkv7_job p = {in->n_tok, C, N, in->r + o, in->w + o, in->k + o, in->v + o,
                                     in->kk + o, in->a + o, st_ref + (size_t)s * C * N, y_ref + o};
         rwkv7_cpu_wkv7_serial(&p, 0, H);
     }

@@ -7,7 +7,7 @@
 
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 
 static bool parses(const char *s) {
     struct json_value v;

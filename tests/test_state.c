@@ -331,15 +331,16 @@ int main(void) {
     }
     test_cli_resume("cpu");
     /* "Resuming is exact on every backend": repeat on each GPU backend that can start here. */
-    const char *gpus[] = {"vulkan", "cuda"};
-    for (int i = 0; i < 2; i++) {
+    const struct rwkv7_backend_reg *r;
+    for (int i = 0; (r = rwkv7_backend_reg_get(i)) != NULL; i++) {
+        if (!r->gpu || !r->init) continue;
         struct rwkv7_backend *be = NULL;
-        if (rwkv7_backend_init(gpus[i], NULL, 1, true, &be) != RWKV7_OK) {
-            fprintf(stderr, "test_state: %s resume not checked: %s\n", gpus[i], rwkv7_last_error());
+        if (rwkv7_backend_init(r->name, NULL, 1, true, &be) != RWKV7_OK) {
+            fprintf(stderr, "test_state: %s resume not checked: %s\n", r->name, rwkv7_last_error());
             continue;
         }
         rwkv7_backend_free(be);
-        test_cli_resume(gpus[i]);
+        test_cli_resume(r->name);
     }
     rwkv7_model_free(m);
     rwkv7_model_free(m16);

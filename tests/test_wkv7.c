@@ -69,10 +69,10 @@ static void inputs_free(struct wkv7_inputs *in) {
 }
 
 /* Args over tokens [t0, t0 + n) with the given state and output buffers. */
-static struct rwkv7_wkv7_args make_args(const struct wkv7_inputs *in, int t0, int n,
+static struct rwkv7_wkv7_job make_args(const struct wkv7_inputs *in, int t0, int n,
                                         float *state, float *y) {
     const size_t o = (size_t)t0 * in->n_embd;
-    struct rwkv7_wkv7_args p = {n, in->n_embd, in->head_size, in->r + o, in->w + o, in->k + o,
+    struct rwkv7_wkv7_job p = {n, in->n_embd, in->head_size, in->r + o, in->w + o, in->k + o,
                                 in->v + o, in->kk + o, in->a + o, state, y + o};
     return p;
 }
@@ -138,7 +138,7 @@ static void check_serial_vs_double(int n_tok, int n_embd, int head_size, unsigne
     double *dst = malloc(ns * sizeof(double)), *dy = malloc(nx * sizeof(double));
     float *fst = malloc(ns * sizeof(float)), *fy = malloc(nx * sizeof(float));
     for (size_t x = 0; x < ns; x++) dst[x] = in.state[x];
-    struct rwkv7_wkv7_args p = make_args(&in, 0, n_tok, st, y);
+    struct rwkv7_wkv7_job p = make_args(&in, 0, n_tok, st, y);
     rwkv7_cpu_wkv7_serial(&p, 0, n_embd / head_size);
     wkv7_ref_double(&in, dst, dy);
     for (size_t x = 0; x < ns; x++) fst[x] = (float)dst[x];
@@ -163,7 +163,7 @@ static void check_chunked(int n_tok, int n_embd, int head_size, unsigned long lo
     inputs_init(&in, n_tok, n_embd, head_size, seed);
     const size_t nx = (size_t)n_tok * n_embd, ns = (size_t)n_embd * head_size;
     float *st_ref = copy_of(in.state, ns), *y_ref = calloc(nx ? nx : 1, sizeof(float));
-    struct rwkv7_wkv7_args p = make_args(&in, 0, n_tok, st_ref, y_ref);
+    struct rwkv7_wkv7_job p = make_args(&in, 0, n_tok, st_ref, y_ref);
     rwkv7_cpu_wkv7_serial(&p, 0, nh);
 
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
@@ -228,7 +228,7 @@ static void check_sensitivity(void) {
     float *st0 = copy_of(in.state, ns), *y0 = malloc(nx * sizeof(float));
     float *st1 = copy_of(in.state, ns), *y1 = malloc(nx * sizeof(float));
     float *scratch = malloc(rwkv7_cpu_wkv7_chunked_scratch(16, 64) * sizeof(float));
-    struct rwkv7_wkv7_args p = make_args(&in, 0, 40, st0, y0);
+    struct rwkv7_wkv7_job p = make_args(&in, 0, 40, st0, y0);
     rwkv7_cpu_wkv7_serial(&p, 0, 2);
     in.v[(size_t)20 * 128 + 5] += 1.0f;
     p = make_args(&in, 0, 40, st1, y1);
@@ -259,7 +259,7 @@ static void report_timing(void) {
     inputs_init(&in, n_tok, n_embd, n, 7);
     const size_t nx = (size_t)n_tok * n_embd, ns = (size_t)n_embd * n;
     float *st = copy_of(in.state, ns), *y = malloc(nx * sizeof(float));
-    struct rwkv7_wkv7_args p = make_args(&in, 0, n_tok, st, y);
+    struct rwkv7_wkv7_job p = make_args(&in, 0, n_tok, st, y);
     double best = INFINITY;
     for (int rep = 0; rep < TIMING_REPS; rep++) {
         memcpy(st, in.state, ns * sizeof(float));

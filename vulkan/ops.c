@@ -6,16 +6,15 @@
 
 #include "vk.h"
 
-const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT] = {
-    [RWKV7_DTYPE_F32] = "f32",       [RWKV7_DTYPE_F16] = "f16",       [RWKV7_DTYPE_BF16] = "bf16",
-    [RWKV7_DTYPE_Q4_0] = "q4_0",     [RWKV7_DTYPE_Q4_1] = "q4_1",     [RWKV7_DTYPE_Q5_0] = "q5_0",
-    [RWKV7_DTYPE_Q5_1] = "q5_1",     [RWKV7_DTYPE_Q8_0] = "q8_0",     [RWKV7_DTYPE_Q2_K] = "q2_k",
-    [RWKV7_DTYPE_Q3_K] = "q3_k",     [RWKV7_DTYPE_Q4_K] = "q4_k",     [RWKV7_DTYPE_Q5_K] = "q5_k",
-    [RWKV7_DTYPE_Q6_K] = "q6_k",     [RWKV7_DTYPE_IQ4_NL] = "iq4_nl", [RWKV7_DTYPE_IQ4_XS] = "iq4_xs",
-    [RWKV7_DTYPE_IQ3_XXS] = "iq3_xxs", [RWKV7_DTYPE_IQ3_S] = "iq3_s", [RWKV7_DTYPE_IQ2_XXS] = "iq2_xxs",
-    [RWKV7_DTYPE_IQ2_XS] = "iq2_xs", [RWKV7_DTYPE_IQ2_S] = "iq2_s",   [RWKV7_DTYPE_IQ1_S] = "iq1_s",
-    [RWKV7_DTYPE_IQ1_M] = "iq1_m",
-};
+/* Shader variant suffix per weight type (shaders/variants.cmake builds the same list from
+ * dtype.h's RWKV7_WEIGHT_TYPE_LIST); NULL = no variant. */
+#define RWKV7_X_(T, n, cu, vk, unused) RWKV7_VK_SUFFIX_##vk(T, n)
+#define RWKV7_VK_SUFFIX_1(T, n) [RWKV7_DTYPE_##T] = #n,
+#define RWKV7_VK_SUFFIX_0(T, n)
+const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT] = {RWKV7_WEIGHT_TYPE_LIST(RWKV7_X_, 0)};
+#undef RWKV7_X_
+#undef RWKV7_VK_SUFFIX_1
+#undef RWKV7_VK_SUFFIX_0
 
 static struct rwkv7_vk *as_vk(struct rwkv7_backend *be) { return (struct rwkv7_vk *)be; }
 
@@ -34,15 +33,15 @@ static enum rwkv7_status check_u32(const char *op, const struct rwkv7_tensor *t)
     return RWKV7_OK;
 }
 
-/* Fills args[i] / pc->off[i] for each tensor in ts (NULL = dummy binding, offset 0). */
+/* Fills vargs[i] / pc->off[i] for each tensor in ts (NULL = dummy binding, offset 0). */
 static enum rwkv7_status bind_all(struct rwkv7_vk *vk, const char *op, const struct rwkv7_tensor *const *ts, int n,
-                                  struct rwkv7_vk_arg *args, uint32_t *offs) {
+                                  struct rwkv7_vk_arg *vargs, uint32_t *offs) {
     for (int i = 0; i < n; i++) {
-        memset(&args[i], 0, sizeof args[i]);
+        memset(&vargs[i], 0, sizeof vargs[i]);
         if (offs) offs[i] = 0;
         if (!ts[i]) continue;
         RWKV7_TRY(check_u32(op, ts[i]));
-        uint32_t o = rwkv7_vk_arg_tensor(vk, &args[i], ts[i], 4);
+        uint32_t o = rwkv7_vk_arg_tensor(vk, &vargs[i], ts[i], 4);
         if (offs) offs[i] = o;
     }
     return RWKV7_OK;
@@ -50,46 +49,46 @@ static enum rwkv7_status bind_all(struct rwkv7_vk *vk, const char *op, const str
 
 static uint32_t ceil_div(uint64_t a, uint64_t b) { return (uint32_t)((a + b - 1) / b); }
 
-enum rwkv7_status rwkv7_vk_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens) {
+RWKV7_OP_SIG(rwkv7_vk_embed, embed) {
+    const struct rwkv7_tensor *dst = args->dst, *table = args->table, *tokens = args->tokens;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     RWKV7_TRY(check_u32("embed", table));
     char name[32];
     snprintf(name, sizeof name, "embed_%s", rwkv7_vk_type_suffix[table->type]);
-    struct rwkv7_vk_arg args[4] = {0};
+    struct rwkv7_vk_arg vargs[4] = {0};
     struct rwkv7_vk_pc_embed pc = {0};
     pc.c = (uint32_t)table->ne[0];
     pc.t = (uint32_t)tokens->ne[0];
-    pc.w_off = rwkv7_vk_arg_tensor(vk, &args[0], table, 2);
+    pc.w_off = rwkv7_vk_arg_tensor(vk, &vargs[0], table, 2);
     pc.w_off *= 2; /* bytes */
     pc.row_bytes = (uint32_t)rwkv7_dtype_row_bytes(table->type, table->ne[0]);
-    pc.tok_off = rwkv7_vk_arg_tensor(vk, &args[1], tokens, 4);
-    pc.d_off = rwkv7_vk_arg_tensor(vk, &args[2], dst, 4);
+    pc.tok_off = rwkv7_vk_arg_tensor(vk, &vargs[1], tokens, 4);
+    pc.d_off = rwkv7_vk_arg_tensor(vk, &vargs[2], dst, 4);
     pc.n_rows = (uint32_t)table->ne[1];
-    args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    vargs[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
     uint64_t n = (uint64_t)ceil_div(pc.c, 32) * pc.t;
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, ceil_div(n, 64), 1);
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(n, 64), 1);
 }
 
-enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
-                                  bool accumulate) {
+/* dst = W x; mode 1: dst += W x; mode 2: dst = max(W x, 0)^2 (the fused ffn_key epilogue). */
+static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
+                                   const struct rwkv7_tensor *w, const struct rwkv7_tensor *x, uint32_t mode) {
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     const struct rwkv7_tensor *ts[3] = {w, x, dst};
     for (int i = 0; i < 3; i++) RWKV7_TRY(check_u32("matmul", ts[i]));
-    struct rwkv7_vk_arg args[4] = {0};
+    struct rwkv7_vk_arg vargs[4] = {0};
     struct rwkv7_vk_pc_matmul pc = {0};
     pc.k = (uint32_t)w->ne[0];
     pc.m = (uint32_t)w->ne[1];
     pc.t = (uint32_t)rwkv7_tensor_nrows(x);
-    pc.w_off = rwkv7_vk_arg_tensor(vk, &args[0], w, 2) * 2;
+    pc.w_off = rwkv7_vk_arg_tensor(vk, &vargs[0], w, 2) * 2;
     pc.row_bytes = (uint32_t)rwkv7_dtype_row_bytes(w->type, w->ne[0]);
-    pc.x_off = rwkv7_vk_arg_tensor(vk, &args[1], x, 4);
-    pc.d_off = rwkv7_vk_arg_tensor(vk, &args[2], dst, 4);
-    pc.accumulate = accumulate ? 1 : 0;
-    args[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    pc.x_off = rwkv7_vk_arg_tensor(vk, &vargs[1], x, 4);
+    pc.d_off = rwkv7_vk_arg_tensor(vk, &vargs[2], dst, 4);
+    pc.accumulate = mode;
+    vargs[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
     const char *sfx = rwkv7_vk_type_suffix[w->type];
     char name[32];
     if (pc.t <= RWKV7_VK_MATVEC_MAX_T || vk->row_invariant) {
@@ -102,45 +101,51 @@ enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_t
             pc.t = t_all - r < RWKV7_VK_MATVEC_MAX_T ? t_all - r : RWKV7_VK_MATVEC_MAX_T;
             pc.x_off = x0 + r * pc.k;
             pc.d_off = d0 + r * pc.m;
-            RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, pc.m, 1));
+            RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, pc.m, 1));
         }
         return RWKV7_OK;
     }
     /* Tiled path: grid x = feature tiles, y = row tiles. */
     snprintf(name, sizeof name, "matmul_%s", sfx);
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
 
-enum rwkv7_status rwkv7_vk_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
-                                const struct rwkv7_tensor *b, int n_groups, float eps) {
+RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) { return vk_matmul(be, args->dst, args->w, args->x, args->accumulate ? 1u : 0u); }
+
+/* Fused: the matmul kernels with a relu^2 epilogue, one dispatch instead of two. */
+RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key) { return vk_matmul(be, args->dst, args->w, args->x, 2u); }
+
+RWKV7_OP_SIG(rwkv7_vk_norm, norm) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *w = args->w, *b = args->b;
+    int n_groups = args->n_groups;
+    float eps = args->eps;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     const struct rwkv7_tensor *ts[4] = {dst, x, w, b};
-    struct rwkv7_vk_arg args[4];
+    struct rwkv7_vk_arg vargs[4];
     struct rwkv7_vk_pc_elem pc = {0};
-    RWKV7_TRY(bind_all(vk, "norm", ts, 4, args, pc.off));
+    RWKV7_TRY(bind_all(vk, "norm", ts, 4, vargs, pc.off));
     pc.c = (uint32_t)x->ne[0];
     pc.rows = (uint32_t)rwkv7_tensor_nrows(x);
     pc.n = (uint32_t)n_groups;
     pc.eps = eps;
-    return rwkv7_vk_dispatch(vk, "norm", &pc, sizeof pc, args, 4, 1u << 0, pc.rows * pc.n, 1);
+    return rwkv7_vk_dispatch(vk, "norm", &pc, sizeof pc, vargs, 4, 1u << 0, pc.rows * pc.n, 1);
 }
 
 /* Elementwise dispatch over n_elem elements; bit i of writes: ts[i] is written. */
 static enum rwkv7_status elem(struct rwkv7_vk *vk, const char *name, const struct rwkv7_tensor *const *ts, int n,
                               uint32_t writes, struct rwkv7_vk_pc_elem *pc, uint64_t n_elem) {
     RWKV7_TRY(rwkv7_vk_alive(vk));
-    struct rwkv7_vk_arg args[RWKV7_VK_MAX_BINDINGS];
-    RWKV7_TRY(bind_all(vk, name, ts, n, args, pc->off));
-    return rwkv7_vk_dispatch(vk, name, pc, sizeof *pc, args, n, writes, ceil_div(n_elem, RWKV7_VK_WG_ELEM), 1);
+    struct rwkv7_vk_arg vargs[RWKV7_VK_MAX_BINDINGS];
+    RWKV7_TRY(bind_all(vk, name, ts, n, vargs, pc->off));
+    return rwkv7_vk_dispatch(vk, name, pc, sizeof *pc, vargs, n, writes, ceil_div(n_elem, RWKV7_VK_WG_ELEM), 1);
 }
 
-enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                       const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
-                                       const struct rwkv7_tensor *state,
-                                       const struct rwkv7_tensor *slots, int n_tok) {
+RWKV7_OP_SIG(rwkv7_vk_token_shift, token_shift) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *mix = args->mix,
+                              *state = args->state, *slots = args->slots;
+    int n_tok = args->n_tok;
     struct rwkv7_vk *vk = as_vk(be);
     const struct rwkv7_tensor *ts[5] = {dst, x, mix, state, slots};
     struct rwkv7_vk_pc_elem pc = {0};
@@ -155,9 +160,9 @@ enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rw
     return elem(vk, "state_store", ts, 5, 1u << 3, &pc, (uint64_t)pc.c * pc.rows);
 }
 
-enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
-                                 enum rwkv7_unary fn) {
+RWKV7_OP_SIG(rwkv7_vk_unary, unary) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x, *bias = args->bias;
+    enum rwkv7_unary fn = args->fn;
     const struct rwkv7_tensor *ts[3] = {dst, x, bias};
     struct rwkv7_vk_pc_elem pc = {0};
     pc.c = (uint32_t)x->ne[0];
@@ -167,9 +172,9 @@ enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_te
     return elem(as_vk(be), "unary", ts, 3, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
-enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                  enum rwkv7_binary fn) {
+RWKV7_OP_SIG(rwkv7_vk_binary, binary) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b;
+    enum rwkv7_binary fn = args->fn;
     const struct rwkv7_tensor *ts[3] = {dst, a, b};
     struct rwkv7_vk_pc_elem pc = {0};
     pc.c = (uint32_t)a->ne[0];
@@ -179,9 +184,8 @@ enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_t
     return elem(as_vk(be), "binary", ts, 3, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
-enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                               const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                               const struct rwkv7_tensor *t) {
+RWKV7_OP_SIG(rwkv7_vk_mix, mix) {
+    const struct rwkv7_tensor *dst = args->dst, *a = args->a, *b = args->b, *t = args->t;
     const struct rwkv7_tensor *ts[4] = {dst, a, b, t};
     struct rwkv7_vk_pc_elem pc = {0};
     pc.c = (uint32_t)a->ne[0];
@@ -189,37 +193,37 @@ enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tens
     return elem(as_vk(be), "mix", ts, 4, 1u << 0, &pc, (uint64_t)pc.c * pc.rows);
 }
 
-enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
-                                    const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
-                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
-                                    const struct rwkv7_tensor *k_a, int head_size) {
+RWKV7_OP_SIG(rwkv7_vk_key_prep, key_prep) {
+    const struct rwkv7_tensor *kk = args->kk, *kmod = args->kmod, *k = args->k, *a = args->a,
+                              *k_k = args->k_k, *k_a = args->k_a;
+    int head_size = args->head_size;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     const struct rwkv7_tensor *ts[6] = {kk, kmod, k, a, k_k, k_a};
-    struct rwkv7_vk_arg args[6];
+    struct rwkv7_vk_arg vargs[6];
     struct rwkv7_vk_pc_elem pc = {0};
-    RWKV7_TRY(bind_all(vk, "key_prep", ts, 6, args, pc.off));
+    RWKV7_TRY(bind_all(vk, "key_prep", ts, 6, vargs, pc.off));
     pc.c = (uint32_t)k->ne[0];
     pc.rows = (uint32_t)rwkv7_tensor_nrows(k);
     pc.n = (uint32_t)head_size;
-    return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, args, 6, 3u, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, vargs, 6, 3u, pc.rows * (pc.c / pc.n), 1);
 }
 
-enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
-                                const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
-                                const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
-                                const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
-                                int n_tok, int head_size) {
+RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
+    const struct rwkv7_tensor *y = args->y, *state = args->state, *slots = args->slots,
+                              *r = args->r, *w = args->w, *k = args->k, *v = args->v,
+                              *kk = args->kk, *a = args->a;
+    int n_tok = args->n_tok;
+    int head_size = args->head_size;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     if (head_size > RWKV7_VK_WKV_MAX_N)
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: wkv7 head size %d above %d", head_size, RWKV7_VK_WKV_MAX_N);
     const struct rwkv7_tensor *ts[9] = {y, state, r, w, k, v, kk, a, slots};
-    struct rwkv7_vk_arg args[9];
+    struct rwkv7_vk_arg vargs[9];
     uint32_t offs[9];
     struct rwkv7_vk_pc_elem pc = {0};
-    RWKV7_TRY(bind_all(vk, "wkv7", ts, 9, args, offs));
+    RWKV7_TRY(bind_all(vk, "wkv7", ts, 9, vargs, offs));
     memcpy(pc.off, offs, sizeof pc.off);
     pc.fn = offs[8];
     pc.c = (uint32_t)r->ne[0];
@@ -233,33 +237,34 @@ enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_ten
     if ((head_size == 64 || head_size == 128) && n_tok >= chunk &&
         (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
         name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, args, 9, 3u, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 9, 3u, pc.rows * (pc.c / pc.n), 1);
 }
 
-enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
-                                   const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                   const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
-                                   const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
-                                   int head_size, float eps) {
+RWKV7_OP_SIG(rwkv7_vk_wkv_out, wkv_out) {
+    const struct rwkv7_tensor *dst = args->dst, *y = args->y, *r = args->r, *k = args->k,
+                              *v = args->v, *g = args->g, *r_k = args->r_k, *ln_w = args->ln_w,
+                              *ln_b = args->ln_b;
+    int head_size = args->head_size;
+    float eps = args->eps;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     const struct rwkv7_tensor *ts[9] = {dst, y, r, k, v, g, r_k, ln_w, ln_b};
-    struct rwkv7_vk_arg args[9];
+    struct rwkv7_vk_arg vargs[9];
     uint32_t offs[9];
     struct rwkv7_vk_pc_elem pc = {0};
-    RWKV7_TRY(bind_all(vk, "wkv_out", ts, 9, args, offs));
+    RWKV7_TRY(bind_all(vk, "wkv_out", ts, 9, vargs, offs));
     memcpy(pc.off, offs, sizeof pc.off);
     pc.n2 = offs[8];
     pc.c = (uint32_t)y->ne[0];
     pc.rows = (uint32_t)rwkv7_tensor_nrows(y);
     pc.n = (uint32_t)head_size;
     pc.eps = eps;
-    return rwkv7_vk_dispatch(vk, "wkv_out", &pc, sizeof pc, args, 9, 1u << 0, pc.rows * (pc.c / pc.n), 1);
+    return rwkv7_vk_dispatch(vk, "wkv_out", &pc, sizeof pc, vargs, 9, 1u << 0, pc.rows * (pc.c / pc.n), 1);
 }
 
-enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                     const struct rwkv7_tensor *x, int n_tok) {
+RWKV7_OP_SIG(rwkv7_vk_last_rows, last_rows) {
+    const struct rwkv7_tensor *dst = args->dst, *x = args->x;
+    int n_tok = args->n_tok;
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
     int64_t n_seq = rwkv7_tensor_nrows(dst);

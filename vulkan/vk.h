@@ -1,4 +1,4 @@
-/* vk.h: internals shared by vulkan/vulkan.c (device, memory, submission, vtable), pipeline.c
+/* vk.h: internals shared by vulkan/vulkan.c (device, vtable), memory.c, submit.c, pipeline.c
  * (pipelines by name, rwkv7_vk_dispatch) and ops.c (the compute ops). Not a public header.
  * Submission model: ops record into the current command buffer `cmd`; flush() submits it with
  * one fence and at most one submission is in flight; sync/buf_get wait for it. Dispatches get a
@@ -22,6 +22,7 @@
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
 #define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
+#define RWKV7_VK_STAGING_BYTES ((VkDeviceSize)64 << 20) /* upload/download chunk */
 
 struct rwkv7_buf {
     VkBuffer buffer;
@@ -52,8 +53,9 @@ struct rwkv7_vk_span {
 };
 
 struct rwkv7_vk_graph {
-    uint64_t key;
+    uint64_t key;        /* owner (context serial) << 32 | step shape (backend.h) */
     VkCommandBuffer cmd; /* recorded once, replayed by graph_launch */
+    bool row_invariant;  /* the matmul mode it was recorded in; replayed only in the same */
 };
 
 struct rwkv7_vk {
@@ -141,6 +143,28 @@ void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk);
 /* Submits the recorded work (if any); waits for completion when wait. */
 enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait);
 
+/* vulkan.c */
+void rwkv7_vk_fmt_bytes(char *buf, size_t cap, uint64_t b);
+
+/* memory.c: buffers (vtable entries), memory types and the free device memory. */
+int rwkv7_vk_find_mem_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits, VkMemoryPropertyFlags want);
+uint64_t rwkv7_vk_heap_free(struct rwkv7_vk *vk);
+/* Device-local (suballocated when small) or, with host, host-visible memory of size bytes. */
+enum rwkv7_status rwkv7_vk_make_buffer(struct rwkv7_vk *vk, VkDeviceSize size, bool host, struct rwkv7_buf **out);
+enum rwkv7_status rwkv7_vk_buf_alloc(struct rwkv7_backend *be, size_t size, struct rwkv7_buf **out);
+void rwkv7_vk_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *b);
+enum rwkv7_status rwkv7_vk_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, const void *src, size_t n);
+enum rwkv7_status rwkv7_vk_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, void *dst, size_t n);
+enum rwkv7_status rwkv7_vk_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
+
+/* submit.c: sync, the bandwidth probe and graph replay (vtable entries; backend.h). */
+enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be);
+double rwkv7_vk_copy_bandwidth(struct rwkv7_backend *be);
+enum rwkv7_status rwkv7_vk_graph_begin(struct rwkv7_backend *be, uint64_t key);
+enum rwkv7_status rwkv7_vk_graph_end(struct rwkv7_backend *be, bool keep);
+bool rwkv7_vk_graph_launch(struct rwkv7_backend *be, uint64_t key);
+void rwkv7_vk_graph_drop(struct rwkv7_backend *be, uint32_t owner);
+
 /* pipeline.c */
 enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk);
 void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk);
@@ -160,44 +184,10 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
 /* ops.c: the compute entries of the vtable. */
 extern const char *const rwkv7_vk_type_suffix[RWKV7_DTYPE_COUNT];
 bool rwkv7_vk_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype);
-enum rwkv7_status rwkv7_vk_embed(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *table, const struct rwkv7_tensor *tokens);
-enum rwkv7_status rwkv7_vk_norm(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                const struct rwkv7_tensor *x, const struct rwkv7_tensor *w,
-                                const struct rwkv7_tensor *b, int n_groups, float eps);
-enum rwkv7_status rwkv7_vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *w, const struct rwkv7_tensor *x,
-                                  bool accumulate);
-enum rwkv7_status rwkv7_vk_token_shift(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                       const struct rwkv7_tensor *x, const struct rwkv7_tensor *mix,
-                                       const struct rwkv7_tensor *state,
-                                       const struct rwkv7_tensor *slots, int n_tok);
-enum rwkv7_status rwkv7_vk_unary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                 const struct rwkv7_tensor *x, const struct rwkv7_tensor *bias,
-                                 enum rwkv7_unary fn);
-enum rwkv7_status rwkv7_vk_binary(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                  const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                                  enum rwkv7_binary fn);
-enum rwkv7_status rwkv7_vk_mix(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                               const struct rwkv7_tensor *a, const struct rwkv7_tensor *b,
-                               const struct rwkv7_tensor *t);
-enum rwkv7_status rwkv7_vk_key_prep(struct rwkv7_backend *be, const struct rwkv7_tensor *kk,
-                                    const struct rwkv7_tensor *kmod, const struct rwkv7_tensor *k,
-                                    const struct rwkv7_tensor *a, const struct rwkv7_tensor *k_k,
-                                    const struct rwkv7_tensor *k_a, int head_size);
-enum rwkv7_status rwkv7_vk_wkv7(struct rwkv7_backend *be, const struct rwkv7_tensor *y,
-                                const struct rwkv7_tensor *state, const struct rwkv7_tensor *slots,
-                                const struct rwkv7_tensor *r, const struct rwkv7_tensor *w,
-                                const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                const struct rwkv7_tensor *kk, const struct rwkv7_tensor *a,
-                                int n_tok, int head_size);
-enum rwkv7_status rwkv7_vk_wkv_out(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                   const struct rwkv7_tensor *y, const struct rwkv7_tensor *r,
-                                   const struct rwkv7_tensor *k, const struct rwkv7_tensor *v,
-                                   const struct rwkv7_tensor *g, const struct rwkv7_tensor *r_k,
-                                   const struct rwkv7_tensor *ln_w, const struct rwkv7_tensor *ln_b,
-                                   int head_size, float eps);
-enum rwkv7_status rwkv7_vk_last_rows(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
-                                     const struct rwkv7_tensor *x, int n_tok);
+#define RWKV7_X_(U, l) RWKV7_OP_SIG(rwkv7_vk_##l, l);
+RWKV7_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
+/* fused ops this backend runs natively (the others use the generic fallback) */
+RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
 
 #endif

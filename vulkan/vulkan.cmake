@@ -82,19 +82,18 @@ string(APPEND tab "};\nconst int rwkv7_vk_spv_count = (int)(sizeof rwkv7_vk_spv_
 file(CONFIGURE OUTPUT ${RWKV7_SPV_DIR}/spv_table.c CONTENT "${tab}" @ONLY)
 
 file(GLOB rwkv7_vk_src CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/vulkan/*.c)
-target_sources(rwkv7 PRIVATE ${rwkv7_vk_src} ${rwkv7_spv_sources} ${RWKV7_SPV_DIR}/spv_table.c)
+add_library(rwkv7_vulkan OBJECT ${rwkv7_vk_src} ${rwkv7_spv_sources} ${RWKV7_SPV_DIR}/spv_table.c)
+rwkv7_part(rwkv7_vulkan ${CMAKE_SOURCE_DIR}/runtime ${CMAKE_SOURCE_DIR}/vulkan ${RWKV7_SHADER_DIR} ${RWKV7_VK_INCLUDE})
 if(rwkv7_vk_volk)
-  target_sources(rwkv7 PRIVATE ${RWKV7_VOLK_DIR}/volk.c)
+  target_sources(rwkv7_vulkan PRIVATE ${RWKV7_VOLK_DIR}/volk.c)
   set_source_files_properties(${rwkv7_vk_src} ${RWKV7_VOLK_DIR}/volk.c PROPERTIES
                               COMPILE_DEFINITIONS "VK_NO_PROTOTYPES;RWKV7_VK_USE_VOLK")
   # volk.c is third-party: build it without our warning flags (they would trip -Werror).
   set_source_files_properties(${RWKV7_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
-  target_include_directories(rwkv7 PRIVATE ${RWKV7_VOLK_DIR})
+  target_include_directories(rwkv7_vulkan PRIVATE ${RWKV7_VOLK_DIR})
 else()
   set_source_files_properties(${rwkv7_vk_src} PROPERTIES COMPILE_DEFINITIONS VK_NO_PROTOTYPES)
 endif()
-target_link_libraries(rwkv7 PRIVATE ${CMAKE_DL_LIBS})
-target_include_directories(rwkv7 PRIVATE ${RWKV7_VK_INCLUDE})
-# shaders/ is public so the op tests read abi.h's kernel constants (which cases take which kernel).
-target_include_directories(rwkv7 PUBLIC ${CMAKE_SOURCE_DIR}/vulkan ${RWKV7_SHADER_DIR})
-target_compile_definitions(rwkv7 PUBLIC RWKV7_HAVE_VULKAN)
+target_sources(rwkv7 PRIVATE $<TARGET_OBJECTS:rwkv7_vulkan>)
+set_property(SOURCE ${CMAKE_SOURCE_DIR}/runtime/backend_registry.c APPEND PROPERTY COMPILE_DEFINITIONS RWKV7_HAVE_VULKAN)
+set(RWKV7_HAVE_VULKAN ON)

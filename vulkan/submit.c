@@ -1,0 +1,192 @@
+/* submit.c: the Vulkan backend's submission (vk.h: one command buffer recorded at a time, one
+ * submission in flight, barriers only between dependent dispatches), sync, the copy-bandwidth
+ * probe and graph replay: a decode step recorded once into its own command buffer and
+ * resubmitted. A recording belongs to an owner (a context serial, never reused) and remembers
+ * the row-invariant mode it was recorded under; a failed recording is thrown away. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vk.h"
+
+static struct rwkv7_vk *as_vk(struct rwkv7_backend *be) { return (struct rwkv7_vk *)be; }
+
+/* ---- submission ---- */
+
+void rwkv7_vk_barrier(struct rwkv7_vk *vk) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                                           VK_ACCESS_HOST_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(vk->cmd, st | VK_PIPELINE_STAGE_HOST_BIT, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    vk->n_pend_rd = vk->n_pend_wr = 0;
+}
+
+void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk) {
+    if (vk->n_pend_rd || vk->n_pend_wr) rwkv7_vk_barrier(vk);
+}
+
+static enum rwkv7_status wait_idle(struct rwkv7_vk *vk) {
+    if (!vk->in_flight) return RWKV7_OK;
+    VK_CHECK(vk, vkWaitForFences(vk->device, 1, &vk->fence, VK_TRUE, UINT64_MAX));
+    VK_CHECK(vk, vkResetFences(vk->device, 1, &vk->fence));
+    vk->in_flight = false;
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_vk_begin(struct rwkv7_vk *vk) {
+    if (vk->cmd) return RWKV7_OK;
+    /* cmds[cmd_idx] was last submitted two flushes ago, and flush waited for it before the
+     * submission that followed, so it is idle here. */
+    VkCommandBuffer cb = vk->cmds[vk->cmd_idx];
+    VK_CHECK(vk, vkResetCommandBuffer(cb, 0));
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                   .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+    VK_CHECK(vk, vkBeginCommandBuffer(cb, &bi));
+    vk->cmd = cb;
+    rwkv7_vk_barrier(vk); /* orders against everything submitted before */
+    return RWKV7_OK;
+}
+
+static enum rwkv7_status submit(struct rwkv7_vk *vk, VkCommandBuffer cb) {
+    RWKV7_TRY(wait_idle(vk));
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
+    VK_CHECK(vk, vkQueueSubmit(vk->queue, 1, &si, vk->fence));
+    vk->in_flight = true;
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait) {
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    if (vk->cmd && !vk->capturing) {
+        VkCommandBuffer cb = vk->cmd;
+        vk->cmd = VK_NULL_HANDLE;
+        VK_CHECK(vk, vkEndCommandBuffer(cb));
+        RWKV7_TRY(submit(vk, cb));
+        vk->cmd_idx ^= 1;
+    }
+    if (wait) RWKV7_TRY(wait_idle(vk));
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_flush(vk, true));
+    if (vk->desc_pool && !vk->capturing) {
+        VK_CHECK(vk, vkResetDescriptorPool(vk->device, vk->desc_pool, 0));
+        vk->desc_used = 0;
+    }
+    return RWKV7_OK;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+double rwkv7_vk_copy_bandwidth(struct rwkv7_backend *be) {
+    struct rwkv7_vk *vk = as_vk(be);
+    VkDeviceSize size = (VkDeviceSize)256 << 20;
+    if (vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) size = (VkDeviceSize)64 << 20; /* keep lavapipe quick */
+    struct rwkv7_buf *a = NULL, *b = NULL;
+    double gbs = 0;
+    if (rwkv7_vk_buf_alloc(be, size, &a) != RWKV7_OK || rwkv7_vk_buf_alloc(be, size, &b) != RWKV7_OK) goto done;
+    VkBufferCopy bc = {0, 0, size};
+    const int reps = 4;
+    double t0 = 0;
+    for (int i = 0; i <= reps; i++) { /* i == 0 warms up */
+        if (i == 1) t0 = now_s();
+        if (rwkv7_vk_begin(vk) != RWKV7_OK) goto done;
+        vkCmdCopyBuffer(vk->cmd, a->buffer, b->buffer, 1, &bc);
+        rwkv7_vk_barrier(vk);
+        if (rwkv7_vk_flush(vk, true) != RWKV7_OK) goto done;
+    }
+    double dt = now_s() - t0;
+    if (dt > 0) gbs = 2.0 * (double)size * reps / dt / 1e9;
+done:
+    rwkv7_vk_buf_free(be, a);
+    rwkv7_vk_buf_free(be, b);
+    return gbs;
+}
+
+/* ---- graph replay ---- */
+
+/* Frees recording i (it may be in flight: wait first) and closes the gap. */
+static void free_graph(struct rwkv7_vk *vk, int i) {
+    if (wait_idle(vk) != RWKV7_OK) { /* device lost: freeing is still valid */ }
+    vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &vk->graphs[i].cmd);
+    vk->graphs[i] = vk->graphs[--vk->n_graphs];
+}
+
+static int find_graph(const struct rwkv7_vk *vk, uint64_t key) {
+    for (int i = 0; i < vk->n_graphs; i++)
+        if (vk->graphs[i].key == key) return i;
+    return -1;
+}
+
+enum rwkv7_status rwkv7_vk_graph_begin(struct rwkv7_backend *be, uint64_t key) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    RWKV7_ASSERT(!vk->capturing);
+    /* Recorded under the other row-invariant mode (graph_launch refused it): record again. */
+    int old = find_graph(vk, key);
+    if (old >= 0) free_graph(vk, old);
+    /* Without push descriptors the recorded sets would be recycled: run uncaptured instead. */
+    if (!vk->has_push_desc || vk->n_graphs >= RWKV7_VK_MAX_GRAPHS) return RWKV7_OK;
+    RWKV7_TRY(rwkv7_vk_flush(vk, false));
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = vk->cmd_pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = 1};
+    VkCommandBuffer cb;
+    VK_CHECK(vk, vkAllocateCommandBuffers(vk->device, &ai, &cb));
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkResult r = vkBeginCommandBuffer(cb, &bi);
+    if (r != VK_SUCCESS) {
+        vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cb);
+        return rwkv7_vk_fail_result(vk, r, "vkBeginCommandBuffer", __func__, __FILE__, __LINE__);
+    }
+    vk->cmd = cb;
+    rwkv7_vk_barrier(vk);
+    vk->capturing = true;
+    vk->capture_key = key;
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_vk_graph_end(struct rwkv7_backend *be, bool keep) {
+    struct rwkv7_vk *vk = as_vk(be);
+    if (!vk->capturing) return rwkv7_vk_alive(vk);
+    vk->capturing = false;
+    VkCommandBuffer cb = vk->cmd;
+    vk->cmd = VK_NULL_HANDLE;
+    VkResult r = vkEndCommandBuffer(cb);
+    if (r != VK_SUCCESS || !keep) {
+        /* A failed step leaves a partial recording that was never submitted: drop it. */
+        vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &cb);
+        if (r != VK_SUCCESS) return rwkv7_vk_fail_result(vk, r, "vkEndCommandBuffer", __func__, __FILE__, __LINE__);
+        return rwkv7_vk_alive(vk);
+    }
+    vk->graphs[vk->n_graphs++] = (struct rwkv7_vk_graph){vk->capture_key, cb, vk->row_invariant};
+    return submit(vk, cb); /* the captured ops also run now */
+}
+
+bool rwkv7_vk_graph_launch(struct rwkv7_backend *be, uint64_t key) {
+    struct rwkv7_vk *vk = as_vk(be);
+    if (vk->dead || vk->capturing) return false;
+    int i = find_graph(vk, key);
+    /* A recording made in the other matmul mode has other kernels: record again. */
+    if (i < 0 || vk->graphs[i].row_invariant != vk->row_invariant) return false;
+    /* Pending uploads (tokens, slots) go first; submit() waits for the previous run. */
+    if (rwkv7_vk_flush(vk, false) != RWKV7_OK) return false;
+    return submit(vk, vk->graphs[i].cmd) == RWKV7_OK;
+}
+
+void rwkv7_vk_graph_drop(struct rwkv7_backend *be, uint32_t owner) {
+    struct rwkv7_vk *vk = as_vk(be);
+    for (int i = vk->n_graphs - 1; i >= 0; i--)
+        if ((uint32_t)(vk->graphs[i].key >> 32) == owner) free_graph(vk, i);
+}
