@@ -16,6 +16,13 @@
  * kernels */
 
 #define MV_THREADS 128 /* threads per block of the matrix-vector kernel: 4 warps */
+/* Blocks per SM the register budget must allow: 6 (<= 80 registers, 24 warps per SM, each with
+ * 4 groups in flight per thread) for one column, 4 (<= 128 registers) above; the types listed
+ * would spill under 80. Left to ptxas (~106-119 registers) single-column decode ran 16 warps. */
+template <int TYPE, int NCOL, int WPR>
+constexpr int mv_min_blocks() {
+    return NCOL == 1 && !(TYPE == RWKV7_DTYPE_Q6_K && WPR == 4) ? 6 : 4;
+}
 
 /* Matrix-vector: WPR warps (1 or 4) per weight row, NCOL activation columns per pass (the
  * dequantized weights are reused across them). Thread l of a row's 32 * WPR decodes the groups of 8
@@ -29,7 +36,7 @@
  * element-wise. Everything in fp32 (exact inputs). Activations load as two float4 per group where
  * aligned (decode is bandwidth-bound, and byte loads cap the achieved bandwidth in LSU issue). */
 template <int TYPE, int NCOL, int WPR>
-static __global__ void __launch_bounds__(MV_THREADS, 4) /* <= 128 registers */
+static __global__ void __launch_bounds__(MV_THREADS, (mv_min_blocks<TYPE, NCOL, WPR>()))
 matvec_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, int64_t M, int64_t T, size_t row_bytes,
               bool accumulate) {
     /* U: 4 groups in flight per thread at one column, 2 above (registers); Q5_K's decode is the
