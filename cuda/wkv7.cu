@@ -10,6 +10,7 @@
 #include "common.cuh"
 #include "ops.cuh"
 #include "wkv7_chunked.cuh"
+#include "wkv7_serial.cuh"
 
 /* ------------------------------------------------------------------------------------------------
  * kernels */
@@ -18,14 +19,13 @@
  * 32 P threads; block (s*H + h, q) owns rows q*32 .. q*32+31 of head h of sequence s; thread
  * tid = P r + p holds elements p*32 .. p*32+31 of row q*32 + r in 32 registers for the whole call
  * (the former thread-per-row form needed N registers of state: 255 and spills at N = 128). Per
- * token the P parts of sa and y are added with P - 1 butterfly shuffles inside the row's lanes,
+ * token the P parts of sa and y are added with log2 P butterfly shuffles inside the row's lanes,
  * and each part sums with 4 independent accumulators (chains of 8 dependent adds, not N). Tokens
  * go in chunks of TC = 1024 / N: the chunk's r, w, k, kk, a slices (5 * TC * N floats, 22.5 KiB
  * with padding) are staged in shared memory, each 32-float part padded to 36 so the P parts of
  * a warp fall in different banks and still load as float4. Host checks N is 32, 64 or 128; a
  * slot outside [0, n_slots) makes the block do nothing (uniform per block). */
-#define WKV7_PART 32 /* state elements per thread */
-#define WKV7_PAD 36  /* shared-memory floats per part */
+/* (WKV7_PART, WKV7_PAD and the per-part arithmetic: wkv7_serial.cuh, replayed by test_cuda_wkv7) */
 
 template <int N>
 static __global__ void __launch_bounds__(N)
@@ -63,32 +63,10 @@ wkv7_f32_kernel(float *y, float *state, const int32_t *slots, const float *r, co
             const float4 *rr = (const float4 *)&sh[0][tt][p * WKV7_PAD], *ww = (const float4 *)&sh[1][tt][p * WKV7_PAD];
             const float4 *kp = (const float4 *)&sh[2][tt][p * WKV7_PAD], *kkp = (const float4 *)&sh[3][tt][p * WKV7_PAD];
             const float4 *ap = (const float4 *)&sh[4][tt][p * WKV7_PAD];
-            /* sa = sum_j -kk_j S_j: four accumulators (one per float4 lane), then across parts */
-            float s4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-            for (int j4 = 0; j4 < WKV7_PART / 4; j4++) {
-                const float4 e = kkp[j4];
-                s4[0] -= e.x * S[4 * j4], s4[1] -= e.y * S[4 * j4 + 1];
-                s4[2] -= e.z * S[4 * j4 + 2], s4[3] -= e.w * S[4 * j4 + 3];
-            }
-            float sa = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+            float sa = wkv7s_sa_part(S, kkp);
 #pragma unroll
             for (int o2 = 1; o2 < P; o2 <<= 1) sa += __shfl_xor_sync(0xffffffffu, sa, o2);
-            float y4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-            for (int j4 = 0; j4 < WKV7_PART / 4; j4++) {
-                const float4 wv = ww[j4], kv = kp[j4], e = kkp[j4], av = ap[j4], rv = rr[j4];
-                const float wq[4] = {wv.x, wv.y, wv.z, wv.w}, kq[4] = {kv.x, kv.y, kv.z, kv.w};
-                const float eq[4] = {e.x, e.y, e.z, e.w}, aq[4] = {av.x, av.y, av.z, av.w};
-                const float rq[4] = {rv.x, rv.y, rv.z, rv.w};
-#pragma unroll
-                for (int c = 0; c < 4; c++) {
-                    const float x = S[4 * j4 + c] * wq[c] + vi * kq[c] + sa * (eq[c] * aq[c]);
-                    S[4 * j4 + c] = x;
-                    y4[c] += x * rq[c];
-                }
-            }
-            float yi = (y4[0] + y4[1]) + (y4[2] + y4[3]);
+            float yi = wkv7s_update_part(S, rr, ww, kp, kkp, ap, vi, sa);
 #pragma unroll
             for (int o2 = 1; o2 < P; o2 <<= 1) yi += __shfl_xor_sync(0xffffffffu, yi, o2);
             if (p == 0) y[o + i] = yi;
