@@ -66,3 +66,18 @@ if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
   add_test(NAME test_cuda_wkv7 COMMAND test_cuda_wkv7)
   set_tests_properties(test_cuda_wkv7 PROPERTIES LABELS unit TIMEOUT 600)
 endif()
+
+# Host-only test of the tensor-core prefill tile's arithmetic: the tf32 hi + lo split of
+# cuda/mma_split.cuh and the tile's MMA order emulated on the fixtures' matrix shapes.
+if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)
+  add_executable(test_cuda_mma ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)
+  target_include_directories(test_cuda_mma PRIVATE ${CMAKE_SOURCE_DIR}/tests)
+  target_compile_definitions(test_cuda_mma PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
+  target_compile_options(test_cuda_mma PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
+  target_link_libraries(test_cuda_mma PRIVATE rwkv7)
+  set_target_properties(test_cuda_mma PROPERTIES CUDA_RUNTIME_LIBRARY Static
+                        CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  add_test(NAME test_cuda_mma COMMAND test_cuda_mma)
+  set_tests_properties(test_cuda_mma PROPERTIES LABELS unit TIMEOUT 600)
+endif()

@@ -67,6 +67,24 @@ __host__ __device__ __forceinline__ uint64_t dq_load8(const uint8_t *p) {
     return v;
 #endif
 }
+/* Q4_K / Q5_K block head: d and dmin (one word) and the 12 packed scale bytes (bytes 0-7 in
+ * *lo, 8-11 in *hi), as four 32-bit loads where the block is 4-byte aligned (it is in an aligned
+ * tensor: 144- and 176-byte blocks), instead of two 16-bit and two to four byte loads whose
+ * addresses depend on the lane's sub-block. Byte i of the scales is (lo >> 8i) for i < 8. */
+__host__ __device__ __forceinline__ uint32_t dq_kq_head(const uint8_t *b, uint64_t *lo, uint32_t *hi) {
+#ifdef __CUDA_ARCH__
+    if ((reinterpret_cast<uintptr_t>(b) & 3) == 0) {
+        const unsigned *w = reinterpret_cast<const unsigned *>(b);
+        const uint32_t dd = __ldg(w), s0 = __ldg(w + 1), s1 = __ldg(w + 2), s2 = __ldg(w + 3);
+        *lo = (uint64_t)s0 | (uint64_t)s1 << 32;
+        *hi = s2;
+        return dd;
+    }
+#endif
+    *lo = (uint64_t)dq_le32(b + 4) | (uint64_t)dq_le32(b + 8) << 32;
+    *hi = dq_le32(b + 12);
+    return dq_le32(b);
+}
 /* Element j of a grid word packing one byte per element. */
 __host__ __device__ __forceinline__ uint32_t dq_byte(uint64_t g, int j) {
     return (uint32_t)(g >> (8 * j)) & 0xFF;
@@ -270,16 +288,19 @@ __host__ __device__ __forceinline__ void dq8(const uint8_t *b, int j, float *y, 
     } else if constexpr (TYPE == RWKV7_DTYPE_Q4_K || TYPE == RWKV7_DTYPE_Q5_K) {
         constexpr bool five = TYPE == RWKV7_DTYPE_Q5_K;
         const int sb = i0 >> 5, c = i0 >> 6, l0 = i0 & 31;
-        const uint8_t *s = b + 4;
-        uint32_t sc, mn;
+        uint64_t slo;
+        uint32_t shi, sc, mn;
+        const uint32_t dd = dq_kq_head(b, &slo, &shi);
+        const uint32_t s_sb = (uint32_t)(slo >> (8 * sb)) & 0xFF; /* scale byte sb (sb < 8) */
         if (sb < 4) {
-            sc = s[sb] & 63;
-            mn = s[sb + 4] & 63;
+            sc = s_sb & 63;
+            mn = (uint32_t)(slo >> (8 * (sb + 4))) & 63;
         } else {
-            sc = (s[sb + 4] & 0xF) | (s[sb - 4] >> 6) << 4;
-            mn = (s[sb + 4] >> 4) | (s[sb] >> 6) << 4;
+            const uint32_t s_hi = (shi >> (8 * (sb - 4))) & 0xFF, s_lo = (uint32_t)(slo >> (8 * (sb - 4))) & 0xFF;
+            sc = (s_hi & 0xF) | (s_lo >> 6) << 4;
+            mn = (s_hi >> 4) | (s_sb >> 6) << 4;
         }
-        const float d = dq_load_half(b) * (float)sc, m = dq_load_half(b + 2) * (float)mn;
+        const float d = dq_half(dd & 0xFFFF) * (float)sc, m = dq_half(dd >> 16) * (float)mn;
         const uint8_t *q = b + (five ? 48 : 16) + 32 * c + l0, *qh = b + 16 + l0;
         const int sh = (sb & 1) * 4;
         const uint64_t q8 = dq_load8(q), qh8 = five ? dq_load8(qh) : 0;

@@ -1,37 +1,46 @@
 /* wkv7.cu: the WKV-7 recurrence (backend.h wkv7; rwkv7-gguf.md 4.9 with a = -kk, b = kk * a):
  *   sa_i = sum_j (-kk_j) S[i][j];  S[i][j] = S[i][j] w_j + v_i k_j + sa_i kk_j a_j;  y_i = sum_j S[i][j] r_j
- * fp32 state [h][i][j] in slot rows, updated in place. Token-serial form with the state row in
- * registers (llama.cpp / Albatross fp32 design, performance.md 3.5); rows of S are independent, so
- * a head is split over blocks of 64 rows for more parallelism. Same operation order per element as
- * cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a different order: NMSE ~1e-12). Prefill of at least
+ * fp32 state [h][i][j] in slot rows, updated in place. Token-serial form with the state in
+ * registers (llama.cpp / Albatross fp32 design, performance.md 3.5), each row split over N / 32
+ * threads; rows of S are independent, so a head is split over blocks of 32 rows for more
+ * parallelism. Same operation order per element as cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a
+ * different order: NMSE ~1e-12). Prefill of at least
  * WKV7_CHUNKED_MIN_TOK tokens (N = 64, 128) takes the chunked-parallel kernel instead, whose
  * per-thread logic lives in wkv7_chunked.cuh so the host test can run it. */
 #include "common.cuh"
 #include "ops.cuh"
 #include "wkv7_chunked.cuh"
+#include "wkv7_serial.cuh"
 
 /* ------------------------------------------------------------------------------------------------
  * kernels */
 
-/* grid = (n_seq * H, N / R), block = R threads (R = min(N, 64)): thread i of block (s*H + h, q)
- * owns state row q*R + i of head h of sequence s, held in N registers for the whole call. Tokens
- * are processed in chunks of TC = 1024 / N: the chunk's r, w, k, kk, a slices (5 * TC * N floats =
- * 20 KiB) are staged in shared memory and read by every thread as broadcasts. Host checks N is
- * 32, 64 or 128; a slot outside [0, n_slots) makes the block do nothing (uniform per block). */
+/* Serial form, a state row split over P = N / 32 threads: grid = (n_seq * H, N / 32), block =
+ * 32 P threads; block (s*H + h, q) owns rows q*32 .. q*32+31 of head h of sequence s; thread
+ * tid = P r + p holds elements p*32 .. p*32+31 of row q*32 + r in 32 registers for the whole call
+ * (the former thread-per-row form needed N registers of state: 255 and spills at N = 128). Per
+ * token the P parts of sa and y are added with log2 P butterfly shuffles inside the row's lanes,
+ * and each part sums with 4 independent accumulators (chains of 8 dependent adds, not N). Tokens
+ * go in chunks of TC = 1024 / N: the chunk's r, w, k, kk, a slices (5 * TC * N floats, 22.5 KiB
+ * with padding) are staged in shared memory, each 32-float part padded to 36 so the P parts of
+ * a warp fall in different banks and still load as float4. Host checks N is 32, 64 or 128; a
+ * slot outside [0, n_slots) makes the block do nothing (uniform per block). */
+/* (WKV7_PART, WKV7_PAD and the per-part arithmetic: wkv7_serial.cuh, replayed by test_cuda_wkv7) */
+
 template <int N>
-static __global__ void __launch_bounds__(N < 64 ? N : 64)
+static __global__ void __launch_bounds__(N)
 wkv7_f32_kernel(float *y, float *state, const int32_t *slots, const float *r, const float *w, const float *k,
                 const float *v, const float *kk, const float *a, int64_t C, int n_tok, int64_t n_slots) {
-    constexpr int R = N < 64 ? N : 64, TC = 1024 / N;
-    __shared__ float sh[5][TC][N]; /* r, w, k, kk, a of TC tokens */
+    constexpr int P = N / WKV7_PART, TC = 1024 / N, ROW = P * WKV7_PAD;
+    __shared__ __align__(16) float sh[5][TC][ROW]; /* r, w, k, kk, a of TC tokens */
     const int64_t H = C / N, s = blockIdx.x / H, h = blockIdx.x % H;
-    const int i = blockIdx.y * R + threadIdx.x;
+    const int p = threadIdx.x % P, i = blockIdx.y * 32 + threadIdx.x / P;
     const int32_t slot = slots[s];
     if (slot < 0 || slot >= n_slots) return;
-    float *st = state + (int64_t)slot * C * N + h * N * N + (int64_t)i * N;
-    float S[N];
+    float *st = state + (int64_t)slot * C * N + h * N * N + (int64_t)i * N + p * WKV7_PART;
+    float S[WKV7_PART];
 #pragma unroll
-    for (int j = 0; j < N; j += 4) {
+    for (int j = 0; j < WKV7_PART; j += 4) {
         const float4 q = *(const float4 *)(st + j); /* rows are 16-byte aligned (host check) */
         S[j] = q.x, S[j + 1] = q.y, S[j + 2] = q.z, S[j + 3] = q.w;
     }
@@ -42,30 +51,29 @@ wkv7_f32_kernel(float *y, float *state, const int32_t *slots, const float *r, co
 #pragma unroll
         for (int q = 0; q < 5; q++) {
             const float *src = q == 0 ? r : q == 1 ? w : q == 2 ? k : q == 3 ? kk : a;
-            for (int idx = threadIdx.x; idx < nt * N; idx += R) {
+            for (int idx = threadIdx.x; idx < nt * N; idx += N) {
                 const int tt = idx / N, j = idx % N;
-                sh[q][tt][j] = src[base + (int64_t)(t0 + tt) * C + j];
+                sh[q][tt][(j / WKV7_PART) * WKV7_PAD + j % WKV7_PART] = src[base + (int64_t)(t0 + tt) * C + j];
             }
         }
         __syncthreads();
         for (int tt = 0; tt < nt; tt++) {
             const int64_t o = base + (int64_t)(t0 + tt) * C;
             const float vi = v[o + i];
-            float sa = 0.0f;
+            const float4 *rr = (const float4 *)&sh[0][tt][p * WKV7_PAD], *ww = (const float4 *)&sh[1][tt][p * WKV7_PAD];
+            const float4 *kp = (const float4 *)&sh[2][tt][p * WKV7_PAD], *kkp = (const float4 *)&sh[3][tt][p * WKV7_PAD];
+            const float4 *ap = (const float4 *)&sh[4][tt][p * WKV7_PAD];
+            float sa = wkv7s_sa_part(S, kkp);
 #pragma unroll
-            for (int j = 0; j < N; j++) sa += -sh[3][tt][j] * S[j];
-            float yi = 0.0f;
+            for (int o2 = 1; o2 < P; o2 <<= 1) sa += __shfl_xor_sync(0xffffffffu, sa, o2);
+            float yi = wkv7s_update_part(S, rr, ww, kp, kkp, ap, vi, sa);
 #pragma unroll
-            for (int j = 0; j < N; j++) {
-                const float x = S[j] * sh[1][tt][j] + vi * sh[2][tt][j] + sa * (sh[3][tt][j] * sh[4][tt][j]);
-                S[j] = x;
-                yi += x * sh[0][tt][j];
-            }
-            y[o + i] = yi;
+            for (int o2 = 1; o2 < P; o2 <<= 1) yi += __shfl_xor_sync(0xffffffffu, yi, o2);
+            if (p == 0) y[o + i] = yi;
         }
     }
 #pragma unroll
-    for (int j = 0; j < N; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
+    for (int j = 0; j < WKV7_PART; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
 }
 
 /* Chunked prefill: grid = (n_seq * H, N / 64), block = 64 threads; thread tid of block
@@ -113,9 +121,8 @@ template <int N>
 static void launch_wkv7(cudaStream_t stream, float *y, float *state, const int32_t *slots, const float *r,
                         const float *w, const float *k, const float *v, const float *kk, const float *a, int64_t C,
                         int64_t n_seq, int n_tok, int64_t n_slots) {
-    constexpr int R = N < 64 ? N : 64;
-    const dim3 grid((unsigned)(n_seq * (C / N)), N / R);
-    wkv7_f32_kernel<N><<<grid, R, 0, stream>>>(y, state, slots, r, w, k, v, kk, a, C, n_tok, n_slots);
+    const dim3 grid((unsigned)(n_seq * (C / N)), N / 32);
+    wkv7_f32_kernel<N><<<grid, N, 0, stream>>>(y, state, slots, r, w, k, v, kk, a, C, n_tok, n_slots);
 }
 
 /* Tokens from which prefill takes the chunked kernel: two chunks, so the intra-chunk work is

@@ -4,13 +4,17 @@
  * thread ids before the next one starts (the __syncthreads between phases), and each thread's
  * state row lives in its own array. Compared with rwkv7_cpu_wkv7_serial on y and the final state
  * over ragged chunk tails, several chunks, head sizes 64 / 128 and two sequences in separate
- * state slots. Needs no GPU. Inputs follow the model's domains as tests/test_wkv7.c draws them. */
+ * state slots. Also the serial kernel (wkv7_f32_kernel): its per-part arithmetic
+ * (cuda/wkv7_serial.cuh) on the kernel's shared-memory layout, parts combined in the order of its
+ * butterfly shuffles (check_serial). Needs no GPU. Inputs follow the model's domains as
+ * tests/test_wkv7.c draws them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cuda/wkv7_chunked.cuh"
+#include "../cuda/wkv7_serial.cuh"
 
 extern "C" {
 #include "testing.h"
@@ -114,7 +118,7 @@ static struct err compare(const float *got, const float *ref, size_t n) {
     return e;
 }
 
-static struct err g_worst;
+static struct err g_worst, g_worst_serial;
 
 /* Runs the emulated kernel and the serial CPU form; returns the state error (y checked here). */
 template <int N>
@@ -156,6 +160,72 @@ static void check(int n_seq, int n_tok, int H, unsigned long long seed) {
 }
 
 /* One changed value inside a chunk must move the result far past the tolerance. */
+/* The serial kernel (wkv7_f32_kernel), run on the host: every row's N / WKV7_PART parts hold
+ * their slice of the state; per token the token's r, w, k, kk, a are laid out as the kernel's
+ * shared memory holds them (part p at p * WKV7_PAD), each part computes its share with the
+ * kernel's own functions (wkv7_serial.cuh), and the shares are combined as the butterfly
+ * shuffles combine them (lane p adds lane p ^ o for o = 1, 2, ..). Against the CPU serial form. */
+template <int N>
+static void check_serial(int n_seq, int n_tok, int H, unsigned long long seed) {
+    constexpr int P = N / WKV7_PART;
+    struct inputs in;
+    inputs_init(&in, n_seq, n_tok, H * N, N, seed);
+    const int C = H * N;
+    const size_t nx = (size_t)n_seq * n_tok * C, ns = (size_t)n_seq * C * N;
+    float *st = (float *)malloc(ns * sizeof(float)), *st_ref = (float *)malloc(ns * sizeof(float));
+    float *y = (float *)calloc(nx ? nx : 1, sizeof(float)), *y_ref = (float *)calloc(nx ? nx : 1, sizeof(float));
+    memcpy(st, in.state, ns * sizeof(float));
+    memcpy(st_ref, in.state, ns * sizeof(float));
+    for (int s = 0; s < n_seq; s++) {
+        const size_t o = (size_t)s * n_tok * C;
+        struct rwkv7_wkv7_args a = {n_tok, C, N, in.r + o, in.w + o, in.k + o, in.v + o,
+                                    in.kk + o, in.a + o, st_ref + (size_t)s * C * N, y_ref + o};
+        rwkv7_cpu_wkv7_serial(&a, 0, H);
+    }
+    static float4 sh[5][P * WKV7_PAD / 4]; /* one token's r, w, k, kk, a as the kernel stages them */
+    for (int s = 0; s < n_seq; s++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < N; i++) {
+                float *row = st + (size_t)s * C * N + (size_t)h * N * N + (size_t)i * N;
+                for (int t = 0; t < n_tok; t++) {
+                    const size_t o = ((size_t)s * n_tok + t) * C + (size_t)h * N;
+                    const float *src[5] = {in.r + o, in.w + o, in.k + o, in.kk + o, in.a + o};
+                    for (int q = 0; q < 5; q++) {
+                        float *d = (float *)sh[q];
+                        for (int x = 0; x < P * WKV7_PAD; x++) d[x] = NAN; /* the padding is never read */
+                        for (int j = 0; j < N; j++) d[(j / WKV7_PART) * WKV7_PAD + j % WKV7_PART] = src[q][j];
+                    }
+                    float sa[P], yv[P];
+                    for (int p = 0; p < P; p++) sa[p] = wkv7s_sa_part(row + p * WKV7_PART, sh[3] + p * WKV7_PAD / 4);
+                    for (int o2 = 1; o2 < P; o2 <<= 1) {
+                        float nx2[P];
+                        for (int p = 0; p < P; p++) nx2[p] = sa[p] + sa[p ^ o2];
+                        memcpy(sa, nx2, sizeof sa);
+                    }
+                    const float vi = in.v[o + i];
+                    for (int p = 0; p < P; p++) {
+                        const int b4 = p * WKV7_PAD / 4;
+                        yv[p] = wkv7s_update_part(row + p * WKV7_PART, sh[0] + b4, sh[1] + b4, sh[2] + b4, sh[3] + b4,
+                                                  sh[4] + b4, vi, sa[p]);
+                    }
+                    for (int o2 = 1; o2 < P; o2 <<= 1) {
+                        float nx2[P];
+                        for (int p = 0; p < P; p++) nx2[p] = yv[p] + yv[p ^ o2];
+                        memcpy(yv, nx2, sizeof yv);
+                    }
+                    y[o + i] = yv[0];
+                }
+            }
+    struct err ey = compare(y, y_ref, nx), es = compare(st, st_ref, ns);
+    g_worst_serial.rel = fmax(g_worst_serial.rel, fmax(ey.rel, es.rel));
+    g_worst_serial.nmse = fmax(g_worst_serial.nmse, fmax(ey.nmse, es.nmse));
+    CHECK(ey.rel <= MAX_REL && ey.nmse <= MAX_NMSE && es.rel <= MAX_REL && es.nmse <= MAX_NMSE,
+          "serial kernel (n_seq=%d T=%d N=%d): y rel %.3g nmse %.3g, state rel %.3g nmse %.3g", n_seq, n_tok, N,
+          ey.rel, ey.nmse, es.rel, es.nmse);
+    free(st), free(st_ref), free(y), free(y_ref);
+    inputs_free(&in);
+}
+
 static void check_sensitivity(void) {
     struct inputs in;
     inputs_init(&in, 1, 40, 128, 64, 99);
@@ -187,8 +257,14 @@ int main(void) {
     check<64>(1, 130, 2, seed++);
     check<128>(1, 50, 1, seed++);
     g_extreme_decay = 0;
+    check_serial<32>(1, 1, 2, seed++); /* decode */
+    check_serial<64>(2, 9, 2, seed++);
+    check_serial<128>(1, 20, 2, seed++); /* past the kernel's 8-token staging chunk */
+    check_serial<64>(1, 40, 1, seed++);
     check_sensitivity();
     fprintf(stderr, "worst chunked kernel (host) vs serial: rel %.3g nmse %.3g (limits %.0e, %.0e)\n", g_worst.rel,
             g_worst.nmse, MAX_REL, MAX_NMSE);
+    fprintf(stderr, "worst serial kernel (host) vs CPU serial: rel %.3g nmse %.3g\n", g_worst_serial.rel,
+            g_worst_serial.nmse);
     return test_finish("test_cuda_wkv7");
 }

@@ -50,9 +50,11 @@ static inline int test_path_exists(const char *p) {
 }
 
 /* Path of a file in tests/data. The data is part of the repository, so a missing file is a
- * failure of the checkout, never a reason to skip. */
+ * failure of the checkout, never a reason to skip. RWKV7_TEST_DATA overrides the folder compiled
+ * in, for test programs run from another copy of the repository (tools/gpu-check.sh --from-pack). */
 static inline const char *test_fixture(char *buf, size_t cap, const char *rel) {
-    snprintf(buf, cap, "%s/%s", RWKV7_FIXTURES_DIR, rel);
+    const char *dir = getenv("RWKV7_TEST_DATA");
+    snprintf(buf, cap, "%s/%s", dir && *dir ? dir : RWKV7_FIXTURES_DIR, rel);
     if (!test_path_exists(buf)) {
         fprintf(stderr, "FAIL: test data %s is missing from the checkout\n", buf);
         exit(1);
