@@ -1,8 +1,8 @@
 /* quantize.c: the quantizer table (rwkv7_quantize_rows), the float types, and the scale searches
  * every block writer shares (quantize_impl.h). The searches try candidate scales in steps of a
  * tenth of a level around "extreme value on the extreme level", refit each candidate by least
- * squares for the rounding it produced, round again and keep the lowest squared error. Rounding is
- * half away from zero, written so loops vectorize. */
+ * squares for the rounding it produced, round again and keep the lowest squared error. Codes are
+ * kept as floats inside the searches so the loops vectorize. */
 #include <math.h>
 #include <string.h>
 
@@ -11,23 +11,44 @@
 #include "quantize_impl.h"
 #include "status.h"
 
-/* Half-away-from-zero rounding without a libm call. */
-static inline int qnear(float v) { return (int)(v + (v >= 0.0f ? 0.5f : -0.5f)); }
+/* Round to nearest (even) for |v| < 2^22 with two float additions: vectorizes, unlike lrintf.
+ * Inputs are clamped into the level range first, so they are always small. */
+static inline float qrint(float v) { return (v + 12582912.0f) - 12582912.0f; }
+
+/* Candidate scales per side of a symmetric search, by number of levels: a fine fan helps few
+ * levels and is wasted on many (Q8_0 gains nothing past the least-squares refit). */
+static int sym_steps(int levels) { return levels >= 128 ? 0 : levels >= 64 ? 3 : levels >= 32 ? 5 : levels >= 16 ? 7 : 9; }
+
+/* 4-lane GCC/Clang vector types: the compilers will not if-convert the clamps of these loops on
+ * their own (float compares may trap), so the searches are written with explicit selects. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+static inline v4f vload(const float *p) { v4f v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static inline v4f vsel(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & (v4i)b)); }
+static inline v4f vclamp(v4f v, v4f lo, v4f hi) { v = vsel(v < lo, lo, v); return vsel(v > hi, hi, v); }
+static inline float vsum(v4f a) { return (a[0] + a[1]) + (a[2] + a[3]); }
+#define V4(x) ((v4f){(x), (x), (x), (x)})
+
+/* Symmetric rounding into float codes qf (n a multiple of 4); returns the squared error. */
+static float round_sym_f(const float *x, int n, float d, float qmin, float qmax, float *qf) {
+    v4f acc = V4(0.0f);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const v4f vid = V4(id), vd = V4(d), lo = V4(qmin), hi = V4(qmax), magic = V4(12582912.0f);
+    for (int i = 0; i < n; i += 4) {
+        const v4f xv = vload(x + i);
+        const v4f v = (vclamp(xv * vid, lo, hi) + magic) - magic;
+        vstore(qf + i, v);
+        const v4f e = xv - vd * v;
+        acc += e * e;
+    }
+    return vsum(acc);
+}
 
 float rwkv7_qround_sym(const float *x, int n, float d, int qmin, int qmax, int8_t *q) {
-    float err = 0.0f;
-    if (d == 0.0f) {
-        for (int i = 0; i < n; i++) q[i] = 0, err += x[i] * x[i];
-        return err;
-    }
-    const float id = 1.0f / d;
-    for (int i = 0; i < n; i++) {
-        int v = qnear(x[i] * id);
-        v = v < qmin ? qmin : v > qmax ? qmax : v;
-        q[i] = (int8_t)v;
-        const float e = x[i] - d * (float)v;
-        err += e * e;
-    }
+    float qf[256];
+    const float err = round_sym_f(x, n, d, (float)qmin, (float)qmax, qf);
+    for (int i = 0; i < n; i++) q[i] = (int8_t)qf[i];
     return err;
 }
 
@@ -39,19 +60,21 @@ float rwkv7_qfit_sym(const float *x, int n, int qmin, int qmax, int8_t *q) {
         memset(q, 0, (size_t)n);
         return 0.0f;
     }
-    int8_t tq[256];
+    float qf[256];
     float best_err = INFINITY, best_d = 0.0f;
+    const int steps = sym_steps(qmax - qmin + 1);
+    const float step = steps ? 0.6f / (float)steps : 0.0f;
     for (int side = 0; side < 2; side++) {
         const float edge = (float)(side ? qmax : qmin), sgn = side ? 1.0f : -1.0f;
-        for (int k = -10; k <= 6; k++) {
-            const float level = edge + sgn * 0.1f * (float)k;
+        for (int k = -steps; k <= steps / 2; k++) {
+            const float level = edge + sgn * step * (float)k;
             if (fabsf(level) < 0.5f) continue;
             const float d0 = xmax / level;
-            rwkv7_qround_sym(x, n, d0, qmin, qmax, tq);
+            round_sym_f(x, n, d0, (float)qmin, (float)qmax, qf);
             float sxq = 0.0f, sqq = 0.0f;
-            for (int i = 0; i < n; i++) sxq += x[i] * (float)tq[i], sqq += (float)tq[i] * (float)tq[i];
+            for (int i = 0; i < n; i++) sxq += x[i] * qf[i], sqq += qf[i] * qf[i];
             const float d = sqq > 0.0f ? sxq / sqq : d0;
-            const float err = rwkv7_qround_sym(x, n, d, qmin, qmax, tq);
+            const float err = round_sym_f(x, n, d, (float)qmin, (float)qmax, qf);
             if (err < best_err) best_err = err, best_d = d;
         }
     }
@@ -59,16 +82,24 @@ float rwkv7_qfit_sym(const float *x, int n, int qmin, int qmax, int8_t *q) {
     return best_d;
 }
 
-float rwkv7_qround_affine(const float *x, int n, float s, float m, int qmax, uint8_t *q) {
-    float err = 0.0f;
+static float round_affine_f(const float *x, int n, float s, float m, float qmax, float *qf) {
+    v4f acc = V4(0.0f);
     const float is = s > 0.0f ? 1.0f / s : 0.0f;
-    for (int i = 0; i < n; i++) {
-        int v = qnear((x[i] - m) * is);
-        v = v < 0 ? 0 : v > qmax ? qmax : v;
-        q[i] = (uint8_t)v;
-        const float e = x[i] - (s * (float)v + m);
-        err += e * e;
+    const v4f vis = V4(is), vs = V4(s), vm = V4(m), lo = V4(0.0f), hi = V4(qmax), magic = V4(12582912.0f);
+    for (int i = 0; i < n; i += 4) {
+        const v4f xv = vload(x + i);
+        const v4f v = (vclamp((xv - vm) * vis, lo, hi) + magic) - magic;
+        vstore(qf + i, v);
+        const v4f e = xv - (vs * v + vm);
+        acc += e * e;
     }
+    return vsum(acc);
+}
+
+float rwkv7_qround_affine(const float *x, int n, float s, float m, int qmax, uint8_t *q) {
+    float qf[256];
+    const float err = round_affine_f(x, n, s, m, (float)qmax, qf);
+    for (int i = 0; i < n; i++) q[i] = (uint8_t)qf[i];
     return err;
 }
 
@@ -82,17 +113,16 @@ void rwkv7_qfit_affine(const float *x, int n, int qmax, int min_le0, uint8_t *q,
         *m_out = mn;
         return;
     }
-    uint8_t tq[256];
-    float best_err = INFINITY, best_s = (mx - mn) / (float)qmax, best_m = mn;
-    const int kmin = qmax >= 7 ? -10 : -5;
-    for (int k = kmin; k <= 5; k++) {
-        const float s0 = (mx - mn) / ((float)qmax + 0.1f * (float)k);
-        rwkv7_qround_affine(x, n, s0, mn, qmax, tq);
+    float qf[256];
+    const float fq = (float)qmax;
+    float best_err = INFINITY, best_s = (mx - mn) / fq, best_m = mn;
+    const int steps = sym_steps(qmax + 1);
+    const float step = 0.6f / (float)(steps ? steps : 1);
+    for (int k = -steps; k <= steps / 2; k++) {
+        const float s0 = (mx - mn) / (fq + step * (float)k);
+        round_affine_f(x, n, s0, mn, fq, qf);
         float sq = 0, sqq = 0, sx = 0, sxq = 0;
-        for (int i = 0; i < n; i++) {
-            const float v = (float)tq[i];
-            sq += v, sqq += v * v, sx += x[i], sxq += x[i] * v;
-        }
+        for (int i = 0; i < n; i++) sq += qf[i], sqq += qf[i] * qf[i], sx += x[i], sxq += x[i] * qf[i];
         const float det = (float)n * sqq - sq * sq;
         float s = s0, m = mn;
         if (det > 0.0f) {
@@ -101,7 +131,7 @@ void rwkv7_qfit_affine(const float *x, int n, int qmax, int min_le0, uint8_t *q,
         }
         if (min_le0 && m > 0.0f) m = 0.0f, s = sqq > 0.0f ? sxq / sqq : s0;
         if (!(s > 0.0f)) continue;
-        const float err = rwkv7_qround_affine(x, n, s, m, qmax, tq);
+        const float err = round_affine_f(x, n, s, m, fq, qf);
         if (err < best_err) best_err = err, best_s = s, best_m = m;
     }
     rwkv7_qround_affine(x, n, best_s, best_m, qmax, q);
@@ -109,22 +139,32 @@ void rwkv7_qfit_affine(const float *x, int n, int qmax, int min_le0, uint8_t *q,
     *m_out = best_m;
 }
 
-/* Index of the level nearest t among nv ascending levels. */
-static inline int table_nearest(float t, const int8_t *vals, int nv) {
-    int lo = 0;
-    for (int k = 1; k < nv; k++) lo += t >= 0.5f * ((float)vals[k - 1] + (float)vals[k]);
-    return lo;
+/* Non-uniform levels: the level index is the count of midpoints at or below t, and the level
+ * value is built from the steps between levels, both as float arithmetic so the loop over
+ * elements vectorizes (no gathers). */
+static float round_table_f(const float *x, int n, float d, const int8_t *vals, int nv, float *idx, float *val) {
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    v4f acc = V4(0.0f);
+    for (int i = 0; i < n; i += 4) {
+        const v4f xv = vload(x + i), t = xv * V4(id);
+        v4f k = V4(0.0f), v = V4((float)vals[0]);
+        for (int j = 1; j < nv; j++) {
+            const v4f up = vsel(t >= V4(0.5f * ((float)vals[j - 1] + (float)vals[j])), V4(1.0f), V4(0.0f));
+            k += up;
+            v += up * V4((float)vals[j] - (float)vals[j - 1]);
+        }
+        vstore(idx + i, k);
+        vstore(val + i, v);
+        const v4f e = xv - V4(d) * v;
+        acc += e * e;
+    }
+    return vsum(acc);
 }
 
 float rwkv7_qround_table(const float *x, int n, float d, const int8_t *vals, int nv, uint8_t *q) {
-    float err = 0.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int i = 0; i < n; i++) {
-        const int k = d != 0.0f ? table_nearest(x[i] * id, vals, nv) : 0;
-        q[i] = (uint8_t)k;
-        const float e = x[i] - d * (float)vals[k];
-        err += e * e;
-    }
+    float idx[256], val[256];
+    const float err = round_table_f(x, n, d, vals, nv, idx, val);
+    for (int i = 0; i < n; i++) q[i] = (uint8_t)idx[i];
     return err;
 }
 
@@ -136,20 +176,17 @@ float rwkv7_qfit_table(const float *x, int n, const int8_t *vals, int nv, uint8_
         rwkv7_qround_table(x, n, 0.0f, vals, nv, q);
         return 0.0f;
     }
-    uint8_t tq[256];
+    float idx[256], val[256];
     float best_err = INFINITY, best_d = 0.0f;
     for (int side = 0; side < 2; side++) {
         const float edge = (float)(side ? vals[nv - 1] : vals[0]);
-        for (int k = -6; k <= 4; k++) {
-            const float d0 = xmax / (edge * (1.0f + 0.03f * (float)k));
-            rwkv7_qround_table(x, n, d0, vals, nv, tq);
+        for (int k = -4; k <= 2; k++) {
+            const float d0 = xmax / (edge * (1.0f + 0.04f * (float)k));
+            round_table_f(x, n, d0, vals, nv, idx, val);
             float sxv = 0.0f, svv = 0.0f;
-            for (int i = 0; i < n; i++) {
-                const float v = (float)vals[tq[i]];
-                sxv += x[i] * v, svv += v * v;
-            }
+            for (int i = 0; i < n; i++) sxv += x[i] * val[i], svv += val[i] * val[i];
             const float d = svv > 0.0f ? sxv / svv : d0;
-            const float err = rwkv7_qround_table(x, n, d, vals, nv, tq);
+            const float err = round_table_f(x, n, d, vals, nv, idx, val);
             if (err < best_err) best_err = err, best_d = d;
         }
     }
