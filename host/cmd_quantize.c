@@ -5,10 +5,12 @@
  * line and exit 2, before anything is written; the file itself is written atomically (temporary
  * file + rename), so no partial output is ever left behind. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "commands.h"
@@ -126,6 +128,15 @@ int cmd_quantize(int argc, char **argv) {
             fprintf(stderr, "rwkv7 quantize: output '%s' is the input file\n", out_path);
             return 2;
         }
+    }
+    /* the output's directory must be writable now, not after minutes of work */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    if (access(slash ? dir : ".", W_OK) != 0) {
+        fprintf(stderr, "rwkv7 quantize: cannot write to directory '%s': %s\n", slash ? dir : ".", strerror(errno));
+        return 2;
     }
     struct rwkv7_gguf *g = NULL;
     enum rwkv7_status st = rwkv7_gguf_open(in_path, &g);
