@@ -120,11 +120,10 @@ static int score_row(struct run *r, int c, int j, const float *logits) {
     const int row = j - r->first;
     if (r->save) {
         float lmin;
-        ppl_row_encode(r->lp, r->V, &lmin, r->codes);
-        uint8_t h[4];
         uint32_t u;
+        ppl_row_encode(r->lp, r->V, &lmin, r->codes);
         memcpy(&u, &lmin, 4);
-        for (int k = 0; k < 4; k++) h[k] = (uint8_t)(u >> (8 * k));
+        const uint8_t h[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
         if (fseeko(r->base->f, row_offset(r->base, c, row), SEEK_SET) || fwrite(h, 1, 4, r->base->f) != 4 ||
             fwrite(r->codes, 2, (size_t)r->V, r->base->f) != (size_t)r->V)
             return -1;
@@ -137,6 +136,7 @@ static int score_row(struct run *r, int c, int j, const float *logits) {
         const uint32_t u = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
         float lmin;
         memcpy(&lmin, &u, 4);
+        if (!(lmin <= 0.0f && lmin >= -PPL_LP_RANGE)) return -1;
         ppl_row_decode(lmin, r->codes, r->V, r->lp_base);
         if (kld_acc_add(&r->kacc, r->lp_base, r->lp, r->V, tok)) return -2;
     }
@@ -240,15 +240,18 @@ int cmd_perplexity(int argc, char **argv) {
             rc = 2;
             goto done;
         }
-        if (kld && (nt != n_toks || memcmp(t, toks, nt * sizeof *t))) {
+        if (kld && (nt < n_toks || memcmp(t, toks, n_toks * sizeof *t))) {
             fprintf(stderr, "rwkv7 perplexity: the text's tokens differ from those saved in '%s'\n", base_path);
             free(t);
             rc = 2;
             goto done;
         }
-        free(toks);
-        toks = t;
-        n_toks = nt;
+        if (kld) {
+            free(t);
+        } else {
+            toks = t;
+            n_toks = nt;
+        }
     }
     if (n_toks < 2 * (size_t)n_ctx) {
         fprintf(stderr, "rwkv7 perplexity: the text has %zu tokens; a context of %d needs at least %d\n", n_toks, n_ctx,

@@ -38,7 +38,7 @@ void ppl_row_encode(const double *lp, int V, float *lmin, uint16_t *codes) {
     for (int i = 0; i < V; i++) mn = lp[i] < mn ? lp[i] : mn;
     if (mn < -PPL_LP_RANGE) mn = -PPL_LP_RANGE;
     *lmin = (float)mn;
-    const double scale = mn < 0 ? 65535.0 / -(double)*lmin : 0.0;
+    const double scale = *lmin < 0 ? 65535.0 / -(double)*lmin : 0.0;
     for (int i = 0; i < V; i++) {
         double v = (lp[i] - (double)*lmin) * scale;
         v = v < 0 ? 0 : v > 65535 ? 65535 : v;
