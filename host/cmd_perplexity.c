@@ -152,10 +152,10 @@ static void print_kld(const struct kld_summary *s) {
     printf("Mean PPL(Q)/PPL(base)         : %10.6f ± %10.6f\n", s->ratio, s->ratio_err);
     printf("Mean PPL(Q)-PPL(base)         : %10.6f ± %10.6f\n", s->diff, s->diff_err);
     printf("\n====== KL divergence statistics ======\n");
-    printf("Mean    KLD: %10.6f ± %10.6f\n", s->kld_mean, s->kld_err);
-    printf("Maximum KLD: %10.6f\n99.9%%   KLD: %10.6f\n99.0%%   KLD: %10.6f\n90.0%%   KLD: %10.6f\n", s->kld_max, s->kld_999,
+    printf("Mean    KLD: %12.8f ± %12.8f\n", s->kld_mean, s->kld_err);
+    printf("Maximum KLD: %12.8f\n99.9%%   KLD: %12.8f\n99.0%%   KLD: %12.8f\n90.0%%   KLD: %12.8f\n", s->kld_max, s->kld_999,
            s->kld_99, s->kld_90);
-    printf("Median  KLD: %10.6f\n10.0%%   KLD: %10.6f\n 5.0%%   KLD: %10.6f\n 1.0%%   KLD: %10.6f\nMinimum KLD: %10.6f\n",
+    printf("Median  KLD: %12.8f\n10.0%%   KLD: %12.8f\n 5.0%%   KLD: %12.8f\n 1.0%%   KLD: %12.8f\nMinimum KLD: %12.8f\n",
            s->kld_median, s->kld_10, s->kld_5, s->kld_1, s->kld_min);
     printf("\n====== Token probability statistics ======\n");
     printf("Mean    Δp: %8.3f ± %5.3f %%\n", 100 * s->dp_mean, 100 * s->dp_err);
