@@ -8,11 +8,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "commands.h"
 #include "ppl_stats.h"
 
@@ -141,6 +143,36 @@ static int score_row(struct run *r, int c, int j, const float *logits) {
         if (kld_acc_add(&r->kacc, r->lp_base, r->lp, r->V, tok)) return -2;
     }
     return 0;
+}
+
+/* Plain perplexity scores the rows of a step on all threads: a 65,536-entry log-sum-exp per
+ * scored token would otherwise cost a third of the model's own time on a CPU. */
+struct score_job {
+    const float *logits;
+    const int32_t *tok; /* next token per row */
+    double *lp;         /* out: log p per row */
+    int V, n_rows, n_threads, index;
+};
+
+static void *score_worker(void *arg) {
+    struct score_job *j = arg;
+    for (int r = j->index; r < j->n_rows; r += j->n_threads)
+        j->lp[r] = ppl_row_logprob(j->logits + (size_t)r * j->V, j->V, j->tok[r]);
+    return NULL;
+}
+
+static void score_rows(const float *logits, const int32_t *tok, double *lp, int V, int n_rows, int n_threads) {
+    struct score_job jobs[64];
+    pthread_t th[64];
+    if (n_threads > 64) n_threads = 64;
+    if (n_threads > n_rows) n_threads = n_rows;
+    int started = 0;
+    for (int i = 0; i < n_threads; i++) jobs[i] = (struct score_job){logits, tok, lp, V, n_rows, n_threads, i};
+    for (int i = 1; i < n_threads; i++)
+        if (pthread_create(&th[started], NULL, score_worker, &jobs[i]) == 0) started++;
+        else score_worker(&jobs[i]);
+    score_worker(&jobs[0]);
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
 }
 
 static void print_kld(const struct kld_summary *s) {
@@ -285,9 +317,12 @@ int cmd_perplexity(int argc, char **argv) {
     float *logits = malloc((size_t)n_par * (size_t)S * (size_t)V * sizeof(float));
     int32_t *tb = malloc((size_t)n_par * (size_t)(first > S ? first : S) * sizeof *tb);
     int *slots = malloc((size_t)n_par * sizeof *slots);
+    int32_t *next = malloc((size_t)n_par * (size_t)S * sizeof *next);
+    double *row_lp = malloc((size_t)n_par * (size_t)S * sizeof *row_lp);
+    const int n_threads = mo.threads > 0 ? mo.threads : rwkv7_n_physical_cores();
     struct rwkv7_ctx *ctx = NULL;
     enum rwkv7_status st = RWKV7_ERR_OOM;
-    if (r.chunk_acc && r.lp && r.lp_base && r.codes && logits && tb && slots) st = rwkv7_ctx_init(model, n_par, &ctx);
+    if (r.chunk_acc && r.lp && r.lp_base && r.codes && logits && tb && slots && next && row_lp) st = rwkv7_ctx_init(model, n_par, &ctx);
     if (st != RWKV7_OK) {
         fprintf(stderr, "rwkv7 perplexity: %s\n", st == RWKV7_ERR_OOM && !ctx ? "out of memory" : rwkv7_last_error());
         rc = host_status_exit(st);
@@ -308,6 +343,14 @@ int cmd_perplexity(int argc, char **argv) {
             for (int s = 0; s < nb; s++)
                 memcpy(tb + (size_t)s * ns, toks + (size_t)(g + s) * n_ctx + p0, (size_t)ns * sizeof *tb);
             st = rwkv7_ctx_eval(ctx, nb, slots, ns, tb, RWKV7_LOGITS_ALL, logits);
+            if (st == RWKV7_OK && !r.save && !r.kld) {
+                for (int s = 0; s < nb; s++)
+                    for (int j = 0; j < ns; j++) next[s * ns + j] = toks[(size_t)(g + s) * n_ctx + p0 + j + 1];
+                score_rows(logits, next, row_lp, V, nb * ns, n_threads);
+                for (int s = 0; s < nb; s++)
+                    for (int j = 0; j < ns; j++) ppl_acc_add(&r.chunk_acc[g + s], row_lp[s * ns + j]);
+                continue;
+            }
             for (int s = 0; s < nb && st == RWKV7_OK; s++)
                 for (int j = 0; j < ns; j++) {
                     int e = score_row(&r, g + s, p0 + j, logits + ((size_t)s * ns + j) * V);
@@ -362,6 +405,8 @@ free_run:
     free(logits);
     free(tb);
     free(slots);
+    free(next);
+    free(row_lp);
     free(r.chunk_acc);
     free(r.lp);
     free(r.lp_base);

@@ -19,6 +19,14 @@ int ppl_log_softmax(const float *logits, int V, double *lp) {
     return arg;
 }
 
+double ppl_row_logprob(const float *logits, int V, int tok) {
+    float mx = logits[0];
+    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) sum += (double)expf(logits[i] - mx);
+    return (double)(logits[tok] - mx) - log(sum);
+}
+
 void ppl_acc_add(struct ppl_acc *a, double logprob) {
     a->nll -= logprob;
     a->nll2 += logprob * logprob;

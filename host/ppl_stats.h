@@ -12,6 +12,11 @@
 /* log-softmax of one row of V logits into lp (double); returns the argmax. */
 int ppl_log_softmax(const float *logits, int V, double *lp);
 
+/* log p(tok) of one row of logits, without forming the other log-probabilities: single-precision
+ * exponentials summed in double (relative error ~1e-7 in the log-sum-exp), the fast path of plain
+ * perplexity runs. */
+double ppl_row_logprob(const float *logits, int V, int tok);
+
 /* Running perplexity: -log p of each scored token. */
 struct ppl_acc {
     double nll, nll2; /* sums of -log p and its square */
