@@ -30,6 +30,7 @@ struct pool {
     long long total;
     atomic_int failed;
     bool progress;
+    bool printed;          /* a progress line is on the terminal */
 };
 
 static bool is_float(int t) { return t == RWKV7_DTYPE_F32 || t == RWKV7_DTYPE_F16 || t == RWKV7_DTYPE_BF16; }
@@ -75,6 +76,7 @@ static void work(struct pool *p, bool reporter) {
         const double t = now_s();
         if (reporter && p->progress && t - last > 0.25) {
             last = t;
+            p->printed = true;
             fprintf(stderr, "\rquantize: %5.1f%% of %.1fM weights, %.1f s", 100.0 * (double)done / (double)p->total,
                     (double)p->total / 1e6, t - t0);
             fflush(stderr);
@@ -186,7 +188,7 @@ enum rwkv7_status quant_model_build(const struct rwkv7_gguf *in, const struct qu
         st = rwkv7_gguf_writer_add_tensor_ref(q->w, t->name, t->n_dims, t->ne, types[i], buf, nbytes);
     }
     if (st != RWKV7_OK) goto fail;
-    struct pool p = {slices, ns, 0, 0, total, 0, o->progress};
+    struct pool p = {slices, ns, 0, 0, total, 0, o->progress, false};
     int n_threads = o->n_threads < 1 ? 1 : o->n_threads > 256 ? 256 : o->n_threads;
     pthread_t th[256];
     int started = 0;
@@ -194,7 +196,7 @@ enum rwkv7_status quant_model_build(const struct rwkv7_gguf *in, const struct qu
         if (pthread_create(&th[started], NULL, worker, &p) == 0) started++;
     work(&p, true);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    if (o->progress) fprintf(stderr, "\n");
+    if (p.printed) fprintf(stderr, "\n");
     if (atomic_load(&p.failed)) {
         st = rwkv7_fail(RWKV7_ERR_OOM, "quantize: out of memory for a work buffer");
         goto fail;
