@@ -144,6 +144,11 @@ int main(void) {
             n_chunk, n_sc, got1, ppl1);
     CHECK(fabs(got - ppl) <= 1e-4 * ppl + 6e-5, "PPL %.4f, by hand %.6f", got, ppl);
     CHECK(fabs(got1 - ppl1) <= 1e-4 * ppl1 + 6e-5, "chunk 1 PPL %.4f, by hand %.6f", got1, ppl1);
+    /* plain runs take the threaded single-precision scoring path: same number */
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c %d -np 2 -t 2 --backend cpu", f32, text, ctx);
+    rc = cli_run(args);
+    const double plain = parse_after(g_out, "Final estimate: PPL = ");
+    CHECK(rc == 0 && fabs(plain - ppl) <= 1e-4 * ppl + 6e-5, "plain PPL %.4f, by hand %.6f (exit %d)", plain, ppl, rc);
     /* KL of Q4_0 against the saved F32 log-probabilities */
     snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence -np 2 -t 2 --backend cpu", q4, base);
     rc = cli_run(args);
