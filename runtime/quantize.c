@@ -11,10 +11,6 @@
 #include "quantize_impl.h"
 #include "status.h"
 
-/* Round to nearest (even) for |v| < 2^22 with two float additions: vectorizes, unlike lrintf.
- * Inputs are clamped into the level range first, so they are always small. */
-static inline float qrint(float v) { return (v + 12582912.0f) - 12582912.0f; }
-
 /* Candidate scales per side of a symmetric search, by number of levels: a fine fan helps few
  * levels and is wasted on many (Q8_0 gains nothing past the least-squares refit). */
 static int sym_steps(int levels) { return levels >= 128 ? 0 : levels >= 64 ? 3 : levels >= 32 ? 5 : levels >= 16 ? 7 : 9; }
@@ -29,6 +25,8 @@ static inline v4f vsel(v4i m, v4f a, v4f b) { return (v4f)((m & (v4i)a) | (~m & 
 static inline v4f vclamp(v4f v, v4f lo, v4f hi) { v = vsel(v < lo, lo, v); return vsel(v > hi, hi, v); }
 static inline float vsum(v4f a) { return (a[0] + a[1]) + (a[2] + a[3]); }
 #define V4(x) ((v4f){(x), (x), (x), (x)})
+/* Codes are rounded to nearest (even) by adding and subtracting 1.5 * 2^23 (`magic` below): exact
+ * for |v| < 2^22, and the inputs are clamped into the level range first, so they are small. */
 
 /* Symmetric rounding into float codes qf (n a multiple of 4); returns the squared error. */
 static float round_sym_f(const float *x, int n, float d, float qmin, float qmax, float *qf) {
