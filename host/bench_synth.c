@@ -106,6 +106,34 @@ static int fallback_type(int t, int64_t ne0) {
 }
 #undef T
 
+int bench_ftype_tensor_type(const struct bench_ftype *ft, const char *name, int64_t ne0) {
+    if (is_float_type(ft->body)) return ft->body;
+    if (!strcmp(name, "token_embd.weight")) return fallback_type(ft->embd, ne0);
+    if (!strcmp(name, "output.weight")) {
+        int t = ne0 % rwkv7_dtype_get(ft->body)->block ? RWKV7_DTYPE_Q8_0 : ft->output;
+        return fallback_type(t, ne0);
+    }
+    return fallback_type(ft->body, ne0);
+}
+
+static bool ends_with(const char *s, const char *suffix);
+
+bool bench_tensor_quantizable(const char *name, int n_dims) {
+    static const char *const keep[] = {"time_mix_first", "time_mix_w0", "time_mix_w1", "time_mix_w2",
+                                       "time_mix_v0", "time_mix_v1", "time_mix_v2", "time_mix_a0",
+                                       "time_mix_a1", "time_mix_a2", "time_mix_g1", "time_mix_g2",
+                                       "time_mix_decay_w1", "time_mix_decay_w2", "time_mix_lerp_fused"};
+    if (n_dims < 2 || !ends_with(name, "weight") || ends_with(name, "_norm.weight")) return false;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (strstr(name, keep[i])) return false;
+    return true;
+}
+
+const struct bench_ftype *bench_ftype_list(int *n) {
+    *n = (int)(sizeof ftypes / sizeof ftypes[0]);
+    return ftypes;
+}
+
 struct spec_list {
     struct bench_tensor_spec *v;
     int n;
@@ -129,15 +157,13 @@ enum rwkv7_status bench_synth_tensors(const struct bench_geometry *g, const stru
     if (g->n_layer < 1 || g->n_embd < 1 || g->head_size < 1 || g->n_embd % g->head_size || g->n_vocab < 1)
         return rwkv7_fail(RWKV7_ERR_ARG, "synthetic: bad geometry %s", g->name);
     int64_t C = g->n_embd, F = g->n_ff, V = g->n_vocab;
-    bool quant = !is_float_type(ft->body);
     /* The converter writes the small a/v/g LoRAs in its output type; llama-quantize then keeps
      * them, and every quantized file is made from an F16 conversion (fixtures README). */
     int lora = ft->body == RWKV7_DTYPE_F32 ? RWKV7_DTYPE_F32 : RWKV7_DTYPE_F16;
-    int body_c = fallback_type(ft->body, C), body_f = fallback_type(ft->body, F);
-    int embd = fallback_type(ft->embd, C);
-    int output = ft->output;
-    if (quant && C % rwkv7_dtype_get(ft->body)->block) output = RWKV7_DTYPE_Q8_0;
-    output = fallback_type(output, C);
+    int body_c = bench_ftype_tensor_type(ft, "blk.0.time_mix_key.weight", C);
+    int body_f = bench_ftype_tensor_type(ft, "blk.0.channel_mix_value.weight", F);
+    int embd = bench_ftype_tensor_type(ft, "token_embd.weight", C);
+    int output = bench_ftype_tensor_type(ft, "output.weight", C);
     if (body_c < 0 || body_f < 0 || embd < 0 || output < 0)
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "synthetic: llama.cpp cannot make a %s file with n_embd %lld, n_ff %lld",
                           ft->name, (long long)C, (long long)F);

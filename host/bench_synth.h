@@ -6,6 +6,7 @@
 #ifndef RWKV7_HOST_BENCH_SYNTH_H
 #define RWKV7_HOST_BENCH_SYNTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,17 @@ const struct bench_geometry *bench_geometry_find(const char *name);
 /* File type by llama.cpp ftype name ("Q4_K_M", case-insensitive) or by weight type name ("q4_k"
  * means the file type whose body is q4_K: Q4_K_M); NULL when unknown. */
 const struct bench_ftype *bench_ftype_find(const char *name);
+
+/* The type llama-quantize gives a quantizable matrix (quant-formats.md 4.2 items 2-6) of row
+ * length ne0 in a file of type ft: token_embd.weight and output.weight by their rules, every other
+ * matrix the body type, then the fallback for rows the block does not divide. -1 where llama.cpp
+ * would abort. Tensors that are never quantized (bench_tensor_quantizable) keep their type. */
+int bench_ftype_tensor_type(const struct bench_ftype *ft, const char *name, int64_t ne0);
+/* llama.cpp's tensor_allows_quantization for rwkv7: 2-D or more, a name ending in "weight" that
+ * is not a norm, and none of the LoRA / mix tensors it keeps by name. */
+bool bench_tensor_quantizable(const char *name, int n_dims);
+/* Every file type, in table order; *n gets the count. */
+const struct bench_ftype *bench_ftype_list(int *n);
 
 struct bench_tensor_spec {
     char name[64];

@@ -540,6 +540,8 @@ static int open_backends(const char **names, int n_names, const char *device, co
 }
 
 int cmd_bench(int argc, char **argv) {
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--quality")) return bench_quality(argc, argv);
     struct str_list models = {0}, synth = {0}, types = {0}, p_s = {0}, n_s = {0}, pg_s = {0}, b_s = {0}, t_s = {0},
                     backends_s = {0};
     const char *device = NULL, *output = "md", *plot = NULL;
@@ -563,6 +565,7 @@ int cmd_bench(int argc, char **argv) {
         {"--seed", OPT_U64, &seed, "SEED", "seed of the synthetic weights (default 1234)"},
         {"--no-warmup", OPT_FLAG, &no_warmup, NULL, "skip the warm-up run of each test"},
         {"--batch-invariant", OPT_FLAG, &invariant, NULL, "run GPU matmuls in the batch-invariant mode rwkv7 batch uses (measures its cost)"},
+        {"--quality", OPT_FLAG, &invariant, NULL, "speed and quality (PPL, KL divergence) per file type; see rwkv7 bench --quality --help"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
     struct plan pl;

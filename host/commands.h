@@ -16,6 +16,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+/* `rwkv7 bench --quality` (bench_quality.c); cmd_bench hands over when it sees the flag. */
+int bench_quality(int argc, char **argv);
 
 /* Loads the model named in mo, printing a one-line error on failure; returns an exit code. */
 int host_load_model(const char *cmd, const struct model_opts *mo, bool progress, struct rwkv7_model **out);

@@ -118,6 +118,8 @@ static const struct {
     {"batch", cmd_batch, "headless batch generation from an OpenAI batch JSONL file"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server with continuous batching and conversation state reuse"},
     {"bench", cmd_bench, "tokens/sec per model or quant format (llama-bench style)"},
+    {"quantize", cmd_quantize, "convert an F32/F16/BF16 model to a llama.cpp file type (Q8_0, Q4_K_M, IQ3_M, ...)"},
+    {"perplexity", cmd_perplexity, "perplexity of a text, and KL divergence against a base model's saved log-probs"},
     {"logits", cmd_logits, "write the logits of every token of an input to a float32 file"},
     {"tokenize", cmd_tokenize, "print the tokens of a text"},
     {"info", cmd_info, "show a model's metadata, hyper-parameters and tensors"},

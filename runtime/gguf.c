@@ -584,6 +584,11 @@ const void *rwkv7_gguf_kv_arr_data(const struct rwkv7_gguf *g, int64_t i) {
     return g->kvs[i].val;
 }
 
+const void *rwkv7_gguf_kv_scalar(const struct rwkv7_gguf *g, int64_t i) {
+    if (!kv_ok(g, i) || g->kvs[i].type == RWKV7_GGUF_ARRAY || g->kvs[i].type == RWKV7_GGUF_STRING) return NULL;
+    return g->kvs[i].val;
+}
+
 struct rwkv7_gguf_str rwkv7_gguf_kv_arr_str(const struct rwkv7_gguf *g, int64_t i, uint64_t j) {
     struct rwkv7_gguf_str none = {"", 0};
     if (!kv_ok(g, i) || !g->kvs[i].strs || j >= g->kvs[i].arr_n) return none;

@@ -70,6 +70,9 @@ enum rwkv7_gguf_type rwkv7_gguf_kv_arr_type(const struct rwkv7_gguf *g, int64_t 
 uint64_t rwkv7_gguf_kv_arr_n(const struct rwkv7_gguf *g, int64_t i);
 /* Raw little-endian elements of a non-string array (n * element size bytes). */
 const void *rwkv7_gguf_kv_arr_data(const struct rwkv7_gguf *g, int64_t i);
+/* Raw little-endian bytes of a scalar value that is not a string (size by type: 1, 2, 4 or 8);
+ * NULL for strings and arrays. */
+const void *rwkv7_gguf_kv_scalar(const struct rwkv7_gguf *g, int64_t i);
 /* Element j of a string array. */
 struct rwkv7_gguf_str rwkv7_gguf_kv_arr_str(const struct rwkv7_gguf *g, int64_t i, uint64_t j);
 /* Human-readable value for `rwkv7 info` (arrays abbreviated: "[string x 65536]"); writes at most

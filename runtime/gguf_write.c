@@ -240,6 +240,42 @@ enum rwkv7_status rwkv7_gguf_writer_add_f32_arr(struct rwkv7_gguf_writer *w, con
     return add_u32_arr(w, key, RWKV7_GGUF_F32, v, n);
 }
 
+static const unsigned k_scalar_size[RWKV7_GGUF_TYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+
+enum rwkv7_status rwkv7_gguf_writer_copy_kv(struct rwkv7_gguf_writer *w, const struct rwkv7_gguf *g, int64_t i) {
+    if (!g || i < 0 || i >= rwkv7_gguf_n_kv(g)) return rwkv7_fail(RWKV7_ERR_ARG, "gguf: copy_kv index %lld out of range", (long long)i);
+    const struct rwkv7_gguf_str k = rwkv7_gguf_kv_key(g, i);
+    char key[256];
+    if (k.len >= sizeof key) return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "gguf: key of %llu bytes is too long to copy", (unsigned long long)k.len);
+    memcpy(key, k.ptr, (size_t)k.len);
+    key[k.len] = 0;
+    RWKV7_TRY(check_key(w, key));
+    const enum rwkv7_gguf_type t = rwkv7_gguf_kv_type(g, i);
+    struct bytes b = {0};
+    b_u32(&b, (uint32_t)t);
+    if (t == RWKV7_GGUF_STRING) {
+        struct rwkv7_gguf_str s;
+        RWKV7_TRY(rwkv7_gguf_get_str(g, key, &s));
+        b_str(&b, s.len ? s.ptr : "", (size_t)s.len);
+    } else if (t == RWKV7_GGUF_ARRAY) {
+        const enum rwkv7_gguf_type et = rwkv7_gguf_kv_arr_type(g, i);
+        const uint64_t n = rwkv7_gguf_kv_arr_n(g, i);
+        b_u32(&b, (uint32_t)et);
+        b_u64(&b, n);
+        if (et == RWKV7_GGUF_STRING) {
+            for (uint64_t j = 0; j < n; j++) {
+                const struct rwkv7_gguf_str s = rwkv7_gguf_kv_arr_str(g, i, j);
+                b_str(&b, s.len ? s.ptr : "", (size_t)s.len);
+            }
+        } else {
+            if (n) b_put(&b, rwkv7_gguf_kv_arr_data(g, i), (size_t)n * k_scalar_size[et]);
+        }
+    } else {
+        b_put(&b, rwkv7_gguf_kv_scalar(g, i), k_scalar_size[t]);
+    }
+    return push_kv(w, key, &b);
+}
+
 /* ---- tensors ---- */
 
 static enum rwkv7_status add_tensor(struct rwkv7_gguf_writer *w, const char *name, int n_dims,

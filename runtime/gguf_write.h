@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gguf.h"
 #include "rwkv7.h"
 
 struct rwkv7_gguf_writer;
@@ -32,6 +33,10 @@ enum rwkv7_status rwkv7_gguf_writer_add_i32_arr(struct rwkv7_gguf_writer *w, con
                                                 const int32_t *v, size_t n);
 enum rwkv7_status rwkv7_gguf_writer_add_f32_arr(struct rwkv7_gguf_writer *w, const char *key,
                                                 const float *v, size_t n);
+
+/* Copies key/value record i of a file opened with rwkv7_gguf_open, type and value unchanged
+ * (metadata of a file being rewritten, e.g. by `rwkv7 quantize`). */
+enum rwkv7_status rwkv7_gguf_writer_copy_kv(struct rwkv7_gguf_writer *w, const struct rwkv7_gguf *g, int64_t i);
 
 /* Tensor of n_dims (1..4) axes ne[0..n_dims-1] (each >= 1) and a weight type (enum rwkv7_dtype).
  * nbytes must equal rwkv7_dtype_row_bytes(type, ne[0]) * ne[1] * ne[2] * ne[3]. add_tensor copies
