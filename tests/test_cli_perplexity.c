@@ -164,14 +164,14 @@ int main(void) {
     CHECK(rc == 0 && fabs(parse_after(g_out, "Mean    KLD:")) < 2e-6 && parse_after(g_out, "Same top p:") == 100.0,
           "self KL: exit %d: %s", rc, g_out);
     /* refusals */
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 512", f32, text);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 512 --backend cpu", f32, text);
     CHECK(cli_run(args) == 2 && cli_count_lines(g_err) == 1 && strstr(g_err, "needs at least"), "short text: %s", g_err);
-    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence", f32);
+    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence --backend cpu", f32);
     CHECK(cli_run(args) == 2 && cli_count_lines(g_err) == 1, "no base: %s", g_err);
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --kl-divergence-base %s --kl-divergence", f32, f32, base);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --kl-divergence-base %s --kl-divergence --backend cpu", f32, f32, base);
     CHECK(cli_run(args) == 2 && strstr(g_err, "differ"), "other text: %s", g_err);
     CHECK(truncate(base, 1000) == 0, "truncate");
-    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence", f32, base);
+    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence --backend cpu", f32, base);
     CHECK(cli_run(args) == 2 && cli_count_lines(g_err) == 1, "damaged base: %s", g_err);
     CHECK(cli_run("perplexity --help") == 0 && strstr(g_out, "--kl-divergence-base"), "--help");
     unlink(base);
