@@ -3,8 +3,8 @@
  *
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
  * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
- *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and
- *   IQ4_XS: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
+ *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL,
+ *   IQ4_XS, IQ3_XXS and IQ3_S: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
  *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
  *   then a register-blocked FMA GEMM).
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
@@ -72,7 +72,7 @@ bool rwkv7_mm_simd_type(int type) {
     case RWKV7_DTYPE_Q8_0: case RWKV7_DTYPE_Q4_0: case RWKV7_DTYPE_Q4_1:
     case RWKV7_DTYPE_Q5_0: case RWKV7_DTYPE_Q5_1: case RWKV7_DTYPE_Q4_K:
     case RWKV7_DTYPE_Q5_K: case RWKV7_DTYPE_Q6_K: case RWKV7_DTYPE_IQ4_NL:
-    case RWKV7_DTYPE_IQ4_XS:
+    case RWKV7_DTYPE_IQ4_XS: case RWKV7_DTYPE_IQ3_XXS: case RWKV7_DTYPE_IQ3_S:
         return true;
     default:
         return false;

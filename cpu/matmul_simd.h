@@ -42,7 +42,7 @@ struct rwkv7_mm_job {
 enum rwkv7_mm_isa { RWKV7_MM_SCALAR = 0, RWKV7_MM_AVX2 = 1, RWKV7_MM_AVX512 = 2 };
 
 /* True for the types with a SIMD group decoder: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
- * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS. Other types use the tile path with the exact to_f32. */
+ * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S. Other types use the tile path with the exact to_f32. */
 bool rwkv7_mm_simd_type(int type);
 
 /* Threadpool tasks over rows [m0, m1) of a struct rwkv7_mm_job. Only defined on x86; call only
