@@ -10,7 +10,7 @@
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
  *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
  *   speed choice only.
- * - Anywhere else (or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
+ * - Anywhere else (or RWKV7_CPU_ISA=scalar|avx, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
  *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
  * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
  * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
@@ -19,6 +19,8 @@
  * sequences in the call. Different ISAs give different (equally accurate) roundings. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <cpuid.h>
@@ -48,6 +50,19 @@ static bool mm_cpu_f16c(void) {
 }
 #endif
 
+/* RWKV7_CPU_ISA caps the level (a lower one only: a level the CPU lacks cannot be forced), so
+ * CI on an AVX-512 machine can run the whole suite on every lower path. There is no separate
+ * AVX-without-AVX2 kernel yet: "avx" selects the plain C path, which is what such a CPU runs. */
+static int mm_isa_env_cap(void) {
+    const char *e = getenv("RWKV7_CPU_ISA");
+    if (!e || !*e) return RWKV7_MM_AVX512;
+    if (!strcmp(e, "avx512")) return RWKV7_MM_AVX512;
+    if (!strcmp(e, "avx2")) return RWKV7_MM_AVX2;
+    if (!strcmp(e, "avx") || !strcmp(e, "scalar")) return RWKV7_MM_SCALAR;
+    fprintf(stderr, "warning: RWKV7_CPU_ISA=%s is not one of avx512, avx2, avx, scalar; ignored\n", e);
+    return RWKV7_MM_AVX512;
+}
+
 static void mm_isa_detect(void) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -56,12 +71,18 @@ static void mm_isa_detect(void) {
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) mm_isa_best = RWKV7_MM_AVX512;
     }
 #endif
+    const int cap = mm_isa_env_cap();
+    if (mm_isa_best > cap) mm_isa_best = cap;
 }
 
 int rwkv7_mm_isa(void) {
     pthread_once(&mm_isa_once, mm_isa_detect);
     if (mm_isa_forced >= 0 && mm_isa_forced <= mm_isa_best) return mm_isa_forced;
     return mm_isa_best;
+}
+
+const char *rwkv7_mm_isa_name(int isa) {
+    return isa == RWKV7_MM_AVX512 ? "AVX-512" : isa == RWKV7_MM_AVX2 ? "AVX2" : "scalar";
 }
 
 void rwkv7_mm_isa_force(int isa) { mm_isa_forced = isa; }

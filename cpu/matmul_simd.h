@@ -50,10 +50,13 @@ bool rwkv7_mm_simd_type(int type);
 void rwkv7_mm_rows_avx2(void *job, int64_t m0, int64_t m1, int ith);
 void rwkv7_mm_rows_avx512(void *job, int64_t m0, int64_t m1, int ith);
 
-/* The instruction set matmul uses: the best the CPU supports, unless forced (tests and the
+/* The instruction set matmul uses: the best the CPU supports, capped by the environment variable
+ * RWKV7_CPU_ISA=avx512|avx2|avx|scalar (read once; avx = scalar until an AVX-only level exists), unless forced (tests and the
  * microbenchmark compare paths). Forcing one the CPU lacks falls back to the best supported.
  * rwkv7_mm_isa_force(-1) returns to automatic choice. Not thread-safe against running matmuls. */
 int rwkv7_mm_isa(void);
 void rwkv7_mm_isa_force(int isa);
+/* "AVX-512", "AVX2" or "scalar": the name `rwkv7 devices` and the backend banner show. */
+const char *rwkv7_mm_isa_name(int isa);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 #include "commands.h"
+#include "matmul_simd.h"
 #ifdef RWKV7_HAVE_VULKAN
 #include "vulkan_backend.h"
 #endif
@@ -16,7 +17,8 @@ int cmd_devices(int argc, char **argv) {
     const struct opt opts[] = {{NULL, OPT_END, NULL, NULL, NULL}};
     int rc = args_parse("devices", "", opts, argc, argv, 2);
     if (rc) return rc == 1 ? 0 : rc;
-    printf("CPU: %d physical cores (backend cpu, always available)\n", rwkv7_n_physical_cores());
+    printf("CPU: %d physical cores, %s matmul kernels (backend cpu, always available; RWKV7_CPU_ISA caps the level)\n",
+           rwkv7_n_physical_cores(), rwkv7_mm_isa_name(rwkv7_mm_isa()));
 #ifdef RWKV7_HAVE_CUDA
     rwkv7_cuda_print_devices(stdout);
 #else
