@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "dtype.h"
+#include "matmul_simd.h"
 #include "status.h"
 
 enum rwkv7_status rwkv7_cpu_reserve(float ***scratch, size_t *have, int n_threads, size_t n) {
@@ -137,13 +138,15 @@ static enum rwkv7_status cpu_init(const char *device, int n_threads, struct rwkv
     const char *env = getenv("RWKV7_CPU_WKV_CHUNK");
     cpu->wkv_chunk = env ? atoi(env) : 16;
     if (cpu->wkv_chunk < 0 || cpu->wkv_chunk > 64) cpu->wkv_chunk = 0;
-    snprintf(cpu->base.desc, sizeof cpu->base.desc, "CPU, %d thread%s", n_threads, n_threads == 1 ? "" : "s");
+    snprintf(cpu->base.desc, sizeof cpu->base.desc, "CPU, %d thread%s, %s kernels", n_threads, n_threads == 1 ? "" : "s",
+             rwkv7_mm_isa_name(rwkv7_mm_isa()));
     *out = &cpu->base;
     return RWKV7_OK;
 }
 
 static void cpu_print_devices(FILE *f) {
-    fprintf(f, "CPU: %d physical cores (backend cpu, always available)\n", rwkv7_n_physical_cores());
+    fprintf(f, "CPU: %d physical cores, %s matmul kernels (backend cpu, always available; RWKV7_CPU_ISA caps the level)\n",
+            rwkv7_n_physical_cores(), rwkv7_mm_isa_name(rwkv7_mm_isa()));
 }
 
 /* Every type of the one weight-type list (dtype.h). */

@@ -3,14 +3,14 @@
  *
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
  * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
- *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL and
- *   IQ4_XS: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
+ *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL,
+ *   IQ4_XS, IQ3_XXS and IQ3_S: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
  *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
  *   then a register-blocked FMA GEMM).
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
  *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
  *   speed choice only.
- * - Anywhere else (or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
+ * - Anywhere else (or RWKV7_CPU_ISA=scalar|avx, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
  *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
  * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
  * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
@@ -19,6 +19,8 @@
  * sequences in the call. Different ISAs give different (equally accurate) roundings. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <cpuid.h>
@@ -48,6 +50,19 @@ static bool mm_cpu_f16c(void) {
 }
 #endif
 
+/* RWKV7_CPU_ISA caps the level (a lower one only: a level the CPU lacks cannot be forced), so
+ * CI on an AVX-512 machine can run the whole suite on every lower path. There is no separate
+ * AVX-without-AVX2 kernel yet: "avx" selects the plain C path, which is what such a CPU runs. */
+static int mm_isa_env_cap(void) {
+    const char *e = getenv("RWKV7_CPU_ISA");
+    if (!e || !*e) return RWKV7_MM_AVX512;
+    if (!strcmp(e, "avx512")) return RWKV7_MM_AVX512;
+    if (!strcmp(e, "avx2")) return RWKV7_MM_AVX2;
+    if (!strcmp(e, "avx") || !strcmp(e, "scalar")) return RWKV7_MM_SCALAR;
+    fprintf(stderr, "warning: RWKV7_CPU_ISA=%s is not one of avx512, avx2, avx, scalar; ignored\n", e);
+    return RWKV7_MM_AVX512;
+}
+
 static void mm_isa_detect(void) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -56,12 +71,18 @@ static void mm_isa_detect(void) {
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) mm_isa_best = RWKV7_MM_AVX512;
     }
 #endif
+    const int cap = mm_isa_env_cap();
+    if (mm_isa_best > cap) mm_isa_best = cap;
 }
 
 int rwkv7_mm_isa(void) {
     pthread_once(&mm_isa_once, mm_isa_detect);
     if (mm_isa_forced >= 0 && mm_isa_forced <= mm_isa_best) return mm_isa_forced;
     return mm_isa_best;
+}
+
+const char *rwkv7_mm_isa_name(int isa) {
+    return isa == RWKV7_MM_AVX512 ? "AVX-512" : isa == RWKV7_MM_AVX2 ? "AVX2" : "scalar";
 }
 
 void rwkv7_mm_isa_force(int isa) { mm_isa_forced = isa; }
@@ -72,7 +93,7 @@ bool rwkv7_mm_simd_type(int type) {
     case RWKV7_DTYPE_Q8_0: case RWKV7_DTYPE_Q4_0: case RWKV7_DTYPE_Q4_1:
     case RWKV7_DTYPE_Q5_0: case RWKV7_DTYPE_Q5_1: case RWKV7_DTYPE_Q4_K:
     case RWKV7_DTYPE_Q5_K: case RWKV7_DTYPE_Q6_K: case RWKV7_DTYPE_IQ4_NL:
-    case RWKV7_DTYPE_IQ4_XS:
+    case RWKV7_DTYPE_IQ4_XS: case RWKV7_DTYPE_IQ3_XXS: case RWKV7_DTYPE_IQ3_S:
         return true;
     default:
         return false;

@@ -35,7 +35,7 @@ MM_INLINE float mm_half(const uint8_t *p) { return _cvtsh_ss(rwkv7_le16(p)); }
 /* True for the 256-weight super-block types, whose scales mm_scales decodes 8 groups at a time. */
 MM_INLINE bool mm_is_k(int type) {
     return type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_Q5_K || type == RWKV7_DTYPE_Q6_K ||
-           type == RWKV7_DTYPE_IQ4_XS;
+           type == RWKV7_DTYPE_IQ4_XS || type == RWKV7_DTYPE_IQ3_XXS || type == RWKV7_DTYPE_IQ3_S;
 }
 
 /* 16 packed bytes of nibbles -> 32 codes: low nibbles are elements 0..15, high nibbles 16..31. */
@@ -57,6 +57,33 @@ MM_INLINE __m256i mm_qh32(uint32_t qh) {
                                                                0x0303030303030303ll));
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+/* Bit i of the 32-bit mask as 0xFF (bit set) or 0 in byte i. */
+MM_INLINE __m256i mm_bits32(uint32_t bits) {
+    const __m256i rep = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits),
+                                            _mm256_setr_epi64x(0, 0x0101010101010101ll, 0x0202020202020202ll,
+                                                               0x0303030303030303ll));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit);
+}
+
+/* IQ3_XXS / IQ3_S: a group's 32 weights are 8 grid entries of 4 unsigned bytes (byte j = element j,
+ * so on little-endian x86 the 8 gathered dwords are the 32 elements in order), each element
+ * negated where its sign bit is set. The grid value times the sign is the signed code, and
+ * fma(code, db, 0) rounds exactly like the table's (db * grid) * sign (rounding is symmetric in
+ * the sign). One vpgatherdd per 32 weights replaces 8 scalar table loads and inserts. */
+MM_INLINE __m256i mm_iq3_codes(const uint32_t *grid, __m256i idx, uint32_t signs) {
+    const __m256i v = _mm256_i32gather_epi32((const int *)grid, idx, 4);
+    const __m256i neg = mm_bits32(signs);
+    return _mm256_sub_epi8(_mm256_xor_si256(v, neg), neg); /* (v ^ -1) - (-1) = -v where negative */
+}
+
+/* IQ3_XXS sign word of group jj: four 7-bit fields, each expanded by ksigns to 8 bits (the 8th is
+ * the parity), one byte per 8 weights. */
+MM_INLINE uint32_t mm_iq3xxs_signs(uint32_t w) {
+    return (uint32_t)rwkv7_ksigns_iq2xs[w & 127] | (uint32_t)rwkv7_ksigns_iq2xs[(w >> 7) & 127] << 8 |
+           (uint32_t)rwkv7_ksigns_iq2xs[(w >> 14) & 127] << 16 | (uint32_t)rwkv7_ksigns_iq2xs[(w >> 21) & 127] << 24;
 }
 
 /* Codes of group g of a quantized row. */
@@ -94,6 +121,22 @@ MM_INLINE __m256i mm_codes(int type, const uint8_t *row, int64_t g) {
         const __m256i hraw = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
         const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hraw, _mm_cvtsi32_si128(2 * qq)), _mm256_set1_epi8(3));
         return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)); /* unsigned: the -32 is in the bias */
+    }
+    case RWKV7_DTYPE_IQ3_XXS: {
+        const uint8_t *b = row + 98 * (g >> 3);
+        const int jj = (int)(g & 7);
+        const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * jj)));
+        return mm_iq3_codes(rwkv7_iq3xxs_grid, idx, mm_iq3xxs_signs(rwkv7_le32(b + 66 + 4 * jj)));
+    }
+    case RWKV7_DTYPE_IQ3_S: {
+        const uint8_t *b = row + 110 * (g >> 3);
+        const int jj = (int)(g & 7);
+        /* 9-bit index: qs byte k, with bit k of qh[jj] as bit 8 */
+        const __m256i hi = _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(b[66 + jj]),
+                                                              _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1)),
+                                            _mm256_set1_epi32(0x100));
+        const __m256i idx = _mm256_or_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * jj))), hi);
+        return mm_iq3_codes(rwkv7_iq3s_grid, idx, rwkv7_le32(b + 74 + 4 * jj));
     }
     case RWKV7_DTYPE_IQ4_NL: return _mm256_shuffle_epi8(tab, mm_nib16(row + 18 * g + 2));
     case RWKV7_DTYPE_IQ4_XS: return _mm256_shuffle_epi8(tab, mm_nib16(row + 136 * (g >> 3) + 8 + 16 * (g & 7)));
@@ -169,6 +212,28 @@ MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, floa
                                             _mm256_set1_epi32(3));
         const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
         mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), _mm256_cvtepi32_ps(ls)));
+        _mm256_storeu_ps(b, _mm256_setzero_ps());
+        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
+        break;
+    }
+    case RWKV7_DTYPE_IQ3_XXS: {
+        const uint8_t *p = row + 98 * (g >> 3);
+        /* group ib's scale: d * (0.5 + (w >> 28)) * 0.5, w the ib-th sign/scale word, in that order */
+        const __m256 ls = _mm256_cvtepi32_ps(_mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(p + 66)), 28));
+        mm_store_pairs(s, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(mm_half(p)), _mm256_add_ps(_mm256_set1_ps(0.5f), ls)),
+                                        _mm256_set1_ps(0.5f)));
+        _mm256_storeu_ps(b, _mm256_setzero_ps());
+        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
+        break;
+    }
+    case RWKV7_DTYPE_IQ3_S: {
+        const uint8_t *p = row + 110 * (g >> 3);
+        /* group ib's scale: d * (1 + 2 * nibble ib of the 4 scale bytes); the integer is exact */
+        const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)rwkv7_le32(p + 106)),
+                                                               _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                             _mm256_set1_epi32(0xF));
+        const __m256i odd = _mm256_add_epi32(_mm256_add_epi32(nib, nib), _mm256_set1_epi32(1));
+        mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), _mm256_cvtepi32_ps(odd)));
         _mm256_storeu_ps(b, _mm256_setzero_ps());
         _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
         break;

@@ -244,6 +244,8 @@ MK_TYPE_FN(q5_k, RWKV7_DTYPE_Q5_K)
 MK_TYPE_FN(q6_k, RWKV7_DTYPE_Q6_K)
 MK_TYPE_FN(iq4_nl, RWKV7_DTYPE_IQ4_NL)
 MK_TYPE_FN(iq4_xs, RWKV7_DTYPE_IQ4_XS)
+MK_TYPE_FN(iq3_xxs, RWKV7_DTYPE_IQ3_XXS)
+MK_TYPE_FN(iq3_s, RWKV7_DTYPE_IQ3_S)
 MK_TYPE_FN(generic, -1)
 
 void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
@@ -262,6 +264,8 @@ void MK_NAME(rwkv7_mm_rows)(void *job, int64_t m0, int64_t m1, int ith) {
     case RWKV7_DTYPE_Q6_K: MK_NAME(rows_q6_k)(j, m0, m1, ith); break;
     case RWKV7_DTYPE_IQ4_NL: MK_NAME(rows_iq4_nl)(j, m0, m1, ith); break;
     case RWKV7_DTYPE_IQ4_XS: MK_NAME(rows_iq4_xs)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_IQ3_XXS: MK_NAME(rows_iq3_xxs)(j, m0, m1, ith); break;
+    case RWKV7_DTYPE_IQ3_S: MK_NAME(rows_iq3_s)(j, m0, m1, ith); break;
     default: MK_NAME(rows_generic)(j, m0, m1, ith); break;
     }
 }

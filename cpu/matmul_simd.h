@@ -42,7 +42,7 @@ struct rwkv7_mm_job {
 enum rwkv7_mm_isa { RWKV7_MM_SCALAR = 0, RWKV7_MM_AVX2 = 1, RWKV7_MM_AVX512 = 2 };
 
 /* True for the types with a SIMD group decoder: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
- * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS. Other types use the tile path with the exact to_f32. */
+ * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS, IQ3_S. Other types use the tile path with the exact to_f32. */
 bool rwkv7_mm_simd_type(int type);
 
 /* Threadpool tasks over rows [m0, m1) of a struct rwkv7_mm_job. Only defined on x86; call only
@@ -50,10 +50,13 @@ bool rwkv7_mm_simd_type(int type);
 void rwkv7_mm_rows_avx2(void *job, int64_t m0, int64_t m1, int ith);
 void rwkv7_mm_rows_avx512(void *job, int64_t m0, int64_t m1, int ith);
 
-/* The instruction set matmul uses: the best the CPU supports, unless forced (tests and the
+/* The instruction set matmul uses: the best the CPU supports, capped by the environment variable
+ * RWKV7_CPU_ISA=avx512|avx2|avx|scalar (read once; avx = scalar until an AVX-only level exists), unless forced (tests and the
  * microbenchmark compare paths). Forcing one the CPU lacks falls back to the best supported.
  * rwkv7_mm_isa_force(-1) returns to automatic choice. Not thread-safe against running matmuls. */
 int rwkv7_mm_isa(void);
 void rwkv7_mm_isa_force(int isa);
+/* "AVX-512", "AVX2" or "scalar": the name `rwkv7 devices` and the backend banner show. */
+const char *rwkv7_mm_isa_name(int isa);
 
 #endif
