@@ -7,7 +7,6 @@
 #include <stdlib.h>
 
 #include "backend.h"
-#include "cpu.h"
 #include "matmul_simd.h"
 #include "status.h"
 #include "testing.h"
@@ -25,10 +24,10 @@ int main(void) {
     CHECK(strcmp(rwkv7_mm_isa_name(RWKV7_MM_AVX2), "AVX2") == 0, "name %s", rwkv7_mm_isa_name(RWKV7_MM_AVX2));
     CHECK(strcmp(rwkv7_mm_isa_name(RWKV7_MM_AVX512), "AVX-512") == 0, "name %s", rwkv7_mm_isa_name(RWKV7_MM_AVX512));
     struct rwkv7_backend *be = NULL;
-    CHECK(rwkv7_backend_cpu_init(1, &be) == RWKV7_OK, "cpu init");
+    CHECK(rwkv7_backend_init("cpu", NULL, 1, true, &be) == RWKV7_OK, "cpu init");
     if (be) {
         CHECK(strstr(be->desc, "scalar kernels") != NULL, "banner \"%s\" does not name the level", be->desc);
-        be->i->free(be);
+        rwkv7_backend_free(be);
     }
     return test_finish("test_cpu_isa");
 }

@@ -178,7 +178,7 @@ static void check_serial(int n_seq, int n_tok, int H, unsigned long long seed) {
     memcpy(st_ref, in.state, ns * sizeof(float));
     for (int s = 0; s < n_seq; s++) {
         const size_t o = (size_t)s * n_tok * C;
-        struct rwkv7_wkv7_args a = {n_tok, C, N, in.r + o, in.w + o, in.k + o, in.v + o,
+        struct rwkv7_wkv7_job a = {n_tok, C, N, in.r + o, in.w + o, in.k + o, in.v + o,
                                     in.kk + o, in.a + o, st_ref + (size_t)s * C * N, y_ref + o};
         rwkv7_cpu_wkv7_serial(&a, 0, H);
     }
