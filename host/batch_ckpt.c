@@ -259,7 +259,7 @@ static const char *scan(struct batch_ckpt_file *f, const struct batch_ckpt_id *i
     struct batch_ckpt_seq c;
     while (!why && off + CKPT_TRAILER < size) {
         uint64_t n;
-        if (!read_at(f->fd, &n, 8, off) || n > size - off - 8 - CKPT_TRAILER) {
+        if (size - off < 8 + CKPT_TRAILER || !read_at(f->fd, &n, 8, off) || n > size - off - 8 - CKPT_TRAILER) {
             why = "truncated or corrupt";
             break;
         }

@@ -8,8 +8,7 @@
 set -euo pipefail
 BIN=$1 MODEL=$2
 shift 2
-KILLS=("${@:-4 9 14}")
-[ $# -eq 0 ] && KILLS=(4 9 14)
+if [ $# -eq 0 ]; then KILLS=(4 9 14); else KILLS=("$@"); fi
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 OPTS=(--backend cpu --parallel 4 --seed 7 --ignore-eos --no-progress)
