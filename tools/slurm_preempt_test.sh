@@ -12,6 +12,8 @@
 set -euo pipefail
 BIN=$(readlink -f "$1") MODEL=$(readlink -f "$2")
 CANCEL_AFTER=${CANCEL_AFTER:-6}
+# EXTRA="--checkpoint-grace 0" shows the work lost without checkpoints (the 2% check then fails).
+EXTRA=${EXTRA:-}
 for c in munged slurmctld slurmd sbatch squeue scancel; do
     command -v $c > /dev/null || { echo "slurm_preempt_test: $c not found (apt-get install slurm-wlm munge)"; exit 77; }
 done
@@ -93,7 +95,7 @@ cat > job.sh << JOB
 N=4
 I=\$SLURM_ARRAY_TASK_ID
 exec "$BIN" batch -m "$MODEL" --backend cpu -t 1 --no-progress --ignore-eos \\
-    -i requests.jsonl -o out.\$I.jsonl --shard \$I/\$N --seed 42 --resume
+    -i requests.jsonl -o out.\$I.jsonl --shard \$I/\$N --seed 42 --resume $EXTRA
 JOB
 "$BIN" batch -m "$MODEL" --backend cpu --no-progress --ignore-eos -i requests.jsonl -o reference.jsonl --seed 42 2> reference.err
 
