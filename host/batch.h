@@ -1,7 +1,8 @@
 /* batch.h: the pieces of `rwkv7 batch` (OpenAI/vLLM batch JSONL, ecosystem.md section 2.5).
  * batch_io.c turns one input line into a runnable request or an error record and formats output
  * records; batch_sched.c runs requests with continuous batching (one eval call per decode step
- * for all running sequences). A request owns its sampler, so its tokens depend only on its own
+ * for all running sequences); batch_ckpt.c saves and reads the requests in flight (OUT.inflight)
+ * for preemption. A request owns its sampler, so its tokens depend only on its own
  * seed and prompt, never on what runs beside it (batch invariance). */
 #ifndef RWKV7_HOST_BATCH_H
 #define RWKV7_HOST_BATCH_H

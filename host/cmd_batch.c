@@ -4,8 +4,9 @@
  * output is in completion order, not input order; docs/batch.md shows how to sort it). OUT is
  * locked (flock) for the whole run, so one run writes it at a time. --resume skips the lines whose
  * record is final (2xx, 4xx), reruns those with a 5xx record and compacts OUT to one record per
- * request; SIGINT/SIGTERM stop admitting and exit with every finished record written, losing at
- * most the requests in flight. Input lines are read with a length bound (--max-line). */
+ * request; SIGINT/SIGTERM (and --max-runtime) stop admitting, finish the step and save the
+ * requests in flight to OUT.inflight (batch_ckpt.c), which --resume continues exactly. Input
+ * lines are read with a length bound (--max-line). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -292,7 +293,7 @@ int cmd_batch(int argc, char **argv) {
         MODEL_OPTS(mo),
         {"-i,--input-file", OPT_STR, &in_path, "IN.jsonl", "requests, one OpenAI batch JSON object per line (required)"},
         {"-o,--output-file", OPT_STR, &out_path, "OUT.jsonl", "results, one line per request, appended as each completes (required)"},
-        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT, skip the requests with a final (2xx/4xx) record, rerun those with a 5xx record"},
+        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT, skip the requests with a final (2xx/4xx) record, rerun those with a 5xx record, continue those in OUT.inflight"},
         {"--overwrite", OPT_FLAG, &overwrite, NULL, "replace a non-empty OUT (default: refuse, exit 2)"},
         {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: what half the free device memory holds, at most 256 on a GPU, 64 on the CPU)"},
         {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
