@@ -4,7 +4,8 @@
  * random moments and resumed until done: every text must equal an uninterrupted run's, byte for
  * byte, with each request once; the runs must have continued requests (else the test proves
  * nothing). A corrupt, truncated or foreign sidecar gives one warning line and fresh starts with
- * the same texts. On CPU always; on Vulkan (lavapipe here) when a device exists. */
+ * the same texts. --max-runtime stops and checkpoints like SIGTERM; --checkpoint-every survives
+ * SIGKILL. On CPU always; on Vulkan (lavapipe here) when a device exists. */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <sys/stat.h>
@@ -66,7 +67,7 @@ static int run_batch(const char *in, const char *out, const char *extra, const c
 
 /* Starts the batch, sends SIGTERM ms milliseconds after it starts work (if still running); returns
  * the exit code. */
-static int run_and_term(const char *in, const char *out, const char *extra, const char *err, long ms) {
+static int run_and_signal(const char *in, const char *out, const char *extra, const char *err, long ms, int sig) {
     char cmd[4096];
     command(cmd, sizeof cmd, in, out, extra, err);
     pid_t pid = fork();
@@ -92,12 +93,16 @@ static int run_and_term(const char *in, const char *out, const char *extra, cons
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
-    kill(pid, SIGTERM);
+    kill(pid, sig);
     if (waitpid(pid, &status, 0) != pid) return -1;
     /* On a loaded machine the signal can come before the handler is installed (model load):
      * the run then dies from it with nothing in flight, as a stop before any work would. */
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) return 1;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == sig) return 1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_and_term(const char *in, const char *out, const char *extra, const char *err, long ms) {
+    return run_and_signal(in, out, extra, err, ms, SIGTERM);
 }
 
 /* Texts by custom_id "c<i>" of an output file; counts how often each id occurs. */
@@ -277,6 +282,20 @@ int main(void) {
     CHECK(count_lines_with("mr.err", "continued 3 requests") == 2, "both resumes continued 3 requests");
     check_same(&ref, "mr.out", n_req, "--max-requests/--resume");
     CHECK(!exists("mr.out.inflight"), "the sidecar is removed when all is done");
+
+    /* --max-runtime stops like SIGTERM (exit 1) and checkpoints. */
+    CHECK(run_batch("ck.jsonl", "rt.out", "--backend cpu --max-runtime 1.5", "rt.err") == 1, "--max-runtime exits 1");
+    CHECK(count_lines_with("rt.err", "stopped by --max-runtime; checkpointed") == 1 && exists("rt.out.inflight"),
+          "--max-runtime checkpoints");
+    CHECK(run_batch("ck.jsonl", "rt.out", "--backend cpu --resume", "rt.err") == 0, "resume after --max-runtime");
+    check_same(&ref, "rt.out", n_req, "--max-runtime/--resume");
+    /* --checkpoint-every survives SIGKILL: the periodic sidecar is continued. */
+    CHECK(run_and_signal("ck.jsonl", "ev.out", "--backend cpu --checkpoint-every 0.3", "ev.err", 1500, SIGKILL) == 1,
+          "SIGKILL during a --checkpoint-every run");
+    CHECK(exists("ev.out.inflight"), "a periodic sidecar exists after SIGKILL");
+    CHECK(run_batch("ck.jsonl", "ev.out", "--backend cpu --resume", "ev.err") == 0, "resume after SIGKILL");
+    CHECK(count_lines_with("ev.err", "continued ") == 1, "the periodic checkpoint was continued");
+    check_same(&ref, "ev.out", n_req, "--checkpoint-every/SIGKILL/--resume");
 
     sigterm_loop("cpu", &ref, n_req, 100, 1500, 10);
     bad_sidecar(&ref, n_req, "corrupt");
