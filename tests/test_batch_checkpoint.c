@@ -65,9 +65,10 @@ static int run_batch(const char *in, const char *out, const char *extra, const c
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-/* Starts the batch, sends SIGTERM ms milliseconds after it starts work (if still running); returns
- * the exit code. */
-static int run_and_signal(const char *in, const char *out, const char *extra, const char *err, long ms, int sig) {
+/* Starts the batch, sends sig ms milliseconds after it starts work (its first stderr line) or
+ * after wait_file appears (if not NULL), if still running; returns the exit code. */
+static int run_and_signal(const char *in, const char *out, const char *extra, const char *err, long ms, int sig,
+                          const char *wait_file) {
     char cmd[4096];
     command(cmd, sizeof cmd, in, out, extra, err);
     pid_t pid = fork();
@@ -83,7 +84,9 @@ static int run_and_signal(const char *in, const char *out, const char *extra, co
     path_of(ep, sizeof ep, err);
     struct stat st;
     off_t before = stat(ep, &st) == 0 ? st.st_size : 0;
-    for (int i = 0; i < 6000 && !(stat(ep, &st) == 0 && st.st_size > before); i++) {
+    char wp[512];
+    if (wait_file) path_of(wp, sizeof wp, wait_file);
+    for (int i = 0; i < 6000 && !(wait_file ? stat(wp, &st) == 0 : stat(ep, &st) == 0 && st.st_size > before); i++) {
         if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
@@ -102,7 +105,7 @@ static int run_and_signal(const char *in, const char *out, const char *extra, co
 }
 
 static int run_and_term(const char *in, const char *out, const char *extra, const char *err, long ms) {
-    return run_and_signal(in, out, extra, err, ms, SIGTERM);
+    return run_and_signal(in, out, extra, err, ms, SIGTERM, NULL);
 }
 
 /* Texts by custom_id "c<i>" of an output file; counts how often each id occurs. */
@@ -292,7 +295,8 @@ int main(void) {
     CHECK(run_batch("ck.jsonl", "rt.out", "--backend cpu --resume", "rt.err") == 0, "resume after --max-runtime");
     check_same(&ref, "rt.out", n_req, "--max-runtime/--resume");
     /* --checkpoint-every survives SIGKILL: the periodic sidecar is continued. */
-    CHECK(run_and_signal("ck.jsonl", "ev.out", "--backend cpu --checkpoint-every 0.3", "ev.err", 1500, SIGKILL) == 1,
+    CHECK(run_and_signal("ck.jsonl", "ev.out", "--backend cpu --checkpoint-every 0.3", "ev.err", 500, SIGKILL,
+                         "ev.out.inflight") == 1,
           "SIGKILL during a --checkpoint-every run");
     CHECK(exists("ev.out.inflight"), "a periodic sidecar exists after SIGKILL");
     CHECK(run_batch("ck.jsonl", "ev.out", "--backend cpu --resume", "ev.err") == 0, "resume after SIGKILL");
