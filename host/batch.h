@@ -1,7 +1,8 @@
 /* batch.h: the pieces of `rwkv7 batch` (OpenAI/vLLM batch JSONL, ecosystem.md section 2.5).
  * batch_io.c turns one input line into a runnable request or an error record and formats output
  * records; batch_sched.c runs requests with continuous batching (one eval call per decode step
- * for all running sequences). A request owns its sampler, so its tokens depend only on its own
+ * for all running sequences); batch_ckpt.c saves and reads the requests in flight (OUT.inflight)
+ * for preemption. A request owns its sampler, so its tokens depend only on its own
  * seed and prompt, never on what runs beside it (batch invariance). */
 #ifndef RWKV7_HOST_BATCH_H
 #define RWKV7_HOST_BATCH_H
@@ -145,5 +146,83 @@ const struct rwkv7_prefix_cache *batch_sched_cache(const struct batch_sched *s);
  * tokens generated. */
 void batch_sched_counts(const struct batch_sched *s, long long *prompt_tokens, long long *cached_tokens,
                         long long *gen_tokens);
+
+
+/* ---- checkpoints of requests in flight (batch_sched.c, batch_ckpt.c; docs/state-format.md) ----
+ * Everything a running sequence needs to go on exactly as if never stopped: its RWKV state, the
+ * token sampled but not fed yet, the sampler's state, the output text so far with the UTF-8 and
+ * stop-string matcher tails. Pointers are borrowed. */
+struct batch_ckpt_seq {
+    long line;
+    const char *custom_id;   /* NULL: none */
+    bool decoding;           /* false: still reading its prompt, pos tokens in */
+    uint64_t pos;            /* prompt tokens evaluated (== n_prompt once decoding) */
+    int32_t next_tok;        /* decoding: the token to feed next */
+    int n_gen, n_fed;
+    const char *text;        /* released output text so far */
+    size_t n_text;
+    unsigned char u8_pend[4];
+    int u8_n;
+    const char *held;        /* stop-string matcher's held tail */
+    size_t n_held;
+    const void *sampler;     /* rwkv7_sampler_state_get blob */
+    size_t n_sampler;
+    const float *state;      /* rwkv7_state_n_floats floats */
+};
+/* Called for every running sequence worth saving; r is its request. */
+typedef enum rwkv7_status (*batch_ckpt_fn)(void *user, const struct batch_req *r, const struct batch_ckpt_seq *c);
+/* Hands every running sequence (not yet finished, with work done) to fn. Sequences whose turn is
+ * over (serve tails) are skipped. Stops at the first status fn returns other than RWKV7_OK. */
+enum rwkv7_status batch_sched_checkpoint(struct batch_sched *s, batch_ckpt_fn fn, void *user);
+/* Takes a runnable request like batch_sched_add, but continues it from c (which must come from a
+ * request of the same line, parsed with the same options): no prefill of what c covers, the
+ * sampler and matchers as they were. RWKV7_ERR_FORMAT (nothing taken, r still the caller's) when
+ * c does not fit r: then add it fresh. */
+enum rwkv7_status batch_sched_add_restored(struct batch_sched *s, struct batch_req *r, const struct batch_ckpt_seq *c);
+
+/* What a checkpoint is tied to: a sidecar with any other value is refused as a whole. */
+struct batch_ckpt_id {
+    uint64_t model_hash;  /* rwkv7_model_hash */
+    uint64_t config_hash; /* backend, invariance, chunk and the request defaults (cmd_batch.c) */
+    uint64_t input_hash;  /* the input file's bytes */
+    uint64_t n_state;     /* floats per state */
+};
+uint64_t batch_fnv1a(uint64_t h, const void *p, size_t n);
+#define BATCH_FNV_INIT 0xcbf29ce484222325ull
+
+/* Writing OUT.inflight: begin makes path.tmp, put appends sequences, copy appends an unused
+ * entry of an older sidecar, commit writes the trailer, fsyncs and renames over path (abort
+ * removes the temporary). */
+struct batch_ckpt_writer;
+enum rwkv7_status batch_ckpt_begin(const char *path, const struct batch_ckpt_id *id, struct batch_ckpt_writer **out);
+enum rwkv7_status batch_ckpt_put(struct batch_ckpt_writer *w, const struct batch_ckpt_seq *c);
+enum rwkv7_status batch_ckpt_commit(struct batch_ckpt_writer *w, long *n_entries);
+void batch_ckpt_abort(struct batch_ckpt_writer *w);
+
+/* A sidecar read for --resume: entries located, checksummed and checked against the id; the
+ * file stays open so entries are read only when their line comes up. */
+struct batch_ckpt_entry {
+    long line;
+    char *custom_id;
+    uint64_t offset, size; /* of the entry's bytes in the file */
+    bool used;             /* continued (or dropped) in this run */
+};
+struct batch_ckpt_file {
+    int fd;                /* -1: none */
+    struct batch_ckpt_entry *e;
+    long n;
+    uint64_t n_state;
+};
+/* Opens path if it exists. A missing file gives n = 0; a corrupt, truncated or foreign one gives
+ * n = 0 and one warning line on stderr (its requests then start fresh). RWKV7_ERR_OOM only. */
+enum rwkv7_status batch_ckpt_open(const char *path, const struct batch_ckpt_id *id, struct batch_ckpt_file *f);
+/* The unused entry of line with custom_id, or -1. */
+long batch_ckpt_find(const struct batch_ckpt_file *f, long line, const char *custom_id);
+/* Reads entry i into *c; its pointers point into *buf (free it after use). RWKV7_ERR_IO or
+ * RWKV7_ERR_FORMAT with a message when the bytes changed since open. */
+enum rwkv7_status batch_ckpt_read(const struct batch_ckpt_file *f, long i, struct batch_ckpt_seq *c, void **buf);
+/* Appends the unused entries of f to w (so a second stop before they ran keeps them). */
+enum rwkv7_status batch_ckpt_copy_unused(const struct batch_ckpt_file *f, struct batch_ckpt_writer *w, long *n_copied);
+void batch_ckpt_close(struct batch_ckpt_file *f);
 
 #endif

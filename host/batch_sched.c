@@ -50,6 +50,9 @@ struct batch_sched {
     int *pending, *call_slots; /* scratch: [parallel] */
     bool *used;                /* scratch: [parallel] */
     long long admitted, prompt_tokens, cached_tokens, gen_tokens;
+    float *ckpt_state;         /* scratch for batch_sched_checkpoint: one state */
+    void *ckpt_sampler;        /* scratch: one sampler blob */
+    size_t ckpt_sampler_cap;
     batch_emit_fn emit;
     batch_logprob_fn logprob;
     void *emit_user;
@@ -112,6 +115,8 @@ void batch_sched_free(struct batch_sched *s) {
     free(s->pending);
     free(s->call_slots);
     free(s->used);
+    free(s->ckpt_state);
+    free(s->ckpt_sampler);
     free(s);
 }
 
@@ -418,4 +423,79 @@ enum rwkv7_status batch_sched_step(struct batch_sched *s, batch_done_fn done, vo
         for (int k = 0; k < n; k++) RWKV7_TRY(advance(s, call_slots[k], s->logits + (size_t)k * s->n_vocab, done, user));
     }
     return prefill(s, done, user);
+}
+
+
+/* ---- checkpoints (see batch.h) ---- */
+
+enum rwkv7_status batch_sched_checkpoint(struct batch_sched *s, batch_ckpt_fn fn, void *user) {
+    size_t n_state = rwkv7_state_n_floats(rwkv7_model_hparams(s->m));
+    if (!s->ckpt_state && !(s->ckpt_state = malloc(n_state * sizeof(float))))
+        return rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory for a checkpoint");
+    for (int i = 0; i < s->parallel; i++) {
+        struct batch_seq *q = &s->seqs[i];
+        /* Nothing evaluated yet: cheaper to start again than to save. */
+        if (!q->r || q->tail || (!q->decoding && q->pos == 0)) continue;
+        size_t ns = rwkv7_sampler_state_size(q->r->smp);
+        if (ns > s->ckpt_sampler_cap) {
+            void *b = realloc(s->ckpt_sampler, ns);
+            if (!b) return rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory for a checkpoint");
+            s->ckpt_sampler = b;
+            s->ckpt_sampler_cap = ns;
+        }
+        rwkv7_sampler_state_get(q->r->smp, s->ckpt_sampler);
+        RWKV7_TRY(rwkv7_state_get(s->ctx, i, s->ckpt_state));
+        struct batch_ckpt_seq c = {
+            .line = q->r->line, .custom_id = q->r->custom_id, .decoding = q->decoding, .pos = q->pos,
+            .next_tok = q->next_tok, .n_gen = q->n_gen, .n_fed = q->n_fed, .text = q->text.p ? q->text.p : "",
+            .n_text = q->text.n, .u8_n = q->u8.n_pend, .held = rwkv7_stop_held_bytes(q->r->stop),
+            .n_held = rwkv7_stop_held(q->r->stop), .sampler = s->ckpt_sampler, .n_sampler = ns,
+            .state = s->ckpt_state,
+        };
+        memcpy(c.u8_pend, q->u8.pend, sizeof c.u8_pend);
+        RWKV7_TRY(fn(user, q->r, &c));
+    }
+    return RWKV7_OK;
+}
+
+enum rwkv7_status batch_sched_add_restored(struct batch_sched *s, struct batch_req *r, const struct batch_ckpt_seq *c) {
+    /* Checks first, so a refusal leaves r as it was for a fresh start. */
+    bool ok = c->line == r->line && c->pos <= r->n_prompt && (c->decoding ? c->pos == r->n_prompt : c->pos < r->n_prompt) &&
+              c->n_gen >= 0 && c->n_gen <= r->max_tokens && c->n_fed >= 0 && c->n_fed <= c->n_gen &&
+              c->u8_n >= 0 && c->u8_n <= 3 && c->next_tok >= 0 && c->next_tok < s->n_vocab && !r->keep_turn &&
+              (c->decoding || c->n_gen == 0);
+    if (!ok) return rwkv7_fail(RWKV7_ERR_FORMAT, "checkpoint of line %ld does not fit its request", r->line);
+    int slot = -1;
+    for (int i = 0; i < s->parallel && slot < 0; i++)
+        if (!s->seqs[i].r) slot = i;
+    if (slot < 0) return rwkv7_fail(RWKV7_ERR_INTERNAL, "batch: no free slot");
+    /* The matcher's whole state is its held tail: fed to a fresh one it is held again. */
+    rwkv7_stop_reset(r->stop);
+    int matched = -1;
+    const char *emit;
+    size_t n_emit = 0;
+    enum rwkv7_status st = rwkv7_stop_feed(r->stop, c->held, c->n_held, &matched, &emit, &n_emit);
+    if (st == RWKV7_OK && (matched >= 0 || n_emit != 0 || rwkv7_stop_held(r->stop) != c->n_held))
+        st = rwkv7_fail(RWKV7_ERR_FORMAT, "checkpoint of line %ld: its stop-string tail does not fit", r->line);
+    /* Last of the checks: a refused blob leaves the sampler unchanged. */
+    if (st == RWKV7_OK) st = rwkv7_sampler_state_set(r->smp, c->sampler, c->n_sampler);
+    if (st != RWKV7_OK) {
+        rwkv7_stop_reset(r->stop);
+        return st == RWKV7_ERR_OOM ? st : RWKV7_ERR_FORMAT;
+    }
+    RWKV7_TRY(rwkv7_state_set(s->ctx, slot, c->state));
+    struct batch_seq *q = &s->seqs[slot];
+    memset(q, 0, sizeof *q);
+    q->r = r;
+    q->order = s->admitted++;
+    q->pos = (size_t)c->pos;
+    q->decoding = c->decoding;
+    q->next_tok = c->next_tok;
+    q->n_gen = c->n_gen;
+    q->n_fed = c->n_fed;
+    rwkv7_utf8_stream_init(&q->u8);
+    memcpy(q->u8.pend, c->u8_pend, sizeof q->u8.pend);
+    q->u8.n_pend = c->u8_n;
+    json_buf_raw(&q->text, c->text, c->n_text);
+    return q->text.oom ? rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory") : RWKV7_OK;
 }

@@ -4,8 +4,9 @@
  * output is in completion order, not input order; docs/batch.md shows how to sort it). OUT is
  * locked (flock) for the whole run, so one run writes it at a time. --resume skips the lines whose
  * record is final (2xx, 4xx), reruns those with a 5xx record and compacts OUT to one record per
- * request; SIGINT/SIGTERM stop admitting and exit with every finished record written, losing at
- * most the requests in flight. Input lines are read with a length bound (--max-line). */
+ * request; SIGINT/SIGTERM (and --max-runtime) stop admitting, finish the step and save the
+ * requests in flight to OUT.inflight (batch_ckpt.c), which --resume continues exactly. Input
+ * lines are read with a length bound (--max-line). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,57 @@ struct batch_run {
     double last_sync_ms;
     bool write_failed;
 };
+
+/* Checkpoints of requests in flight (batch_ckpt.c): the sidecar OUT.inflight. */
+struct ckpt_run {
+    char *path;                  /* NULL: OUT is not a regular file, no checkpoints */
+    struct rwkv7_model *m;
+    struct batch_ckpt_id id;     /* model_hash filled on first use (it reads the whole model) */
+    bool have_hash;
+    struct batch_ckpt_file old;  /* the sidecar --resume found (entries not continued yet) */
+    struct batch_ckpt_writer *w; /* the one being written */
+    double deadline_ms;          /* stop putting sequences after this (--checkpoint-grace); 0: none */
+    long saved, dropped, continued;
+    long long saved_tokens, continued_tokens;
+};
+
+static const struct batch_ckpt_id *ckpt_id(struct ckpt_run *c) {
+    if (!c->have_hash) {
+        c->id.model_hash = rwkv7_model_hash(c->m);
+        c->have_hash = true;
+    }
+    return &c->id;
+}
+
+static enum rwkv7_status ckpt_put(void *user, const struct batch_req *r, const struct batch_ckpt_seq *seq) {
+    struct ckpt_run *c = user;
+    (void)r;
+    if (c->deadline_ms > 0 && now_ms() > c->deadline_ms) {
+        c->dropped++;
+        return RWKV7_OK;
+    }
+    RWKV7_TRY(batch_ckpt_put(c->w, seq));
+    c->saved++;
+    c->saved_tokens += seq->n_gen + (long long)seq->pos;
+    return RWKV7_OK;
+}
+
+/* Writes OUT.inflight: every sequence running in sched and the entries of the old sidecar that
+ * were not continued yet. deadline_ms: 0 or when to give up on the remaining sequences. */
+static enum rwkv7_status ckpt_write(struct ckpt_run *c, struct batch_sched *sched, double deadline_ms) {
+    c->saved = c->dropped = 0;
+    c->saved_tokens = 0;
+    c->deadline_ms = deadline_ms;
+    RWKV7_TRY(batch_ckpt_begin(c->path, ckpt_id(c), &c->w));
+    long copied = 0, n = 0;
+    enum rwkv7_status st = batch_sched_checkpoint(sched, ckpt_put, c);
+    if (st == RWKV7_OK) st = batch_ckpt_copy_unused(&c->old, c->w, &copied);
+    if (st == RWKV7_OK) st = batch_ckpt_commit(c->w, &n);
+    else batch_ckpt_abort(c->w);
+    c->w = NULL;
+    c->saved += copied;
+    return st;
+}
 
 static enum rwkv7_status write_record(struct batch_run *run, const struct json_buf *b) {
     if (b->oom) return RWKV7_ERR_OOM;
@@ -76,6 +128,28 @@ static enum rwkv7_status on_done(void *user, const struct batch_req *r, const ch
     return st;
 }
 
+/* Continues r from entry i of the old sidecar. *taken is false (after one warning line) when the
+ * entry cannot be used; r is then untouched and the caller starts it fresh. */
+static enum rwkv7_status ckpt_continue(struct ckpt_run *c, struct batch_sched *sched, struct batch_req *r, long i,
+                                       bool *taken) {
+    *taken = false;
+    struct batch_ckpt_seq seq;
+    void *buf = NULL;
+    enum rwkv7_status st = batch_ckpt_read(&c->old, i, &seq, &buf);
+    if (st == RWKV7_OK) st = batch_sched_add_restored(sched, r, &seq);
+    if (st == RWKV7_OK) {
+        *taken = true;
+        c->continued++;
+        c->continued_tokens += seq.n_gen + (long long)seq.pos;
+    }
+    free(buf);
+    if (st == RWKV7_ERR_FORMAT) {
+        host_errorf("rwkv7 batch: warning: %s; line %ld starts fresh\n", rwkv7_last_error(), r->line);
+        return RWKV7_OK;
+    }
+    return st;
+}
+
 /* Reads one line (with its '\n') into *buf, keeping at most max bytes of it; *len is the whole
  * line's length, so a longer line is seen (and skipped) without holding it in memory. Returns
  * false at the end of the input. */
@@ -106,12 +180,14 @@ static bool read_line(FILE *f, char **buf, size_t *cap, size_t max, size_t *len,
 
 /* Non-blank lines of the input in this shard, for the progress line: a byte scan that holds no
  * line in memory, however long. */
-static long count_requests(FILE *f, long shard_i, long shard_n) {
+static long count_requests(FILE *f, long shard_i, long shard_n, uint64_t *hash) {
     char buf[1 << 16];
+    *hash = BATCH_FNV_INIT;
     long total = 0, index = 0;
     bool any = false;
     size_t got;
-    while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        *hash = batch_fnv1a(*hash, buf, got); /* ties checkpoints to this input (batch_ckpt.c) */
         for (size_t i = 0; i < got; i++) {
             char c = buf[i];
             if (c == '\n') {
@@ -122,6 +198,7 @@ static long count_requests(FILE *f, long shard_i, long shard_n) {
                 any = true;
             }
         }
+    }
     return total + (any && index % shard_n == shard_i);
 }
 
@@ -166,15 +243,17 @@ static void fmt_duration(char *buf, size_t cap, double s) {
 }
 
 static void progress(long done, long total, long errors, long long gen, double elapsed_s, double rate_base_done,
-                     bool tty, bool final) {
+                     long continued, bool tty, bool final) {
     char el[32], eta[32];
     double per_s = elapsed_s > 0 ? (double)gen / elapsed_s : 0;
     double req_rate = elapsed_s > 0 ? (done - rate_base_done) / elapsed_s : 0;
     fmt_duration(el, sizeof el, elapsed_s);
     fmt_duration(eta, sizeof eta, req_rate > 0 ? (double)(total - done) / req_rate : -1);
-    fprintf(stderr, "%srwkv7 batch: %3.0f%% | %ld/%ld done, %ld errors | %.1f tok/s | %s elapsed, ETA %s%s",
-            tty ? "\r\033[K" : "", total ? 100.0 * (double)done / (double)total : 100.0, done, total, errors, per_s, el,
-            eta, tty && !final ? "" : "\n");
+    char cont[48] = "";
+    if (continued > 0) snprintf(cont, sizeof cont, ", %ld continued", continued);
+    fprintf(stderr, "%srwkv7 batch: %3.0f%% | %ld/%ld done, %ld errors%s | %.1f tok/s | %s elapsed, ETA %s%s",
+            tty ? "\r\033[K" : "", total ? 100.0 * (double)done / (double)total : 100.0, done, total, errors, cont, per_s,
+            el, eta, tty && !final ? "" : "\n");
 }
 
 static bool parse_shard(const char *s, long *i, long *n) {
@@ -192,7 +271,12 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
+static bool over_time(float max_runtime, double t_start) {
+    return max_runtime > 0 && now_ms() - t_start >= (double)max_runtime * 1e3;
+}
+
 int cmd_batch(int argc, char **argv) {
+    double t_start = now_ms();
     struct model_opts mo = {0};
     struct batch_defaults d = {0};
     rwkv7_sampler_params_default(&d.sp);
@@ -202,13 +286,14 @@ int cmd_batch(int argc, char **argv) {
     int parallel = 0, chunk = 128, max_requests = 0, cache_mib = 256;
     int max_line = 8 << 20;
     bool no_invariance = false;
+    float ckpt_grace = 20, ckpt_every = 0, max_runtime = 0;
     d.max_tokens = 256;
     d.max_prompt_tokens = 32768;
     const struct opt opts[] = {
         MODEL_OPTS(mo),
         {"-i,--input-file", OPT_STR, &in_path, "IN.jsonl", "requests, one OpenAI batch JSON object per line (required)"},
         {"-o,--output-file", OPT_STR, &out_path, "OUT.jsonl", "results, one line per request, appended as each completes (required)"},
-        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT, skip the requests with a final (2xx/4xx) record, rerun those with a 5xx record"},
+        {"--resume", OPT_FLAG, &resume, NULL, "keep OUT, skip the requests with a final (2xx/4xx) record, rerun those with a 5xx record, continue those in OUT.inflight"},
         {"--overwrite", OPT_FLAG, &overwrite, NULL, "replace a non-empty OUT (default: refuse, exit 2)"},
         {"-np,--parallel", OPT_INT, &parallel, "N", "sequences in flight (default: what half the free device memory holds, at most 256 on a GPU, 64 on the CPU)"},
         {"--shard", OPT_STR, &shard, "I/N", "process only the lines whose 0-based index mod N is I (default 0/1)"},
@@ -224,6 +309,9 @@ int cmd_batch(int argc, char **argv) {
         {"--no-batch-invariance", OPT_FLAG, &no_invariance, NULL,
          "let GPU backends use their faster batched kernels; a request's tokens may then depend on its neighbours"},
         {"--max-requests", OPT_INT, &max_requests, "K", "stop like Ctrl-C after K records are written (for testing --resume)"},
+        {"--max-runtime", OPT_FLOAT, &max_runtime, "S", "stop like SIGTERM after S seconds (checkpointing what runs); 0 = no limit (default)"},
+        {"--checkpoint-grace", OPT_FLOAT, &ckpt_grace, "S", "on a stop, save requests in flight to OUT.inflight for at most S seconds (default 20; 0 = drop them)"},
+        {"--checkpoint-every", OPT_FLOAT, &ckpt_every, "S", "also write OUT.inflight every S seconds, against SIGKILL and node loss (default 0 = off)"},
         {NULL, OPT_END, NULL, NULL, NULL},
     };
     int rc = args_parse("batch", "-m FILE -i IN.jsonl -o OUT.jsonl [--resume] [--parallel N] [--shard I/N] [sampling options]",
@@ -246,6 +334,11 @@ int cmd_batch(int argc, char **argv) {
         max_requests < 0 || cache_mib < 0 || max_line < 64 || max_line > (1 << 30) || mo.threads < 0 || mo.threads > 1024) {
         fprintf(stderr, "rwkv7 batch: --parallel must be in [1, 4096], --chunk in [1, 4096], -n and --max-requests >= 0, "
                         "--max-prompt-tokens >= 1, --prefix-cache >= 0, --max-line in [64, 1073741824], -t in [0, 1024]\n");
+        return 2;
+    }
+    if (!(ckpt_grace >= 0 && ckpt_grace <= 1e6) || !(ckpt_every >= 0 && ckpt_every <= 1e7) ||
+        !(max_runtime >= 0 && max_runtime <= 1e9)) {
+        fprintf(stderr, "rwkv7 batch: --checkpoint-grace, --checkpoint-every and --max-runtime take seconds >= 0\n");
         return 2;
     }
     d.json_limits.max_bytes = (size_t)max_line;
@@ -283,6 +376,8 @@ int cmd_batch(int argc, char **argv) {
     size_t line_cap = 0;
     enum rwkv7_status st = RWKV7_OK;
     long already = 0;
+    struct ckpt_run ck = {0};
+    ck.old.fd = -1;
     rc = 0;
 
     /* One writer per output: the lock is taken before OUT is read for --resume or changed in any
@@ -323,13 +418,24 @@ int cmd_batch(int argc, char **argv) {
         goto done;
     }
     if (resume && regular && (already = batch_scan_output(out_fd, out_path, &done_keys, &retry_keys)) < 0) { rc = 1; goto done; }
+    if (regular) {
+        size_t n = strlen(out_path) + sizeof ".inflight";
+        if (!(ck.path = malloc(n))) {
+            fprintf(stderr, "rwkv7 batch: out of memory\n");
+            rc = 1;
+            goto done;
+        }
+        snprintf(ck.path, n, "%s.inflight", out_path);
+        /* A fresh OUT makes an old sidecar meaningless: its requests will run from the start. */
+        if (!resume) unlink(ck.path);
+    }
     if (!(in = fopen(in_path, "rb"))) {
         host_errorf("rwkv7 batch: cannot open '%s': %s\n", in_path, strerror(errno));
         rc = 2;
         goto done;
     }
     /* First pass: count this shard's requests for the progress line (cheap next to inference). */
-    long total = count_requests(in, shard_i, shard_n), index = 0;
+    long total = count_requests(in, shard_i, shard_n, &ck.id.input_hash), index = 0;
     if (ferror(in)) {
         host_errorf("rwkv7 batch: cannot read '%s'\n", in_path);
         rc = 2;
@@ -364,6 +470,30 @@ int cmd_batch(int argc, char **argv) {
         goto done;
     }
 
+    /* What a checkpoint must match to be continued: the model (hash, on first use), the input's
+     * bytes (hashed by count_requests), and everything else that changes a request's tokens. The
+     * CPU gives the same bits on any machine; a GPU backend only on the same device and with batch
+     * invariance. The seed is left out: a continued request keeps its own random stream. */
+    {
+        char cfg[1024];
+        bool cpu = !strcmp(rwkv7_model_backend_name(m), "cpu");
+        snprintf(cfg, sizeof cfg, "v1 backend=%s dev=%s inv=%d chunk=%d n=%d maxp=%d eos=%d think=%d t=%a k=%d p=%a minp=%a "
+                 "rp=%a rn=%d pp=%a fp=%a pd=%a", rwkv7_model_backend_name(m), cpu ? "" : rwkv7_model_device_desc(m),
+                 !no_invariance, chunk, d.max_tokens, d.max_prompt_tokens, d.ignore_eos, (int)d.think,
+                 (double)d.sp.temperature, d.sp.top_k, (double)d.sp.top_p, (double)d.sp.min_p, (double)d.sp.repeat_penalty,
+                 d.sp.repeat_last_n, (double)d.sp.presence_penalty, (double)d.sp.frequency_penalty,
+                 (double)d.sp.penalty_decay);
+        ck.id.config_hash = batch_fnv1a(BATCH_FNV_INIT, cfg, strlen(cfg));
+        ck.id.n_state = rwkv7_state_n_floats(hp);
+        ck.m = m;
+        struct stat st_ck;
+        if (resume && ck.path && stat(ck.path, &st_ck) == 0 && (st = batch_ckpt_open(ck.path, ckpt_id(&ck), &ck.old)) != RWKV7_OK) {
+            fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());
+            rc = 1;
+            goto done;
+        }
+    }
+
     run.out_path = out_path;
     run.model_name = base_name(mo.model);
     run.created = (long long)time(NULL);
@@ -385,11 +515,11 @@ int cmd_batch(int argc, char **argv) {
     bool tty = isatty(fileno(stderr)) && !no_progress;
     long skipped = 0;
     bool eof = false;
-    double t0 = now_ms(), last_progress = 0;
+    double t0 = now_ms(), last_progress = 0, last_ckpt = t0;
     char key[4200];
     index = -1;
     for (;;) {
-        bool stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests);
+        bool stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests) || over_time(max_runtime, t_start);
         while (!eof && !stopping && !g_stop_signal && batch_sched_free_slots(sched) > 0) {
             size_t full = 0, n = 0;
             if (!read_line(in, &line, &line_cap, (size_t)max_line, &full, &n)) {
@@ -443,6 +573,9 @@ int cmd_batch(int argc, char **argv) {
                 if (added < 0) st = RWKV7_ERR_OOM;
             }
             size_t k = batch_resume_key(key, sizeof key, index, r->custom_id);
+            /* A checkpoint of this line is used now or never (not copied into the next sidecar). */
+            long ce = ck.old.n > 0 ? batch_ckpt_find(&ck.old, index, r->custom_id) : -1;
+            if (ce >= 0) ck.old.e[ce].used = true;
             if (st != RWKV7_OK) {
                 st = rwkv7_fail(RWKV7_ERR_OOM, "batch: out of memory");
             } else if (batch_set_has(&done_keys, key, k)) {
@@ -453,7 +586,9 @@ int cmd_batch(int argc, char **argv) {
             } else if (r->status) {
                 st = write_error(&run, r);
             } else {
-                st = batch_sched_add(sched, r);
+                bool taken = false;
+                if (ce >= 0 && !dup) st = ckpt_continue(&ck, sched, r, ce, &taken);
+                if (st == RWKV7_OK && !taken) st = batch_sched_add(sched, r);
                 if (st == RWKV7_OK) continue; /* the scheduler owns r now */
             }
             batch_req_free(r);
@@ -462,7 +597,7 @@ int cmd_batch(int argc, char **argv) {
             stopping = max_requests > 0 && run.written >= max_requests;
         }
         if (st != RWKV7_OK) break;
-        stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests);
+        stopping = g_stop_signal || (max_requests > 0 && run.written >= max_requests) || over_time(max_runtime, t_start);
         if (stopping || batch_sched_running(sched) == 0) {
             if (stopping || eof) break;
             continue;
@@ -472,8 +607,14 @@ int cmd_batch(int argc, char **argv) {
         if (!no_progress && t - last_progress >= (tty ? 500 : 5000)) {
             long long pt, ct, gt;
             batch_sched_counts(sched, &pt, &ct, &gt);
-            progress(run.written + skipped, total, run.errors, gt, (t - t0) / 1e3, (double)skipped, tty, false);
+            progress(run.written + skipped, total, run.errors, gt, (t - t0) / 1e3, (double)skipped, ck.continued, tty, false);
             last_progress = t;
+        }
+        if (ckpt_every > 0 && ck.path && t - last_ckpt >= ckpt_every * 1e3) {
+            /* Not fatal: the run goes on, only the protection against SIGKILL is missing. */
+            if (ckpt_write(&ck, sched, 0) != RWKV7_OK)
+                host_errorf("rwkv7 batch: warning: periodic checkpoint failed: %s\n", rwkv7_last_error());
+            last_ckpt = now_ms();
         }
     }
     if (ferror(in)) {
@@ -484,21 +625,53 @@ int cmd_batch(int argc, char **argv) {
     long long prompt_tok, cached_tok, gen_tok;
     batch_sched_counts(sched, &prompt_tok, &cached_tok, &gen_tok);
     int in_flight = batch_sched_running(sched);
-    if (!no_progress) progress(run.written + skipped, total, run.errors, gen_tok, wall, (double)skipped, tty, true);
+    bool timed_out = over_time(max_runtime, t_start) && (in_flight > 0 || !eof);
+    bool stopped = st == RWKV7_OK && (g_stop_signal || timed_out || (max_requests > 0 && run.written >= max_requests && (in_flight > 0 || !eof)));
+    bool unused_old = false;
+    for (long i = 0; i < ck.old.n; i++) unused_old |= !ck.old.e[i].used;
+    enum rwkv7_status ck_st = RWKV7_OK;
+    double ck_ms = 0;
+    bool wrote_ckpt = false;
+    if (ck.path && stopped && ckpt_grace > 0 && (in_flight > 0 || unused_old)) {
+        /* The current step is done; save what runs, within the grace the scheduler gives. */
+        double t = now_ms();
+        ck_st = ckpt_write(&ck, sched, t + (double)ckpt_grace * 1e3);
+        ck_ms = now_ms() - t;
+        wrote_ckpt = ck_st == RWKV7_OK;
+        if (ck_st != RWKV7_OK) host_errorf("rwkv7 batch: cannot checkpoint the requests in flight: %s\n", rwkv7_last_error());
+    } else if (ck.path && st == RWKV7_OK && !stopped && eof && in_flight == 0) {
+        unlink(ck.path); /* everything is written: nothing left to continue */
+    } else if (ck.path && stopped && ckpt_grace > 0 && (ck.old.fd >= 0 || ckpt_every > 0)) {
+        unlink(ck.path); /* stopped with nothing in flight: an older sidecar is all used */
+    }
+    if (!no_progress) progress(run.written + skipped, total, run.errors, gen_tok, wall, (double)skipped, ck.continued, tty, true);
     fprintf(stderr, "rwkv7 batch: %ld records written (%ld errors), %ld skipped as already done; prompt %lld tokens "
                     "evaluated + %lld from the prefix cache, generated %lld tokens; wall %.2f s; %.1f generated tok/s, "
                     "%.1f total tok/s\n",
             run.written, run.errors, skipped, prompt_tok, cached_tok, gen_tok, wall, wall > 0 ? (double)gen_tok / wall : 0.0,
             wall > 0 ? (double)(prompt_tok + gen_tok) / wall : 0.0);
+    if (ck.continued > 0)
+        fprintf(stderr, "rwkv7 batch: continued %ld requests from '%s' (%lld tokens not computed again)\n", ck.continued,
+                ck.path, ck.continued_tokens);
     if (st != RWKV7_OK) {
         if (!run.write_failed) fprintf(stderr, "rwkv7 batch: %s\n", rwkv7_last_error());
         rc = run.write_failed ? 1 : host_status_exit(st);
         if (!rc) rc = 1;
-    } else if (g_stop_signal || (max_requests > 0 && run.written >= max_requests && (in_flight > 0 || !eof))) {
-        fprintf(stderr, "rwkv7 batch: %s; %d requests in flight were not written; rerun with --resume to finish\n",
-                g_stop_signal ? (g_stop_signal == SIGINT ? "interrupted" : "terminated") : "stopped by --max-requests",
-                in_flight);
-        rc = g_stop_signal ? 1 : 0;
+    } else if (stopped) {
+        const char *why = g_stop_signal ? (g_stop_signal == SIGINT ? "interrupted" : "terminated")
+                          : timed_out   ? "stopped by --max-runtime"
+                                        : "stopped by --max-requests";
+        if (wrote_ckpt) {
+            fprintf(stderr, "rwkv7 batch: %s; checkpointed %ld requests (%lld tokens) to '%s' in %.2f s", why, ck.saved,
+                    ck.saved_tokens, ck.path, ck_ms / 1e3);
+            if (ck.dropped > 0) fprintf(stderr, "; %ld more could not be saved within --checkpoint-grace and will start again", ck.dropped);
+            fprintf(stderr, "; rerun with --resume to continue\n");
+        } else {
+            fprintf(stderr, "rwkv7 batch: %s; %d requests in flight were not written; rerun with --resume to finish\n", why,
+                    in_flight);
+        }
+        rc = g_stop_signal || timed_out ? 1 : 0;
+        if (ck_st != RWKV7_OK) rc = 1;
     }
     if (run.server_errors > 0) {
         /* A 5xx (out of memory, device, internal error) is not final: --resume runs it again, and
@@ -532,5 +705,7 @@ done:
     batch_set_free(&done_keys);
     batch_set_free(&retry_keys);
     batch_set_free(&seen_ids);
+    batch_ckpt_close(&ck.old);
+    free(ck.path);
     return rc;
 }

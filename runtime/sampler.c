@@ -469,6 +469,8 @@ void rwkv7_stop_reset(struct rwkv7_stop *s) {
 
 size_t rwkv7_stop_held(const struct rwkv7_stop *s) { return s->matched >= 0 ? 0 : s->held; }
 
+const char *rwkv7_stop_held_bytes(const struct rwkv7_stop *s) { return s->buf ? s->buf + (s->len - s->held) : ""; }
+
 enum rwkv7_status rwkv7_stop_feed(struct rwkv7_stop *s, const char *text, size_t n, int *matched,
                                   const char **emit, size_t *n_emit) {
     *emit = s->buf;

@@ -91,6 +91,10 @@ enum rwkv7_status rwkv7_stop_feed(struct rwkv7_stop *s, const char *text, size_t
                                   const char **emit, size_t *n_emit);
 /* Bytes currently held back because they could begin a stop string. */
 size_t rwkv7_stop_held(const struct rwkv7_stop *s);
+/* The held bytes themselves (rwkv7_stop_held of them), valid until the next call on s: all the
+ * matcher's state between feeds, so a checkpoint saves them and a fresh matcher fed them (after
+ * rwkv7_stop_reset) holds the same tail and releases nothing. */
+const char *rwkv7_stop_held_bytes(const struct rwkv7_stop *s);
 /* End of generation without a match: releases the held tail. */
 void rwkv7_stop_flush(struct rwkv7_stop *s, const char **emit, size_t *n_emit);
 
