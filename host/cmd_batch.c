@@ -216,6 +216,22 @@ static bool fail_hook(long index) {
     return false;
 }
 
+/* RWKV7_BATCH_STEP_DELAY_MS=N: test hook that sleeps N ms after every scheduler step, so the tests
+ * that stop a run at a moment (SIGTERM, --max-runtime, SIGKILL after --checkpoint-every) find
+ * requests in flight however fast the machine is. */
+static void step_delay_hook(void) {
+    static long ms = -1;
+    if (ms < 0) {
+        const char *e = getenv("RWKV7_BATCH_STEP_DELAY_MS");
+        ms = e ? strtol(e, NULL, 10) : 0;
+        if (ms < 0 || ms > 1000) ms = 0;
+    }
+    if (ms > 0) {
+        struct timespec ts = {0, ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static bool blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
@@ -603,6 +619,7 @@ int cmd_batch(int argc, char **argv) {
             continue;
         }
         if ((st = batch_sched_step(sched, on_done, &run)) != RWKV7_OK) break;
+        step_delay_hook();
         double t = now_ms();
         if (!no_progress && t - last_progress >= (tty ? 500 : 5000)) {
             long long pt, ct, gt;

@@ -15,7 +15,7 @@
 
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 
 static char g_dir[200], g_tiny[512];
 
@@ -268,6 +268,9 @@ static void bad_sidecar(const struct texts *ref, int n_req, const char *how) {
 int main(void) {
     test_fixture(g_tiny, sizeof g_tiny, "tiny-rwkv7-834K/tiny-rwkv7-834K-Q8_0.gguf");
     if (!test_path_exists(RWKV7_CLI_PATH)) TEST_SKIP("the rwkv7 binary %s is not built", RWKV7_CLI_PATH);
+    /* Every step of every run sleeps 8 ms (about 3 s per whole run), so the timed stops below
+     * (--max-runtime 1.5, SIGKILL at 0.5 s, SIGTERM at 0.1-1.6 s) land mid-run on any machine. */
+    setenv("RWKV7_BATCH_STEP_DELAY_MS", "8", 1);
     snprintf(g_dir, sizeof g_dir, "/tmp/rwkv7_test_ckpt_XXXXXX");
     if (!mkdtemp(g_dir)) TEST_SKIP("cannot make a temporary folder");
     const int n_req = 8;
