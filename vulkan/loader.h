@@ -19,14 +19,15 @@
 
 /* Loaded with a NULL instance (vkEnumerateInstanceVersion is NULL on a Vulkan 1.0 loader). */
 #define RWKV7_VK_GLOBAL_FUNCS(X) \
-    X(vkCreateInstance) X(vkEnumerateInstanceVersion)
-/* Loaded with the instance. */
+    X(vkCreateInstance) X(vkEnumerateInstanceVersion) X(vkEnumerateInstanceLayerProperties)
+/* Loaded with the instance; the debug-utils pair is NULL unless RWKV7_VK_VALIDATION enabled it. */
 #define RWKV7_VK_INSTANCE_FUNCS(X) \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties) \
     X(vkGetPhysicalDeviceProperties2) X(vkGetPhysicalDeviceFeatures2) \
     X(vkGetPhysicalDeviceMemoryProperties) X(vkGetPhysicalDeviceMemoryProperties2) \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkEnumerateDeviceExtensionProperties) \
-    X(vkCreateDevice) X(vkGetDeviceProcAddr)
+    X(vkCreateDevice) X(vkGetDeviceProcAddr) \
+    X(vkCreateDebugUtilsMessengerEXT) X(vkDestroyDebugUtilsMessengerEXT)
 /* Loaded with the device through vkGetDeviceProcAddr (no loader trampoline per call);
  * vkCmdPushDescriptorSetKHR stays NULL when the extension is not enabled. */
 #define RWKV7_VK_DEVICE_FUNCS(X) \
@@ -53,6 +54,9 @@ RWKV7_VK_DEVICE_FUNCS(RWKV7_VK_DECLARE)
 #define vkCreateInstance rwkv7_vkCreateInstance
 #define vkEnumerateInstanceVersion rwkv7_vkEnumerateInstanceVersion
 #define vkDestroyInstance rwkv7_vkDestroyInstance
+#define vkCreateDebugUtilsMessengerEXT rwkv7_vkCreateDebugUtilsMessengerEXT
+#define vkDestroyDebugUtilsMessengerEXT rwkv7_vkDestroyDebugUtilsMessengerEXT
+#define vkEnumerateInstanceLayerProperties rwkv7_vkEnumerateInstanceLayerProperties
 #define vkEnumeratePhysicalDevices rwkv7_vkEnumeratePhysicalDevices
 #define vkGetPhysicalDeviceProperties rwkv7_vkGetPhysicalDeviceProperties
 #define vkGetPhysicalDeviceProperties2 rwkv7_vkGetPhysicalDeviceProperties2

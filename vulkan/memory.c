@@ -240,6 +240,16 @@ static enum rwkv7_status staged_copy(struct rwkv7_vk *vk, struct rwkv7_buf *buf,
     if (to_device) vkCmdCopyBuffer(vk->cmd, vk->staging, buf->buffer, 1, &bc);
     else vkCmdCopyBuffer(vk->cmd, buf->buffer, vk->staging, 1, &bc);
     rwkv7_vk_barrier(vk);
+    if (!to_device) {
+        /* The fence wait makes the copy's writes available but not visible to the host; the spec
+         * asks for this transfer -> host barrier before the host reads the mapped staging bytes
+         * (desktop drivers forgive its absence, non-coherent caches would not). */
+        VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                              .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                              .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+        vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL,
+                             0, NULL);
+    }
     return rwkv7_vk_flush(vk, true);
 }
 

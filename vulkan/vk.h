@@ -61,6 +61,7 @@ struct rwkv7_vk_graph {
 struct rwkv7_vk {
     struct rwkv7_backend base; /* must stay first */
     VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger; /* RWKV7_VK_VALIDATION only (instance.c) */
     VkPhysicalDevice phys;
     VkDevice device;
     VkQueue queue;
@@ -142,6 +143,11 @@ void rwkv7_vk_barrier(struct rwkv7_vk *vk);
 void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk);
 /* Submits the recorded work (if any); waits for completion when wait. */
 enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait);
+
+/* instance.c: the instance, with the validation layer, synchronization validation and an
+ * error-counting messenger when RWKV7_VK_VALIDATION=1 (then a process that saw an error exits 1). */
+enum rwkv7_status rwkv7_vk_instance_create(VkInstance *out, VkDebugUtilsMessengerEXT *messenger);
+void rwkv7_vk_instance_destroy(VkInstance instance, VkDebugUtilsMessengerEXT messenger);
 
 /* vulkan.c */
 void rwkv7_vk_fmt_bytes(char *buf, size_t cap, uint64_t b);

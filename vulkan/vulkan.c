@@ -41,33 +41,6 @@ enum rwkv7_status rwkv7_vk_alive(struct rwkv7_vk *vk) {
 
 /* ---- loader, instance, device info ---- */
 
-static enum rwkv7_status load_instance(VkInstance *out) {
-    *out = VK_NULL_HANDLE;
-    if (!rwkv7_vk_loader_open())
-        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: no Vulkan loader (libvulkan.so.1) found");
-    if (rwkv7_vk_loader_version() < VK_API_VERSION_1_2)
-        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: the loader is older than Vulkan 1.2");
-    const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
-    const char *val = getenv("RWKV7_VK_VALIDATION");
-    bool validate = val && atoi(val) != 0;
-    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
-                             .pApplicationName = "rwkv7",
-                             .apiVersion = VK_API_VERSION_1_2};
-    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                               .pApplicationInfo = &app,
-                               .enabledLayerCount = validate ? 1 : 0,
-                               .ppEnabledLayerNames = layers};
-    VkResult r = vkCreateInstance(&ci, NULL, out);
-    if (r != VK_SUCCESS && validate) {
-        ci.enabledLayerCount = 0; /* validation requested but not installed: run without */
-        r = vkCreateInstance(&ci, NULL, out);
-    }
-    if (r != VK_SUCCESS)
-        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: vkCreateInstance failed: %s", rwkv7_vk_result_str(r));
-    rwkv7_vk_loader_instance(*out);
-    return RWKV7_OK;
-}
-
 struct dev_info {
     VkPhysicalDeviceProperties props;
     char driver[VK_MAX_DRIVER_NAME_SIZE + VK_MAX_DRIVER_INFO_SIZE + 2];
@@ -144,7 +117,8 @@ void rwkv7_vk_fmt_bytes(char *buf, size_t cap, uint64_t b) {
  * that pick kernels, one device per line plus a feature line; one line saying why when there is none. */
 static void vk_print_devices(FILE *f) {
     VkInstance inst;
-    if (load_instance(&inst) != RWKV7_OK) {
+    VkDebugUtilsMessengerEXT messenger;
+    if (rwkv7_vk_instance_create(&inst, &messenger) != RWKV7_OK) {
         fprintf(f, "Vulkan: unavailable (%s)\n", rwkv7_last_error());
         return;
     }
@@ -168,7 +142,7 @@ static void vk_print_devices(FILE *f) {
                 d.props.apiVersion < VK_API_VERSION_1_2 ? " (unusable: needs Vulkan 1.2)" : "");
     }
     free(pds);
-    vkDestroyInstance(inst, NULL);
+    rwkv7_vk_instance_destroy(inst, messenger);
 }
 
 /* ---- init / free ---- */
@@ -196,7 +170,7 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->cmd_pool) vkDestroyCommandPool(vk->device, vk->cmd_pool, NULL);
         vkDestroyDevice(vk->device, NULL);
     }
-    if (vk->instance) vkDestroyInstance(vk->instance, NULL);
+    rwkv7_vk_instance_destroy(vk->instance, vk->messenger);
     free(vk);
 }
 
@@ -367,7 +341,7 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
     vk->base.i = &vk_iface;
     uint32_t index = 0;
     struct dev_info d;
-    enum rwkv7_status st = load_instance(&vk->instance);
+    enum rwkv7_status st = rwkv7_vk_instance_create(&vk->instance, &vk->messenger);
     if (st == RWKV7_OK) st = pick_device(vk, device, &index);
     if (st == RWKV7_OK) {
         dev_query(vk->phys, &d);
