@@ -5,7 +5,7 @@
  * between the tiny model's F32 and Q4_0 files (and zero against itself); refusals of a text that
  * is too short, a missing or damaged base file and a text that does not match it. */
 #define _POSIX_C_SOURCE 200809L
-#include "../host/ppl_stats.c"
+#include "ppl_stats.h"
 
 #include <sys/stat.h>
 

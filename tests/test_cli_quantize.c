@@ -9,7 +9,11 @@
  * quantized input without --allow-requantize, an output path that is a directory: one line,
  * exit 2, and no output file. */
 #define _POSIX_C_SOURCE 200809L
-#include "../host/bench_synth.c"
+#include "bench_synth.h"
+#include "dtype.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "status.h"
 
 #include <sys/stat.h>
 
@@ -17,6 +21,8 @@
 #include "model_check.h"
 
 static char g_dir[256];
+
+static bool is_float_type(int t) { return t == RWKV7_DTYPE_F32 || t == RWKV7_DTYPE_F16 || t == RWKV7_DTYPE_BF16; }
 
 /* Logits of all n tokens from a zero state, for a model file or image. */
 static float *eval_all(struct rwkv7_model *m, const int32_t *ids, int n) {

@@ -13,7 +13,7 @@
 
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 #include "serve_testing.h"
 
 static char g_dir[200], g_model[512];

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 #include "serve_testing.h"
 
 static int run(const char *cmd) {

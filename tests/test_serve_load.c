@@ -7,7 +7,7 @@
 #define _GNU_SOURCE
 #include "testing.h"
 
-#include "../host/json.c"
+#include "json.h"
 #include "serve_testing.h"
 
 #if defined(__SANITIZE_ADDRESS__)
