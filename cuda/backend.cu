@@ -422,7 +422,6 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .copy_bandwidth = cuda_copy_bandwidth,
     .set_row_invariant = cuda_set_row_invariant,
     .mem_info = cuda_mem_info,
-    .tolerance = NULL, /* the tf32x3 tiles are fp32-accurate: the common table applies (test_cuda_mma) */
     .weight_prepare = NULL, /* GGUF bytes as they are */
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,

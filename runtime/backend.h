@@ -220,10 +220,6 @@ struct rwkv7_backend_i {
      * batches; NULL or an error = unknown. */
     enum rwkv7_status (*mem_info)(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
 
-    /* Optional: the NMSE this backend's output of op may have against the CPU reference when it
-     * loses precision on purpose (CUDA's bf16 tensor-core tiles), with the reason; 0 = the
-     * common table (rwkv7_op_tolerance). */
-    double (*tolerance)(const struct rwkv7_backend *be, enum rwkv7_op op, const void *args, const char **why);
     /* Optional: place a weight matrix (w of matmul, table of embed) on the device. dst->buf is
      * already allocated with size dst->nbytes and src holds the tensor's GGUF bytes. A backend
      * may store another layout (interleaved, transposed, padded) as long as its own matmul and
