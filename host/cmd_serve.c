@@ -95,7 +95,10 @@ static enum rwkv7_status on_done(void *user, const struct batch_req *r, const ch
     pthread_mutex_lock(&s->mu);
     j->finish = finish;
     /* A sequence the scheduler failed (non-finite logits) answers 500, not a short reply. */
-    if (r->status >= 500) j->status = r->status;
+    if (r->status >= 500) {
+        j->status = r->status;
+        if (r->error) j->error = strdup(r->error); /* NULL: the generic message */
+    }
     j->n_gen = n_gen;
     j->n_prompt = r->n_prompt;
     j->n_cached = r->n_cached;

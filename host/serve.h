@@ -33,6 +33,7 @@ struct serve_job {
     bool chat, stream, include_usage;
     bool running, done, cancel;
     int status;              /* done without a result: 503 (drained) or 500 (engine failure) */
+    char *error;             /* the scheduler's message for a failed sequence (e.g. non-finite logits) */
     long long id, created;
     char *model;             /* echoed "model" */
     struct json_buf text;    /* output so far */

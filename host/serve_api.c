@@ -212,6 +212,7 @@ void serve_job_free(struct serve_job *j) {
         free(j->req);
     }
     free(j->model);
+    free(j->error);
     free(j->lp);
     json_buf_free(&j->text);
     pthread_cond_destroy(&j->cv);

@@ -48,6 +48,12 @@ void serve_job_unref(struct serve_job *j) {
     if (--j->refs == 0) serve_job_free(j);
 }
 
+/* The message of a job that ended without a result (caller holds s->mu). */
+static const char *job_error(const struct serve_job *j) {
+    if (j->status == 503) return "the server is shutting down";
+    return j->error ? j->error : "generation failed";
+}
+
 static void count_status(struct serve *s, int status) {
     pthread_mutex_lock(&s->mu);
     if (status > 0 && status < SERVE_MAX_STATUS) s->by_status[status]++;
@@ -124,7 +130,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
             if (j->done) {
                 if (j->status) {
                     JSON_LIT(&k->out, "data: ");
-                    serve_error_json(&k->out, j->status, j->status == 503 ? "the server is shutting down" : "generation failed");
+                    serve_error_json(&k->out, j->status, job_error(j));
                     JSON_LIT(&k->out, "\n");
                 } else {
                     serve_chunk_sse(&k->out, s, j, "", 0, j->finish);
@@ -213,8 +219,10 @@ static enum MHD_Result run_completion(struct conn *k) {
     struct json_buf b = {0};
     if (!j->status) serve_result_json(&b, s, j);
     int st = j->status;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", job_error(j));
     pthread_mutex_unlock(&s->mu);
-    if (st) return send_error(k, st, st == 503 ? "the server is shutting down" : "generation failed", NULL, NULL);
+    if (st) return send_error(k, st, msg, NULL, NULL);
     enum MHD_Result ok = send_json(k, 200, &b);
     json_buf_free(&b);
     return ok;
