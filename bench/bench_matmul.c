@@ -4,7 +4,7 @@
  * is compute-bound). Not built by default; build against a configured build dir (see README.md):
  *   cc -O2 -std=c11 -I runtime -I cpu bench/bench_matmul.c BUILD/librwkv7.a -lm -lpthread -o bench_matmul
  * Usage: bench_matmul [-k K] [-m M] [-t THREADS] [-T T,...] [-i ISA] [TYPE ...]
- *   ISA: 0 scalar, 1 AVX2, 2 AVX-512 (default: best); TYPE: ggml names (default f16 q8_0 q4_K). */
+ *   ISA: 0 scalar, 1 AVX, 2 AVX2, 3 AVX-512 (default: best); TYPE: ggml names (default f16 q8_0 q4_K). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>

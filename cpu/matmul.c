@@ -2,15 +2,15 @@
  * Weights are read in their GGUF layout and never dequantized as a whole matrix.
  *
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
- * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C: matmul_avx512.c /
- *   matmul_avx2.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL,
- *   IQ4_XS, IQ3_XXS and IQ3_S: T <= 4 (AVX-512) or T <= 2 (AVX2) runs the fused kernel (weights decoded in registers,
+ * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C, else x86 with AVX/FMA/F16C
+ *   (no AVX2): matmul_avx512.c / matmul_avx2.c / matmul_avx.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL,
+ *   IQ4_XS, IQ3_XXS and IQ3_S: T <= 4 (AVX-512) or T <= 2 (AVX2, AVX) runs the fused kernel (weights decoded in registers,
  *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
  *   then a register-blocked FMA GEMM).
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
  *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
  *   speed choice only.
- * - Anywhere else (or RWKV7_CPU_ISA=scalar|avx, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
+ * - Anywhere else (or RWKV7_CPU_ISA=scalar, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
  *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
  * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
  * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
@@ -42,33 +42,49 @@ static int mm_isa_forced = -1;
 static pthread_once_t mm_isa_once = PTHREAD_ONCE_INIT;
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-/* F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows "f16c".
- * The AVX register state it needs is checked by __builtin_cpu_supports("avx2"). */
+/* F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows "f16c". */
 static bool mm_cpu_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 }
+
+/* The OS saves the YMM registers on a context switch: OSXSAVE set and XCR0 enabling the SSE and
+ * AVX state (bits 1, 2). A CPU can report AVX while the OS (or hypervisor) leaves it off; using it
+ * then faults. __builtin_cpu_supports checks this too in current compilers, but not in all. */
+static bool mm_os_avx(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX)) return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6u) == 6u;
+}
 #endif
 
 /* RWKV7_CPU_ISA caps the level (a lower one only: a level the CPU lacks cannot be forced), so
- * CI on an AVX-512 machine can run the whole suite on every lower path. There is no separate
- * AVX-without-AVX2 kernel yet: "avx" selects the plain C path, which is what such a CPU runs. */
+ * CI on an AVX-512 machine can run the whole suite on every lower path. */
 static int mm_isa_env_cap(void) {
     const char *e = getenv("RWKV7_CPU_ISA");
     if (!e || !*e) return RWKV7_MM_AVX512;
     if (!strcmp(e, "avx512")) return RWKV7_MM_AVX512;
     if (!strcmp(e, "avx2")) return RWKV7_MM_AVX2;
-    if (!strcmp(e, "avx") || !strcmp(e, "scalar")) return RWKV7_MM_SCALAR;
+    if (!strcmp(e, "avx")) return RWKV7_MM_AVX;
+    if (!strcmp(e, "scalar")) return RWKV7_MM_SCALAR;
     fprintf(stderr, "warning: RWKV7_CPU_ISA=%s is not one of avx512, avx2, avx, scalar; ignored\n", e);
     return RWKV7_MM_AVX512;
 }
 
+/* Each level includes the one below (AVX2 machines all have AVX, FMA and F16C), so a cap or a
+ * forced lower level always runs on the CPU that passed the higher check. */
 static void mm_isa_detect(void) {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && mm_cpu_f16c()) {
-        mm_isa_best = RWKV7_MM_AVX2;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) mm_isa_best = RWKV7_MM_AVX512;
+    if (mm_os_avx() && __builtin_cpu_supports("avx") && __builtin_cpu_supports("fma") && mm_cpu_f16c()) {
+        mm_isa_best = RWKV7_MM_AVX;
+        if (__builtin_cpu_supports("avx2")) {
+            mm_isa_best = RWKV7_MM_AVX2;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) mm_isa_best = RWKV7_MM_AVX512;
+        }
     }
 #endif
     const int cap = mm_isa_env_cap();
@@ -82,7 +98,7 @@ int rwkv7_mm_isa(void) {
 }
 
 const char *rwkv7_mm_isa_name(int isa) {
-    return isa == RWKV7_MM_AVX512 ? "AVX-512" : isa == RWKV7_MM_AVX2 ? "AVX2" : "scalar";
+    return isa == RWKV7_MM_AVX512 ? "AVX-512" : isa == RWKV7_MM_AVX2 ? "AVX2" : isa == RWKV7_MM_AVX ? "AVX" : "scalar";
 }
 
 void rwkv7_mm_isa_force(int isa) { mm_isa_forced = isa; }
@@ -154,7 +170,7 @@ RWKV7_OP_SIG(rwkv7_cpu_matmul, matmul) {
 #if defined(__x86_64__) || defined(__i386__)
     const int isa = rwkv7_mm_isa();
     if (isa != RWKV7_MM_SCALAR) {
-        fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : rwkv7_mm_rows_avx2;
+        fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : isa == RWKV7_MM_AVX2 ? rwkv7_mm_rows_avx2 : rwkv7_mm_rows_avx;
         scratch = (size_t)(RWKV7_MM_ROWS * K);
     }
 #endif

@@ -1,6 +1,6 @@
 /* test_cpu_matmul.c: the CPU matmul (cpu/matmul.c and its SIMD kernels) against a double-precision
  * reference of the exactly dequantized weights (the type table's to_f32), for every weight type
- * and every instruction set this CPU runs (scalar, AVX2, AVX-512 as available).
+ * and every instruction set this CPU runs (scalar, AVX, AVX2, AVX-512 as available).
  * Checks per (type, K, T, ISA): accuracy (NMSE), bit-identical results with 1 and 2 threads, and
  * bit-identical results for a sequence whatever T is and whatever else shares the call (every
  * column of a T-column call equals a 1-column call on that column alone), plus accumulate mode.
@@ -142,7 +142,7 @@ int main(void) {
         fprintf(stderr, "cannot start the CPU backend\n");
         return 1;
     }
-    fprintf(stderr, "test_cpu_matmul: best instruction set %d (0 scalar, 1 AVX2, 2 AVX-512)\n", rwkv7_mm_isa());
+    fprintf(stderr, "test_cpu_matmul: best instruction set %d (0 scalar, 1 AVX, 2 AVX2, 3 AVX-512)\n", rwkv7_mm_isa());
     for (int type = 0; type < RWKV7_DTYPE_COUNT; type++) {
         if (!rwkv7_dtype_is_weight(type)) continue;
         const int block = rwkv7_dtype_get(type)->block;
