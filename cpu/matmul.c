@@ -2,16 +2,17 @@
  * Weights are read in their GGUF layout and never dequantized as a whole matrix.
  *
  * Paths (chosen per call; see matmul_simd.h for the arithmetic they share):
- * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C, else x86 with AVX/FMA/F16C
- *   (no AVX2): matmul_avx512.c / matmul_avx2.c / matmul_avx.c. For F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL,
- *   IQ4_XS, IQ3_XXS and IQ3_S: T <= 4 (AVX-512) or T <= 2 (AVX2, AVX) runs the fused kernel (weights decoded in registers,
+ * - x86 with AVX-512F/BW (+AVX2/FMA/F16C), else x86 with AVX2/FMA/F16C, else x86 with
+ *   AVX/FMA/F16C (no AVX2): matmul_avx512.c / matmul_avx2.c / matmul_avx.c. For F32, F16, BF16,
+ *   Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, IQ3_XXS and IQ3_S: T <= 4
+ *   (AVX-512) or T <= 2 (AVX2, AVX) runs the fused kernel (weights decoded in registers,
  *   read once for all T inputs), larger T the tile kernel (4 rows decoded once into an fp32 tile,
  *   then a register-blocked FMA GEMM).
  *   Other types always use the tile kernel, filled by the type table's exact to_f32.
  *   Both kernels give bit-identical results for a given row and input, so the T threshold is a
  *   speed choice only.
- * - Anywhere else (or RWKV7_CPU_ISA=scalar, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
- *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
+ * - Anywhere else (or RWKV7_CPU_ISA=scalar, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the
+ *   portable path below, 8 rows dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
  * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
  * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
  * Determinism: the thread pool splits rows only, and each output's summation order is fixed by
