@@ -18,7 +18,7 @@
 #include "dtype.h"
 #include "status.h"
 
-#define RWKV7_VK_MAX_BINDINGS 10 /* wkv_out and wkv7 bind 9 buffers */
+#define RWKV7_VK_MAX_BINDINGS 16 /* lora_up binds 16 buffers, wkv_block 14 */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
 #define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
@@ -44,6 +44,7 @@ struct rwkv7_vk_block {
     struct rwkv7_vk_range *free; /* sorted by offs, never adjacent */
     int n_free, cap_free;
     int n_live; /* buffers placed in this block */
+    struct rwkv7_buf *alias; /* a buffer over the whole block (rwkv7_vk_block_alias), or NULL */
 };
 
 /* Bytes [lo, hi) of one buffer, as a dispatch bound them. */
@@ -163,6 +164,11 @@ enum rwkv7_status rwkv7_vk_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *b
 enum rwkv7_status rwkv7_vk_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, void *dst, size_t n);
 enum rwkv7_status rwkv7_vk_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
 
+/* A buffer over the whole memory block that holds buf (suballocated), created on first use and
+ * freed with the block, so several small tensors can be read through one binding at their
+ * block offsets (lora_up's weights); NULL when buf has its own allocation or on failure. */
+struct rwkv7_buf *rwkv7_vk_block_alias(struct rwkv7_vk *vk, const struct rwkv7_buf *buf);
+
 /* submit.c: sync, the bandwidth probe and graph replay (vtable entries; backend.h). */
 enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be);
 double rwkv7_vk_copy_bandwidth(struct rwkv7_backend *be);
@@ -195,5 +201,9 @@ RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 /* fused ops this backend runs natively (the others use the generic fallback) */
 RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
+/* fused.c */
+RWKV7_OP_SIG(rwkv7_vk_norm_shift, norm_shift);
+RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block);
+RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up);
 
 #endif

@@ -159,6 +159,10 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->tables) rwkv7_vk_buf_free(be, vk->tables);
         rwkv7_vk_pipelines_free(vk);
         for (int i = 0; i < vk->n_blocks; i++) { /* blocks of buffers the caller never freed */
+            if (vk->blocks[i].alias) {
+                vkDestroyBuffer(vk->device, vk->blocks[i].alias->buffer, NULL);
+                free(vk->blocks[i].alias);
+            }
             if (vk->blocks[i].memory) vkFreeMemory(vk->device, vk->blocks[i].memory, NULL);
             free(vk->blocks[i].free);
         }
@@ -197,6 +201,9 @@ static const struct rwkv7_backend_i vk_iface = {
     RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     .ffn_key = rwkv7_vk_ffn_key,
+    .norm_shift = rwkv7_vk_norm_shift,
+    .wkv_block = rwkv7_vk_wkv_block,
+    .lora_up = rwkv7_vk_lora_up,
 };
 
 /* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type,
