@@ -106,7 +106,8 @@ RWKV7_PC(rwkv7_vk_pc_fused) {
 RWKV7_PC(rwkv7_vk_pc_lora) {
     RWKV7_U32 w_off[4];     /* byte offset of W_i in binding 0 */
     RWKV7_U32 row_bytes[4]; /* bytes per row of W_i */
-    RWKV7_U32 kf[4];        /* k_i | (in_fn + 1) << 16 | (out_fn + 1) << 20 | has_bias << 24 */
+    RWKV7_U32 kf[4];        /* k_i | (in_fn + 1) << 16 | (out_fn + 1) << 20 | has_bias << 24 | kind << 25
+                             * (kind 0: the variant's type, 1: f32, 2: f16) */
     RWKV7_U32 m[4];         /* rows of W_i (output features) */
     RWKV7_U32 blk_end[4];   /* workgroups of terms 0..i; past the last: v_first copy groups */
     RWKV7_U32 off[4];       /* float offsets, one byte each: [0] dst_i, [1] x_i, [2] bias_i, [3] v, v_first */

@@ -1,6 +1,7 @@
 #version 450
 /* lora_up.comp: the fused LoRA up-projections of backend.h (lora_up) for decode steps
- * (t <= RWKV7_VK_MATVEC_MAX_T), one TYPE_<X> variant per weight type: for term i,
+ * (t <= RWKV7_VK_MATVEC_MAX_T), one TYPE_<X> variant per weight type (a term may also be f32 or
+ * f16 in any variant: models keep some LoRA matrices in f32): for term i,
  *   dst_i (m_i, t) = out_fn(bias_i + W_i in_fn(x_i)),
  * then the value residual v = v + (v_first - v) * dst_vres, or v_first = v (record).
  * Workgroups [blk_end[i-1], blk_end[i]) belong to term i, RWKV7_VK_WG_LORA rows each: the group
@@ -92,6 +93,7 @@ void main() {
     uint g0 = ti == 0u ? 0u : p.blk_end[ti - 1u];
     uint kf = p.kf[ti], k = kf & 0xFFFFu, in_fn = (kf >> 16) & 0xFu, out_fn = (kf >> 20) & 0xFu;
     bool has_bias = ((kf >> 24) & 1u) != 0u;
+    uint kind = (kf >> 25) & 3u; /* 0: the variant's type, 1: f32, 2: f16 */
     uint m = p.m[ti];
     for (uint e = tid; e < k * p.t; e += WG) xs[e] = unary(in_fn, rd_x(ti, e));
     barrier();
@@ -103,8 +105,14 @@ void main() {
     uint n_chunks = (k + 31u) / 32u;
     for (uint c = 0u; c < n_chunks; c++) {
         float v[32];
-        dq32(rb + (c / CPB) * BB, c % CPB, v);
         uint e0 = c * 32u, jn = min(32u, k - e0); /* float types allow k % 32 != 0 */
+        if (kind == 1u) {
+            for (uint j = 0u; j < jn; j++) v[j] = uintBitsToFloat(rd32(rb + 4u * (e0 + j)));
+        } else if (kind == 2u) {
+            for (uint j = 0u; j < jn; j++) v[j] = rdf16(rb + 2u * (e0 + j));
+        } else {
+            dq32(rb + (c / CPB) * BB, c % CPB, v);
+        }
         for (uint t = 0u; t < MAXT; t++) {
             if (t >= p.t) break;
             float s = 0.0;

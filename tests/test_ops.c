@@ -465,7 +465,8 @@ static void run_case(const struct op_case *k) {
         struct pair w[4], x[4], d[4], b[4];
         for (int i = 0; i < n; i++) {
             int K = i == 2 ? 2 * rank : rank;
-            w[i] = mk_weight(k->type, K, C, 60 + (uint64_t)i, 0.2f);
+            /* term 0 in f32, as models keep the decay LoRA: a kernel must mix it with the type */
+            w[i] = mk_weight(i == 0 ? RWKV7_DTYPE_F32 : k->type, K, C, 60 + (uint64_t)i, 0.2f);
             x[i] = mk_rand(K, T, -2, 2);
             d[i] = mk_rand(C, T, -1, 1);
             b[i] = mk_rand(C, 1, -1, 1);

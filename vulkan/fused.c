@@ -1,9 +1,10 @@
 /* fused.c: the Vulkan backend's native fused ops (backend.h): norm_shift, wkv_block and lora_up,
  * each one dispatch on a decode step (one token per sequence; lora_up: up to
  * RWKV7_VK_MATVEC_MAX_T rows). Shapes the single kernels do not cover (prefill runs, LoRA ranks
- * whose staged input exceeds shared memory, weights in different memory blocks or of different
- * types) run as this backend's own primitives in sequence, the same composition as the generic
+ * whose staged input exceeds shared memory, weights in different memory blocks or of two types
+ * besides f32/f16) run as this backend's own primitives in sequence, the same composition as the generic
  * fallback (runtime/op_debug.c), so every shape stays correct. */
+#include <stdio.h>
 #include <string.h>
 
 #include "vk.h"
@@ -101,11 +102,19 @@ RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
     /* One kernel when the rows fit the matvec width, every weight has the same type and lives in
      * one memory block (read through one binding), and each staged input fits. */
     bool one = T <= RWKV7_VK_MATVEC_MAX_T && !vk->row_invariant;
+    /* The variant: the one type that is not f32/f16 (those any variant reads), else f16. */
+    int vtype = RWKV7_DTYPE_F16;
+    for (int i = 0; i < a->n; i++) {
+        int t = a->u[i].w->type;
+        if (t == RWKV7_DTYPE_F32 || t == RWKV7_DTYPE_F16) continue;
+        if (vtype != RWKV7_DTYPE_F16 && vtype != t) one = false;
+        vtype = t;
+    }
     struct rwkv7_buf *alias = NULL;
     VkDeviceSize lo = ~(VkDeviceSize)0, hi = 0;
     for (int i = 0; i < a->n && one; i++) {
         const struct rwkv7_tensor *w = a->u[i].w;
-        one = w->type == a->u[0].w->type && w->buf->block >= 0 && w->buf->block == a->u[0].w->buf->block &&
+        one = w->buf->block >= 0 && w->buf->block == a->u[0].w->buf->block &&
               (uint64_t)w->ne[0] * T <= RWKV7_VK_LORA_MAX_XS && w->ne[0] < 65536;
         VkDeviceSize b0 = w->buf->block_offs + w->offs;
         if (b0 < lo) lo = b0;
@@ -141,7 +150,8 @@ RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
         pc.w_off[i] = (uint32_t)(w->buf->block_offs + w->offs - lo);
         pc.row_bytes[i] = (uint32_t)rwkv7_dtype_row_bytes(w->type, w->ne[0]);
         pc.kf[i] = (uint32_t)w->ne[0] | (uint32_t)(a->u[i].in_fn + 1) << 16 | (uint32_t)(a->u[i].out_fn + 1) << 20 |
-                   (a->u[i].bias ? 1u : 0u) << 24;
+                   (a->u[i].bias ? 1u : 0u) << 24 |
+                   (w->type == vtype ? 0u : w->type == RWKV7_DTYPE_F32 ? 1u : 2u) << 25;
         pc.m[i] = (uint32_t)w->ne[1];
         blocks += (pc.m[i] + RWKV7_VK_WG_LORA - 1) / RWKV7_VK_WG_LORA;
         pc.blk_end[i] = blocks;
@@ -156,7 +166,7 @@ RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
     pc.c = a->v ? (uint32_t)a->v->ne[0] : 0;
     if (a->vres == RWKV7_LORA_VRES_RECORD) blocks += (pc.c * T + RWKV7_VK_WG_LORA - 1) / RWKV7_VK_WG_LORA;
     char name[32];
-    snprintf(name, sizeof name, "lora_up_%s", rwkv7_vk_type_suffix[a->u[0].w->type]);
+    snprintf(name, sizeof name, "lora_up_%s", rwkv7_vk_type_suffix[vtype]);
     /* writes: the dst bindings 2..5, then v (mix) or v_first (record) */
     uint32_t writes = (0xFu << 2) | (a->vres >= 0 ? 1u << 14 : 0u) | (a->vres == RWKV7_LORA_VRES_RECORD ? 1u << 15 : 0u);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 16, writes, blocks, 1);

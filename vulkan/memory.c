@@ -324,7 +324,9 @@ enum rwkv7_status rwkv7_vk_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *b
         return rwkv7_fail(RWKV7_ERR_ARG, "vulkan: buf_get of %zu bytes at %zu overruns a %llu-byte buffer", n, offs,
                           (unsigned long long)buf->size);
     if (vk->capturing) return rwkv7_fail(RWKV7_ERR_ARG, "vulkan: buf_get while a graph is being captured");
-    RWKV7_TRY(rwkv7_vk_flush(vk, true));
+    /* No wait first: the copy is recorded behind the work that produces the bytes (the barrier
+     * that opens each command buffer orders it after earlier submissions), so reading a step's
+     * logits is one round trip. */
     for (size_t done = 0; done < n;) {
         size_t c = n - done < RWKV7_VK_STAGING_BYTES ? n - done : (size_t)RWKV7_VK_STAGING_BYTES;
         RWKV7_TRY(staged_copy(vk, buf, offs + done, c, false));

@@ -1,7 +1,11 @@
 /* vk.h: internals shared by vulkan/vulkan.c (device, vtable), memory.c, submit.c, pipeline.c
  * (pipelines by name, rwkv7_vk_dispatch) and ops.c (the compute ops). Not a public header.
- * Submission model: ops record into the current command buffer `cmd`; flush() submits it with
- * one fence and at most one submission is in flight; sync/buf_get wait for it. Dispatches get a
+ * Submission model: ops record into the current command buffer `cmd`; flush() submits it without
+ * waiting for earlier submissions (queue order plus the barrier that opens every command buffer
+ * order them on the device); each submission has a serial and a fence from a ring of
+ * RWKV7_VK_RING, and the host waits only where it must: sync, buf_get, reusing a command buffer
+ * or fence still pending. A decode step is one submission (the token/slot uploads and the
+ * recorded step together) and one round trip (the logits download). Dispatches get a
  * global memory barrier only when they depend on one recorded since the last barrier (the ranges
  * each wrote and read are tracked, so r/k/v matmuls or LoRA down-projections run back to back);
  * copies and updates are fenced by barriers on both sides, and every command buffer opens with one. */
@@ -21,6 +25,7 @@
 #define RWKV7_VK_MAX_BINDINGS 16 /* lora_up binds 16 buffers, wkv_block 14 */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
+#define RWKV7_VK_RING 4          /* submissions in flight at most (one fence each) */
 #define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
 #define RWKV7_VK_STAGING_BYTES ((VkDeviceSize)64 << 20) /* upload/download chunk */
 
@@ -57,6 +62,7 @@ struct rwkv7_vk_graph {
     uint64_t key;        /* owner (context serial) << 32 | step shape (backend.h) */
     VkCommandBuffer cmd; /* recorded once, replayed by graph_launch */
     bool row_invariant;  /* the matmul mode it was recorded in; replayed only in the same */
+    uint64_t serial;     /* its last submission (a pending command buffer is not resubmitted) */
 };
 
 struct rwkv7_vk {
@@ -84,10 +90,12 @@ struct rwkv7_vk {
 
     VkCommandPool cmd_pool;
     VkCommandBuffer cmds[2]; /* alternating: one recording while the other may be in flight */
+    uint64_t cmd_serial[2];  /* the last submission of each */
     int cmd_idx;
     VkCommandBuffer cmd;     /* the one being recorded, or VK_NULL_HANDLE */
-    VkFence fence;
-    bool in_flight;          /* fence pending */
+    VkFence fences[RWKV7_VK_RING]; /* submission s signals fences[s % RWKV7_VK_RING] */
+    uint64_t submitted;      /* serial of the last submission (0: none yet) */
+    uint64_t completed;      /* every submission up to this serial has finished */
 
     VkBuffer staging;        /* persistent host-visible bounce buffer for buf_set/buf_get */
     VkDeviceMemory staging_mem;
@@ -109,6 +117,7 @@ struct rwkv7_vk {
     struct rwkv7_vk_graph graphs[RWKV7_VK_MAX_GRAPHS];
     int n_graphs;
     bool capturing;          /* between graph_begin and graph_end */
+    uint64_t n_dispatch, n_barrier, n_copy; /* recorded so far (RWKV7_VK_STATS reports a capture's) */
     uint64_t capture_key;
 };
 

@@ -152,7 +152,7 @@ static void vk_free(struct rwkv7_backend *be) {
     if (!vk) return;
     if (vk->device) {
         vkDeviceWaitIdle(vk->device);
-        vk->in_flight = false;
+        vk->completed = vk->submitted;
         vk->capturing = false;
         vk->cmd = VK_NULL_HANDLE;
         if (vk->dummy) rwkv7_vk_buf_free(be, vk->dummy);
@@ -170,7 +170,8 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->staging_ptr) vkUnmapMemory(vk->device, vk->staging_mem);
         if (vk->staging) vkDestroyBuffer(vk->device, vk->staging, NULL);
         if (vk->staging_mem) vkFreeMemory(vk->device, vk->staging_mem, NULL);
-        if (vk->fence) vkDestroyFence(vk->device, vk->fence, NULL);
+        for (int i = 0; i < RWKV7_VK_RING; i++)
+            if (vk->fences[i]) vkDestroyFence(vk->device, vk->fences[i], NULL);
         if (vk->cmd_pool) vkDestroyCommandPool(vk->device, vk->cmd_pool, NULL);
         vkDestroyDevice(vk->device, NULL);
     }
@@ -313,7 +314,7 @@ static enum rwkv7_status setup(struct rwkv7_vk *vk) {
                                       .commandBufferCount = 2};
     VK_CHECK(vk, vkAllocateCommandBuffers(vk->device, &ai, vk->cmds));
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VK_CHECK(vk, vkCreateFence(vk->device, &fci, NULL, &vk->fence));
+    for (int i = 0; i < RWKV7_VK_RING; i++) VK_CHECK(vk, vkCreateFence(vk->device, &fci, NULL, &vk->fences[i]));
 
     struct rwkv7_buf *stg_buf;
     RWKV7_TRY(rwkv7_vk_make_buffer(vk, RWKV7_VK_STAGING_BYTES, true, &stg_buf));
