@@ -310,6 +310,44 @@ static RWKV7_OP_SIG(check_ffn_key, ffn_key) {
     return check_matmul(be, &(const struct rwkv7_matmul_args){args->dst, args->w, args->x, false});
 }
 
+static bool lora_fn_ok(int fn) { return fn == RWKV7_LORA_NO_FN || (fn >= 0 && fn <= RWKV7_UNARY_DECAY); }
+
+static RWKV7_OP_SIG(check_lora_up, lora_up) {
+    const struct rwkv7_lora_up_args *a = args;
+    if (a->n < 1 || a->n > RWKV7_LORA_UP_MAX)
+        return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: %d terms (1..%d)", a->n, RWKV7_LORA_UP_MAX);
+    for (int i = 0; i < a->n; i++) {
+        const struct rwkv7_lora_up_term *u = &a->u[i];
+        RWKV7_TRY(check_matmul(be, &(const struct rwkv7_matmul_args){u->dst, u->w, u->x, false}));
+        if (!lora_fn_ok(u->in_fn) || !lora_fn_ok(u->out_fn))
+            return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: term %d has a bad function (%d, %d)", i, u->in_fn, u->out_fn);
+        if (u->bias && u->out_fn == RWKV7_LORA_NO_FN)
+            return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: term %d has a bias but no output function", i);
+        if (u->bias) RWKV7_TRY(need_shape("lora_up", u->bias, u->dst->ne[0], 1));
+        if (rwkv7_tensor_nrows(u->x) != rwkv7_tensor_nrows(a->u[0].x))
+            return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: term %d has another row count than term 0", i);
+        for (int j = 0; j < a->n; j++)
+            if (j != i && (overlaps(u->dst, a->u[j].x) || (j < i && overlaps(u->dst, a->u[j].dst))))
+                return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: the output of term %d overlaps term %d", i, j);
+    }
+    if (a->vres == RWKV7_LORA_VRES_NONE) return RWKV7_OK;
+    if (a->vres != RWKV7_LORA_VRES_RECORD && (a->vres < 0 || a->vres >= a->n))
+        return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: value residual term %d of %d", a->vres, a->n);
+    RWKV7_TRY(need_f32("lora_up", a->v));
+    int64_t C = a->v->ne[0], rows = rwkv7_tensor_nrows(a->v);
+    if (rows != rwkv7_tensor_nrows(a->u[0].x))
+        return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: v has %lld rows, the terms %lld", (long long)rows,
+                          (long long)rwkv7_tensor_nrows(a->u[0].x));
+    RWKV7_TRY(need_shape("lora_up", a->v_first, C, rows));
+    if (a->vres >= 0) RWKV7_TRY(need_shape("lora_up", a->u[a->vres].dst, C, rows));
+    for (int i = 0; i < a->n; i++)
+        if (overlaps(a->u[i].dst, a->v) || overlaps(a->u[i].dst, a->v_first) || overlaps(a->u[i].x, a->v) ||
+            overlaps(a->u[i].x, a->v_first))
+            return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: term %d overlaps v or v_first", i);
+    if (overlaps(a->v, a->v_first)) return rwkv7_fail(RWKV7_ERR_ARG, "lora_up: v overlaps v_first");
+    return RWKV7_OK;
+}
+
 /* The doors: check once, then hand the op to op_debug.c (hooks, fallbacks, the backend). */
 #define RWKV7_X_(U, l)                                 \
     RWKV7_OP_SIG(rwkv7_op_##l, l) {                    \

@@ -46,7 +46,8 @@
     X(MATMUL_N, matmul_n)                                                                         \
     X(NORM_SHIFT, norm_shift)                                                                     \
     X(WKV_BLOCK, wkv_block)                                                                       \
-    X(FFN_KEY, ffn_key)
+    X(FFN_KEY, ffn_key)                                                                           \
+    X(LORA_UP, lora_up)
 
 enum rwkv7_op {
 #define RWKV7_X_(U, l) RWKV7_OP_##U,
@@ -178,6 +179,29 @@ struct rwkv7_wkv_block_args {
 /* Fused: the channel-mix key, dst (F, T) = max(W x, 0)^2. w (C, F) any weight type, x (C, T). */
 struct rwkv7_ffn_key_args {
     const struct rwkv7_tensor *dst, *w, *x;
+};
+
+/* Fused: the LoRA up-projections of a time-mix layer (rwkv7-gguf.md 4.4.5-8) and the value
+ * residual. n independent terms; term i:
+ *   h = in_fn(x) (written back into x, which is scratch: undefined afterwards);  dst = W h;
+ *   then with an out_fn: dst = out_fn(dst + bias) (bias (M) or NULL; a bias needs an out_fn).
+ * in_fn, out_fn: an enum rwkv7_unary or RWKV7_LORA_NO_FN. W (K, M) any weight type (K = the LoRA
+ * rank), x (K, T), dst (M, T). Then the value residual, by vres: a term index i: v = v + (v_first
+ * - v) * dst_i (all (C, T)); RWKV7_LORA_VRES_RECORD: v_first = v (layer 0 records it);
+ * RWKV7_LORA_VRES_NONE: v and v_first are unused. No dst may overlap another term's x or dst. */
+#define RWKV7_LORA_UP_MAX 4
+#define RWKV7_LORA_NO_FN (-1)
+#define RWKV7_LORA_VRES_NONE (-1)
+#define RWKV7_LORA_VRES_RECORD (-2)
+struct rwkv7_lora_up_term {
+    const struct rwkv7_tensor *dst, *w, *x, *bias;
+    int in_fn, out_fn;
+};
+struct rwkv7_lora_up_args {
+    int n; /* 1..RWKV7_LORA_UP_MAX */
+    struct rwkv7_lora_up_term u[RWKV7_LORA_UP_MAX];
+    const struct rwkv7_tensor *v, *v_first;
+    int vres;
 };
 
 /* The signature of op `l` under the function name `fn`; backends declare their entries with it:

@@ -255,25 +255,16 @@ static enum rwkv7_status time_mix(struct rwkv7_ctx *c, int l, int64_t rows, int 
     RWKV7_TRY(RWKV7_OP(be, matmul_n, .n = l == 0 ? 3 : 4,
                        .m = {{.dst = &lw, .w = &L->w1, .x = &xw}, {.dst = &la, .w = &L->a1, .x = &xa_},
                              {.dst = &lg, .w = &L->g1, .x = &xg}, {.dst = &lv, .w = &L->v1, .x = &xv}}));
-    /* decay: w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w))) */
-    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lw, .x = &lw, .fn = RWKV7_UNARY_TANH));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &w, .w = &L->w2, .x = &lw));
-    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &w, .x = &w, .bias = &L->w0, .fn = RWKV7_UNARY_DECAY));
-    /* value residual: layer 0 records v_first; later layers pull v toward it */
-    if (l == 0) {
-        /* v_first = v. last_rows with n_tok = 1 copies every row: a plain copy without a new op. */
-        RWKV7_TRY(RWKV7_OP(be, last_rows, .dst = &vf, .x = &v, .n_tok = 1));
-    } else {
-        RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &t2, .w = &L->v2, .x = &lv));
-        RWKV7_TRY(RWKV7_OP(be, unary, .dst = &t2, .x = &t2, .bias = &L->v0, .fn = RWKV7_UNARY_SIGMOID));
-        RWKV7_TRY(RWKV7_OP(be, mix, .dst = &v, .a = &v, .b = &vf, .t = &t2));
-    }
-    /* in-context learning rate: a = sigmoid(a0 + A2 A1 x_a) */
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &a, .w = &L->a2, .x = &la));
-    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &a, .x = &a, .bias = &L->a0, .fn = RWKV7_UNARY_SIGMOID));
-    /* gate: g = G2 sigmoid(G1 x_g) */
-    RWKV7_TRY(RWKV7_OP(be, unary, .dst = &lg, .x = &lg, .fn = RWKV7_UNARY_SIGMOID));
-    RWKV7_TRY(RWKV7_OP(be, matmul, .dst = &g, .w = &L->g2, .x = &lg));
+    /* The LoRA up-projections, one call: decay w = exp(-0.606531 * sigmoid(w0 + W2 tanh(W1 x_w)));
+     * in-context learning rate a = sigmoid(a0 + A2 A1 x_a); gate g = G2 sigmoid(G1 x_g); value
+     * residual: layer 0 records v_first, later layers pull v toward it by sigmoid(v0 + V2 V1 x_v). */
+    const int none = RWKV7_LORA_NO_FN;
+    RWKV7_TRY(RWKV7_OP(be, lora_up, .n = l == 0 ? 3 : 4,
+                       .u = {{&w, &L->w2, &lw, &L->w0, RWKV7_UNARY_TANH, RWKV7_UNARY_DECAY},
+                             {&a, &L->a2, &la, &L->a0, none, RWKV7_UNARY_SIGMOID},
+                             {&g, &L->g2, &lg, NULL, RWKV7_UNARY_SIGMOID, none},
+                             {&t2, &L->v2, &lv, &L->v0, none, RWKV7_UNARY_SIGMOID}},
+                       .v = &v, .v_first = &vf, .vres = l == 0 ? RWKV7_LORA_VRES_RECORD : 3));
     RWKV7_TRY(RWKV7_OP(be, wkv_block, .dst = &o, .state = &c->wkv[l], .slots = slots, .r = &r, .w = &w, .k = &k,
                        .v = &v, .a = &a, .g = &g, .k_k = &L->k_k, .k_a = &L->k_a, .r_k = &L->r_k, .ln_w = &L->lnx_w,
                        .ln_b = &L->lnx_b, .kk = &kk, .kmod = &km, .y = &y, .n_tok = n_tok, .head_size = hp->head_size,

@@ -48,6 +48,7 @@ static const struct {
     [RWKV7_OP_NORM_SHIFT] = {1e-8, "LayerNorm reduced in another order; the lerp exact up to FMA"},
     [RWKV7_OP_WKV_BLOCK] = {1e-7, "wkv7's 1e-7 (the recurrence dominates; key_prep and wkv_out add 1e-8)"},
     [RWKV7_OP_FFN_KEY] = {4e-8, "matmul's 1e-8, doubled in relative error by the square of relu^2"},
+    [RWKV7_OP_LORA_UP] = {1e-8, "matmul's 1e-8; the unaries and the lerp add a few ulps per element"},
 };
 
 double rwkv7_op_tolerance(const struct rwkv7_backend *be, enum rwkv7_op op, const void *args, const char **why) {
@@ -111,6 +112,14 @@ static const struct {
                              R(wkv_block, ln_b), R(wkv_block, kk), R(wkv_block, kmod), R(wkv_block, y)},
                             sizeof(struct rwkv7_wkv_block_args)},
     [RWKV7_OP_FFN_KEY] = {3, {W(ffn_key, dst), R(ffn_key, w), R(ffn_key, x)}, sizeof(struct rwkv7_ffn_key_args)},
+    /* 4 fields per term (x: scratch, so not compared), then v and v_first */
+    [RWKV7_OP_LORA_UP] = {18,
+                          {W(lora_up, u[0].dst), R(lora_up, u[0].w), R(lora_up, u[0].x), R(lora_up, u[0].bias),
+                           W(lora_up, u[1].dst), R(lora_up, u[1].w), R(lora_up, u[1].x), R(lora_up, u[1].bias),
+                           W(lora_up, u[2].dst), R(lora_up, u[2].w), R(lora_up, u[2].x), R(lora_up, u[2].bias),
+                           W(lora_up, u[3].dst), R(lora_up, u[3].w), R(lora_up, u[3].x), R(lora_up, u[3].bias),
+                           W(lora_up, v), W(lora_up, v_first)},
+                          sizeof(struct rwkv7_lora_up_args)},
 };
 #undef R
 #undef W
@@ -122,6 +131,11 @@ static const struct rwkv7_tensor **field_ptr(void *args, const struct field *f) 
 /* Tensor i of an op's arguments, or NULL when absent (matmul_n: the slots past n). */
 static const struct rwkv7_tensor *field_tensor(enum rwkv7_op op, const void *args, int i) {
     if (op == RWKV7_OP_MATMUL_N && i / 3 >= ((const struct rwkv7_matmul_n_args *)args)->n) return NULL;
+    if (op == RWKV7_OP_LORA_UP) {
+        const struct rwkv7_lora_up_args *a = args;
+        if (i < 16 && i / 4 >= a->n) return NULL;
+        if (i >= 16 && a->vres == RWKV7_LORA_VRES_NONE) return NULL;
+    }
     return *field_ptr((void *)args, &k_fields[op].f[i]);
 }
 
@@ -139,7 +153,8 @@ size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args) {
         if (!dup) bytes += t->nbytes;
         /* read and written: the state, an accumulated or in-place dst (counted once more) */
         bool state = (op == RWKV7_OP_TOKEN_SHIFT && i == 3) || (op == RWKV7_OP_WKV7 && i == 1) ||
-                     (op == RWKV7_OP_NORM_SHIFT && i == 6) || (op == RWKV7_OP_WKV_BLOCK && i == 1);
+                     (op == RWKV7_OP_NORM_SHIFT && i == 6) || (op == RWKV7_OP_WKV_BLOCK && i == 1) ||
+                     (op == RWKV7_OP_LORA_UP && i == 16 && ((const struct rwkv7_lora_up_args *)args)->vres >= 0);
         bool acc = (op == RWKV7_OP_MATMUL && ((const struct rwkv7_matmul_args *)args)->accumulate && i == 0) ||
                    (op == RWKV7_OP_MATMUL_N && i % 3 == 0 &&
                     ((const struct rwkv7_matmul_n_args *)args)->m[i / 3].accumulate);
@@ -180,6 +195,28 @@ static enum rwkv7_status fallback_ffn_key(struct rwkv7_backend *be, const struct
     const struct rwkv7_unary_args u = {a->dst, a->dst, NULL, RWKV7_UNARY_RELU_SQR};
     RWKV7_TRY(door ? rwkv7_op_matmul(be, &m) : be->i->matmul(be, &m));
     return door ? rwkv7_op_unary(be, &u) : be->i->unary(be, &u);
+}
+
+static enum rwkv7_status fallback_lora_up(struct rwkv7_backend *be, const struct rwkv7_lora_up_args *a, bool door) {
+    for (int i = 0; i < a->n; i++) {
+        const struct rwkv7_lora_up_term *u = &a->u[i];
+        const struct rwkv7_unary_args in = {u->x, u->x, NULL, (enum rwkv7_unary)u->in_fn};
+        const struct rwkv7_matmul_args m = {u->dst, u->w, u->x, false};
+        const struct rwkv7_unary_args out = {u->dst, u->dst, u->bias, (enum rwkv7_unary)u->out_fn};
+        if (u->in_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(door ? rwkv7_op_unary(be, &in) : be->i->unary(be, &in));
+        RWKV7_TRY(door ? rwkv7_op_matmul(be, &m) : be->i->matmul(be, &m));
+        if (u->out_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(door ? rwkv7_op_unary(be, &out) : be->i->unary(be, &out));
+    }
+    if (a->vres >= 0) {
+        const struct rwkv7_mix_args mx = {a->v, a->v, a->v_first, a->u[a->vres].dst};
+        return door ? rwkv7_op_mix(be, &mx) : be->i->mix(be, &mx);
+    }
+    if (a->vres == RWKV7_LORA_VRES_RECORD) {
+        /* last_rows with n_tok = 1 copies every row */
+        const struct rwkv7_last_rows_args cp = {a->v_first, a->v, 1};
+        return door ? rwkv7_op_last_rows(be, &cp) : be->i->last_rows(be, &cp);
+    }
+    return RWKV7_OK;
 }
 
 static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
@@ -306,6 +343,7 @@ enum rwkv7_status rwkv7_op_door(struct rwkv7_backend *be, enum rwkv7_op op, cons
     if (op == RWKV7_OP_NORM_SHIFT && !be->i->norm_shift) return fallback_norm_shift(be, args, true);
     if (op == RWKV7_OP_WKV_BLOCK && !be->i->wkv_block) return fallback_wkv_block(be, args, true);
     if (op == RWKV7_OP_FFN_KEY && !be->i->ffn_key) return fallback_ffn_key(be, args, true);
+    if (op == RWKV7_OP_LORA_UP && !be->i->lora_up) return fallback_lora_up(be, args, true);
     be->n_ops++;
     struct rwkv7_op_debug *d = be->dbg;
     if (!d || !d->flags) return call_entry(be, op, args);

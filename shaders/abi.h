@@ -82,4 +82,39 @@ RWKV7_PC(rwkv7_vk_pc_elem) {
     RWKV7_U32 pad1;
 };
 
+/* Fused row kernels (norm_shift, wkv_block): element offsets of up to 16 bindings, sizes. */
+RWKV7_PC(rwkv7_vk_pc_fused) {
+    RWKV7_U32 off[16]; /* element offsets of bindings 0..15 */
+    RWKV7_U32 c;       /* row length (C) */
+    RWKV7_U32 rows;    /* rows, or sequences */
+    RWKV7_U32 n;       /* n_mix, or the head size */
+    RWKV7_U32 n2;      /* n_tok */
+    RWKV7_F32 eps;
+    RWKV7_U32 pad0;
+    RWKV7_U32 pad1;
+    RWKV7_U32 pad2;
+};
+
+/* lora_up (decode): up to 4 terms dst_i (m_i, t) = out_fn(bias_i + W_i in_fn(x_i)), W_i (k_i, m_i)
+ * all read through binding 0 (one range over the memory block that holds them), then the value
+ * residual. One workgroup of RWKV7_VK_WG_LORA invocations per RWKV7_VK_WG_LORA rows of a term,
+ * in_fn(x_i) staged in shared memory (k_i * t <= RWKV7_VK_LORA_MAX_XS floats). */
+#define RWKV7_VK_WG_LORA 64
+#define RWKV7_VK_LORA_MAX_XS 4096
+#define RWKV7_VK_LORA_RECORD 4u /* vres: v_first = v */
+#define RWKV7_VK_LORA_NONE 5u   /* vres: no value residual */
+RWKV7_PC(rwkv7_vk_pc_lora) {
+    RWKV7_U32 w_off[4];     /* byte offset of W_i in binding 0 */
+    RWKV7_U32 row_bytes[4]; /* bytes per row of W_i */
+    RWKV7_U32 kf[4];        /* k_i | (in_fn + 1) << 16 | (out_fn + 1) << 20 | has_bias << 24 | kind << 25
+                             * (kind 0: the variant's type, 1: f32, 2: f16) */
+    RWKV7_U32 m[4];         /* rows of W_i (output features) */
+    RWKV7_U32 blk_end[4];   /* workgroups of terms 0..i; past the last: v_first copy groups */
+    RWKV7_U32 off[4];       /* float offsets, one byte each: [0] dst_i, [1] x_i, [2] bias_i, [3] v, v_first */
+    RWKV7_U32 t;            /* rows (tokens) */
+    RWKV7_U32 n;            /* terms */
+    RWKV7_U32 vres;         /* term index, RWKV7_VK_LORA_RECORD or RWKV7_VK_LORA_NONE */
+    RWKV7_U32 c;            /* row length of v */
+};
+
 #endif

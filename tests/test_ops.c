@@ -244,6 +244,16 @@ static void build_cases(void) {
             snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s)", tn, m->k, m->m, m->t,
                      m->accumulate ? ",acc" : "");
         }
+        /* LoRA up-projections: rank = the type's block (at least 32), T = 1..8 and a prefill, a
+         * ragged width; 4 terms with the value-residual mix, and 3 terms recording v_first. */
+        static const int lora_t[] = {1, 2, 3, 5, 8, 37};
+        int rank = (int)rwkv7_dtype_get(t)->block < 32 ? 32 : (int)rwkv7_dtype_get(t)->block;
+        for (size_t li = 0; li < sizeof lora_t / sizeof lora_t[0]; li++)
+            for (int rec = 0; rec < 2; rec++) {
+                c = add_case(RWKV7_OP_LORA_UP, t, rank, lora_t[li], rec, 200);
+                snprintf(c->name, sizeof c->name, "LORA_UP(type=%s,rank=%d,c=200,t=%d,%s)", tn, rank, lora_t[li],
+                         rec ? "record" : "mix");
+            }
         for (int tok = 1; tok <= 37; tok += 36) {
             c = add_case(RWKV7_OP_EMBED, t, OP_C, 50, tok, 0);
             snprintf(c->name, sizeof c->name, "EMBED(type=%s,c=%d,v=50,t=%d)", tn, OP_C, tok);
@@ -317,7 +327,9 @@ static void build_cases(void) {
 static void run_case(const struct op_case *k) {
     const char *cas = k->name;
     const int *p = k->p;
-    enum rwkv7_op wop = k->op == RWKV7_OP_FFN_KEY || k->op == RWKV7_OP_MATMUL_N ? RWKV7_OP_MATMUL : k->op;
+    enum rwkv7_op wop = k->op == RWKV7_OP_FFN_KEY || k->op == RWKV7_OP_MATMUL_N || k->op == RWKV7_OP_LORA_UP
+                            ? RWKV7_OP_MATMUL
+                            : k->op;
     if ((wop == RWKV7_OP_MATMUL || wop == RWKV7_OP_EMBED) && !g_dev->i->supports(g_dev, wop, k->type)) {
         fprintf(stderr, "SKIP %s on %s: type not supported\n", cas, g_dev->i->name);
         return;
@@ -442,6 +454,31 @@ static void run_case(const struct op_case *k) {
         struct pair x = mk_rand(p[0], p[2], -1, 1), d = mk_rand(p[1], p[2], 0, 0);
         RUN(ffn_key, cas, ((struct rwkv7_ffn_key_args){&d.c, &w.c, &x.c}),
             ((struct rwkv7_ffn_key_args){&d.d, &w.d, &x.d}), check_out(cas, "dst", &d, tol_, why_));
+        break;
+    }
+    case RWKV7_OP_LORA_UP: {
+        /* The layer's four terms (decay, learning rate, gate, value residual), ranks rank and 2 rank */
+        int rank = p[0], T = p[1], rec = p[2], C = p[3], n = rec ? 3 : 4;
+        static const int in_fn[4] = {RWKV7_UNARY_TANH, RWKV7_LORA_NO_FN, RWKV7_UNARY_SIGMOID, RWKV7_LORA_NO_FN};
+        static const int out_fn[4] = {RWKV7_UNARY_DECAY, RWKV7_UNARY_SIGMOID, RWKV7_LORA_NO_FN, RWKV7_UNARY_SIGMOID};
+        struct rwkv7_lora_up_args ra = {.n = n, .vres = rec ? RWKV7_LORA_VRES_RECORD : 3}, da = ra;
+        struct pair w[4], x[4], d[4], b[4];
+        for (int i = 0; i < n; i++) {
+            int K = i == 2 ? 2 * rank : rank;
+            /* term 0 in f32, as models keep the decay LoRA: a kernel must mix it with the type */
+            w[i] = mk_weight(i == 0 ? RWKV7_DTYPE_F32 : k->type, K, C, 60 + (uint64_t)i, 0.2f);
+            x[i] = mk_rand(K, T, -2, 2);
+            d[i] = mk_rand(C, T, -1, 1);
+            b[i] = mk_rand(C, 1, -1, 1);
+            bool bias = out_fn[i] != RWKV7_LORA_NO_FN;
+            ra.u[i] = (struct rwkv7_lora_up_term){&d[i].c, &w[i].c, &x[i].c, bias ? &b[i].c : NULL, in_fn[i], out_fn[i]};
+            da.u[i] = (struct rwkv7_lora_up_term){&d[i].d, &w[i].d, &x[i].d, bias ? &b[i].d : NULL, in_fn[i], out_fn[i]};
+        }
+        struct pair v = mk_rand(C, T, -1, 1), vf = mk_rand(C, T, -1, 1);
+        ra.v = &v.c, ra.v_first = &vf.c, da.v = &v.d, da.v_first = &vf.d;
+        RUN(lora_up, cas, ra, da,
+            for (int i = 0; i < n + 2; i++)
+                check_out(cas, i < n ? "dst" : i == n ? "v" : "v_first", i < n ? &d[i] : i == n ? &v : &vf, tol_, why_));
         break;
     }
     case RWKV7_OP_WKV7: {

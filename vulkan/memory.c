@@ -214,6 +214,10 @@ void rwkv7_vk_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *b) {
         struct rwkv7_vk_block *blk = &vk->blocks[b->block];
         block_give(blk, b->block_offs, b->block_size);
         if (--blk->n_live == 0) {
+            if (blk->alias) {
+                vkDestroyBuffer(vk->device, blk->alias->buffer, NULL);
+                free(blk->alias);
+            }
             vkFreeMemory(vk->device, blk->memory, NULL);
             free(blk->free);
             vk->allocated -= blk->size;
@@ -224,6 +228,35 @@ void rwkv7_vk_buf_free(struct rwkv7_backend *be, struct rwkv7_buf *b) {
         vk->allocated -= vk->allocated >= b->block_size ? b->block_size : vk->allocated;
     }
     free(b);
+}
+
+struct rwkv7_buf *rwkv7_vk_block_alias(struct rwkv7_vk *vk, const struct rwkv7_buf *buf) {
+    if (buf->block < 0) return NULL;
+    struct rwkv7_vk_block *blk = &vk->blocks[buf->block];
+    if (blk->alias) return blk->alias;
+    struct rwkv7_buf *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
+    VkBufferCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                             .size = blk->size,
+                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    if (vkCreateBuffer(vk->device, &ci, NULL, &a->buffer) != VK_SUCCESS) {
+        free(a);
+        return NULL;
+    }
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(vk->device, a->buffer, &req);
+    if (req.size > blk->size || !(req.memoryTypeBits & (1u << vk->mem_device)) ||
+        vkBindBufferMemory(vk->device, a->buffer, blk->memory, 0) != VK_SUCCESS) {
+        vkDestroyBuffer(vk->device, a->buffer, NULL);
+        free(a);
+        return NULL;
+    }
+    a->size = blk->size;
+    a->block = -1; /* owned by the block, never passed to buf_free */
+    blk->alias = a;
+    return a;
 }
 
 enum rwkv7_status rwkv7_vk_buf_alloc(struct rwkv7_backend *be, size_t size, struct rwkv7_buf **out) {
@@ -291,7 +324,9 @@ enum rwkv7_status rwkv7_vk_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *b
         return rwkv7_fail(RWKV7_ERR_ARG, "vulkan: buf_get of %zu bytes at %zu overruns a %llu-byte buffer", n, offs,
                           (unsigned long long)buf->size);
     if (vk->capturing) return rwkv7_fail(RWKV7_ERR_ARG, "vulkan: buf_get while a graph is being captured");
-    RWKV7_TRY(rwkv7_vk_flush(vk, true));
+    /* No wait first: the copy is recorded behind the work that produces the bytes (the barrier
+     * that opens each command buffer orders it after earlier submissions), so reading a step's
+     * logits is one round trip. */
     for (size_t done = 0; done < n;) {
         size_t c = n - done < RWKV7_VK_STAGING_BYTES ? n - done : (size_t)RWKV7_VK_STAGING_BYTES;
         RWKV7_TRY(staged_copy(vk, buf, offs + done, c, false));

@@ -279,6 +279,7 @@ RWKV7_OP_SIG(rwkv7_vk_last_rows, last_rows) {
                                      .dstOffset = dst->offs + (size_t)s * row,
                                      .size = row};
         vkCmdCopyBuffer(vk->cmd, x->buf->buffer, dst->buf->buffer, n, bc);
+        vk->n_copy++;
     }
     rwkv7_vk_barrier(vk);
     return RWKV7_OK;

@@ -189,5 +189,6 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
     }
     RWKV7_ASSERT(gx <= 65535 && gy <= 65535);
     vkCmdDispatch(vk->cmd, gx, gy, 1);
+    vk->n_dispatch++;
     return RWKV7_OK;
 }

@@ -1,9 +1,10 @@
-/* submit.c: the Vulkan backend's submission (vk.h: one command buffer recorded at a time, one
- * submission in flight, barriers only between dependent dispatches), sync, the copy-bandwidth
+/* submit.c: the Vulkan backend's submission (vk.h: one command buffer recorded at a time,
+ * submissions queued without waiting for each other, barriers only between dependent dispatches), sync, the copy-bandwidth
  * probe and graph replay: a decode step recorded once into its own command buffer and
  * resubmitted. A recording belongs to an owner (a context serial, never reused) and remembers
  * the row-invariant mode it was recorded under; a failed recording is thrown away. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,24 +24,31 @@ void rwkv7_vk_barrier(struct rwkv7_vk *vk) {
     VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     vkCmdPipelineBarrier(vk->cmd, st | VK_PIPELINE_STAGE_HOST_BIT, st, 0, 1, &mb, 0, NULL, 0, NULL);
     vk->n_pend_rd = vk->n_pend_wr = 0;
+    vk->n_barrier++;
 }
 
 void rwkv7_vk_barrier_pending(struct rwkv7_vk *vk) {
     if (vk->n_pend_rd || vk->n_pend_wr) rwkv7_vk_barrier(vk);
 }
 
-static enum rwkv7_status wait_idle(struct rwkv7_vk *vk) {
-    if (!vk->in_flight) return RWKV7_OK;
-    VK_CHECK(vk, vkWaitForFences(vk->device, 1, &vk->fence, VK_TRUE, UINT64_MAX));
-    VK_CHECK(vk, vkResetFences(vk->device, 1, &vk->fence));
-    vk->in_flight = false;
+/* Waits until submission `serial` and every one before it finished. */
+static enum rwkv7_status wait_serial(struct rwkv7_vk *vk, uint64_t serial) {
+    while (vk->completed < serial && vk->completed < vk->submitted) {
+        uint64_t s = vk->completed + 1;
+        VkFence f = vk->fences[s % RWKV7_VK_RING];
+        VK_CHECK(vk, vkWaitForFences(vk->device, 1, &f, VK_TRUE, UINT64_MAX));
+        VK_CHECK(vk, vkResetFences(vk->device, 1, &f));
+        vk->completed = s;
+    }
     return RWKV7_OK;
 }
 
+static enum rwkv7_status wait_idle(struct rwkv7_vk *vk) { return wait_serial(vk, vk->submitted); }
+
 enum rwkv7_status rwkv7_vk_begin(struct rwkv7_vk *vk) {
     if (vk->cmd) return RWKV7_OK;
-    /* cmds[cmd_idx] was last submitted two flushes ago, and flush waited for it before the
-     * submission that followed, so it is idle here. */
+    /* cmds[cmd_idx] was last submitted two flushes ago; it is normally done by now. */
+    RWKV7_TRY(wait_serial(vk, vk->cmd_serial[vk->cmd_idx]));
     VkCommandBuffer cb = vk->cmds[vk->cmd_idx];
     VK_CHECK(vk, vkResetCommandBuffer(cb, 0));
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -51,21 +59,36 @@ enum rwkv7_status rwkv7_vk_begin(struct rwkv7_vk *vk) {
     return RWKV7_OK;
 }
 
-static enum rwkv7_status submit(struct rwkv7_vk *vk, VkCommandBuffer cb) {
-    RWKV7_TRY(wait_idle(vk));
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cb};
-    VK_CHECK(vk, vkQueueSubmit(vk->queue, 1, &si, vk->fence));
-    vk->in_flight = true;
+/* Submits n command buffers as one batch without waiting for earlier batches: the queue runs
+ * them in order and each command buffer opens with a barrier against what came before. Only a
+ * fence still pending from RWKV7_VK_RING submissions ago is waited for. Returns the serial. */
+static enum rwkv7_status submit(struct rwkv7_vk *vk, const VkCommandBuffer *cbs, uint32_t n, uint64_t *serial) {
+    uint64_t s = vk->submitted + 1;
+    if (s > RWKV7_VK_RING) RWKV7_TRY(wait_serial(vk, s - RWKV7_VK_RING));
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cbs};
+    VK_CHECK(vk, vkQueueSubmit(vk->queue, 1, &si, vk->fences[s % RWKV7_VK_RING]));
+    vk->submitted = s;
+    if (serial) *serial = s;
+    return RWKV7_OK;
+}
+
+/* Ends the command buffer being recorded (not a capture) and returns it, or VK_NULL_HANDLE. */
+static enum rwkv7_status end_cmd(struct rwkv7_vk *vk, VkCommandBuffer *out) {
+    *out = VK_NULL_HANDLE;
+    if (!vk->cmd || vk->capturing) return RWKV7_OK;
+    VkCommandBuffer cb = vk->cmd;
+    vk->cmd = VK_NULL_HANDLE;
+    VK_CHECK(vk, vkEndCommandBuffer(cb));
+    *out = cb;
     return RWKV7_OK;
 }
 
 enum rwkv7_status rwkv7_vk_flush(struct rwkv7_vk *vk, bool wait) {
     RWKV7_TRY(rwkv7_vk_alive(vk));
-    if (vk->cmd && !vk->capturing) {
-        VkCommandBuffer cb = vk->cmd;
-        vk->cmd = VK_NULL_HANDLE;
-        VK_CHECK(vk, vkEndCommandBuffer(cb));
-        RWKV7_TRY(submit(vk, cb));
+    VkCommandBuffer cb;
+    RWKV7_TRY(end_cmd(vk, &cb));
+    if (cb) {
+        RWKV7_TRY(submit(vk, &cb, 1, &vk->cmd_serial[vk->cmd_idx]));
         vk->cmd_idx ^= 1;
     }
     if (wait) RWKV7_TRY(wait_idle(vk));
@@ -117,7 +140,7 @@ done:
 
 /* Frees recording i (it may be in flight: wait first) and closes the gap. */
 static void free_graph(struct rwkv7_vk *vk, int i) {
-    if (wait_idle(vk) != RWKV7_OK) { /* device lost: freeing is still valid */ }
+    if (wait_serial(vk, vk->graphs[i].serial) != RWKV7_OK) { /* device lost: freeing is still valid */ }
     vkFreeCommandBuffers(vk->device, vk->cmd_pool, 1, &vk->graphs[i].cmd);
     vk->graphs[i] = vk->graphs[--vk->n_graphs];
 }
@@ -151,6 +174,7 @@ enum rwkv7_status rwkv7_vk_graph_begin(struct rwkv7_backend *be, uint64_t key) {
         return rwkv7_vk_fail_result(vk, r, "vkBeginCommandBuffer", __func__, __FILE__, __LINE__);
     }
     vk->cmd = cb;
+    vk->n_dispatch = vk->n_barrier = vk->n_copy = 0;
     rwkv7_vk_barrier(vk);
     vk->capturing = true;
     vk->capture_key = key;
@@ -170,8 +194,13 @@ enum rwkv7_status rwkv7_vk_graph_end(struct rwkv7_backend *be, bool keep) {
         if (r != VK_SUCCESS) return rwkv7_vk_fail_result(vk, r, "vkEndCommandBuffer", __func__, __FILE__, __LINE__);
         return rwkv7_vk_alive(vk);
     }
-    vk->graphs[vk->n_graphs++] = (struct rwkv7_vk_graph){vk->capture_key, cb, vk->row_invariant};
-    return submit(vk, cb); /* the captured ops also run now */
+    if (getenv("RWKV7_VK_STATS"))
+        fprintf(stderr, "vulkan: recorded step %#llx: %llu dispatches, %llu barriers, %llu copies\n",
+                (unsigned long long)vk->capture_key, (unsigned long long)vk->n_dispatch,
+                (unsigned long long)vk->n_barrier, (unsigned long long)vk->n_copy);
+    struct rwkv7_vk_graph *g = &vk->graphs[vk->n_graphs++];
+    *g = (struct rwkv7_vk_graph){vk->capture_key, cb, vk->row_invariant, 0};
+    return submit(vk, &cb, 1, &g->serial); /* the captured ops also run now */
 }
 
 bool rwkv7_vk_graph_launch(struct rwkv7_backend *be, uint64_t key) {
@@ -180,9 +209,23 @@ bool rwkv7_vk_graph_launch(struct rwkv7_backend *be, uint64_t key) {
     int i = find_graph(vk, key);
     /* A recording made in the other matmul mode has other kernels: record again. */
     if (i < 0 || vk->graphs[i].row_invariant != vk->row_invariant) return false;
-    /* Pending uploads (tokens, slots) go first; submit() waits for the previous run. */
-    if (rwkv7_vk_flush(vk, false) != RWKV7_OK) return false;
-    return submit(vk, vk->graphs[i].cmd) == RWKV7_OK;
+    /* A command buffer without SIMULTANEOUS_USE is not resubmitted while pending (a step with no
+     * logits read is not waited for); normally it finished long ago. */
+    if (wait_serial(vk, vk->graphs[i].serial) != RWKV7_OK) return false;
+    /* The pending uploads (tokens, slots) and the step go in one batch: one submission, no wait. */
+    VkCommandBuffer cbs[2];
+    uint32_t n = 0;
+    if (end_cmd(vk, &cbs[0]) != RWKV7_OK) return false;
+    if (cbs[0]) n++;
+    cbs[n++] = vk->graphs[i].cmd;
+    uint64_t serial;
+    if (submit(vk, cbs, n, &serial) != RWKV7_OK) return false;
+    vk->graphs[i].serial = serial;
+    if (n == 2) {
+        vk->cmd_serial[vk->cmd_idx] = serial;
+        vk->cmd_idx ^= 1;
+    }
+    return true;
 }
 
 void rwkv7_vk_graph_drop(struct rwkv7_backend *be, uint32_t owner) {

@@ -1,7 +1,11 @@
 /* vk.h: internals shared by vulkan/vulkan.c (device, vtable), memory.c, submit.c, pipeline.c
  * (pipelines by name, rwkv7_vk_dispatch) and ops.c (the compute ops). Not a public header.
- * Submission model: ops record into the current command buffer `cmd`; flush() submits it with
- * one fence and at most one submission is in flight; sync/buf_get wait for it. Dispatches get a
+ * Submission model: ops record into the current command buffer `cmd`; flush() submits it without
+ * waiting for earlier submissions (queue order plus the barrier that opens every command buffer
+ * order them on the device); each submission has a serial and a fence from a ring of
+ * RWKV7_VK_RING, and the host waits only where it must: sync, buf_get, reusing a command buffer
+ * or fence still pending. A decode step is one submission (the token/slot uploads and the
+ * recorded step together) and one round trip (the logits download). Dispatches get a
  * global memory barrier only when they depend on one recorded since the last barrier (the ranges
  * each wrote and read are tracked, so r/k/v matmuls or LoRA down-projections run back to back);
  * copies and updates are fenced by barriers on both sides, and every command buffer opens with one. */
@@ -18,9 +22,10 @@
 #include "dtype.h"
 #include "status.h"
 
-#define RWKV7_VK_MAX_BINDINGS 10 /* wkv_out and wkv7 bind 9 buffers */
+#define RWKV7_VK_MAX_BINDINGS 16 /* lora_up binds 16 buffers, wkv_block 14 */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
+#define RWKV7_VK_RING 4          /* submissions in flight at most (one fence each) */
 #define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
 #define RWKV7_VK_STAGING_BYTES ((VkDeviceSize)64 << 20) /* upload/download chunk */
 
@@ -44,6 +49,7 @@ struct rwkv7_vk_block {
     struct rwkv7_vk_range *free; /* sorted by offs, never adjacent */
     int n_free, cap_free;
     int n_live; /* buffers placed in this block */
+    struct rwkv7_buf *alias; /* a buffer over the whole block (rwkv7_vk_block_alias), or NULL */
 };
 
 /* Bytes [lo, hi) of one buffer, as a dispatch bound them. */
@@ -56,6 +62,7 @@ struct rwkv7_vk_graph {
     uint64_t key;        /* owner (context serial) << 32 | step shape (backend.h) */
     VkCommandBuffer cmd; /* recorded once, replayed by graph_launch */
     bool row_invariant;  /* the matmul mode it was recorded in; replayed only in the same */
+    uint64_t serial;     /* its last submission (a pending command buffer is not resubmitted) */
 };
 
 struct rwkv7_vk {
@@ -83,10 +90,12 @@ struct rwkv7_vk {
 
     VkCommandPool cmd_pool;
     VkCommandBuffer cmds[2]; /* alternating: one recording while the other may be in flight */
+    uint64_t cmd_serial[2];  /* the last submission of each */
     int cmd_idx;
     VkCommandBuffer cmd;     /* the one being recorded, or VK_NULL_HANDLE */
-    VkFence fence;
-    bool in_flight;          /* fence pending */
+    VkFence fences[RWKV7_VK_RING]; /* submission s signals fences[s % RWKV7_VK_RING] */
+    uint64_t submitted;      /* serial of the last submission (0: none yet) */
+    uint64_t completed;      /* every submission up to this serial has finished */
 
     VkBuffer staging;        /* persistent host-visible bounce buffer for buf_set/buf_get */
     VkDeviceMemory staging_mem;
@@ -108,6 +117,7 @@ struct rwkv7_vk {
     struct rwkv7_vk_graph graphs[RWKV7_VK_MAX_GRAPHS];
     int n_graphs;
     bool capturing;          /* between graph_begin and graph_end */
+    uint64_t n_dispatch, n_barrier, n_copy; /* recorded so far (RWKV7_VK_STATS reports a capture's) */
     uint64_t capture_key;
 };
 
@@ -163,6 +173,11 @@ enum rwkv7_status rwkv7_vk_buf_set(struct rwkv7_backend *be, struct rwkv7_buf *b
 enum rwkv7_status rwkv7_vk_buf_get(struct rwkv7_backend *be, struct rwkv7_buf *buf, size_t offs, void *dst, size_t n);
 enum rwkv7_status rwkv7_vk_mem_info(struct rwkv7_backend *be, uint64_t *free_bytes, uint64_t *total_bytes);
 
+/* A buffer over the whole memory block that holds buf (suballocated), created on first use and
+ * freed with the block, so several small tensors can be read through one binding at their
+ * block offsets (lora_up's weights); NULL when buf has its own allocation or on failure. */
+struct rwkv7_buf *rwkv7_vk_block_alias(struct rwkv7_vk *vk, const struct rwkv7_buf *buf);
+
 /* submit.c: sync, the bandwidth probe and graph replay (vtable entries; backend.h). */
 enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be);
 double rwkv7_vk_copy_bandwidth(struct rwkv7_backend *be);
@@ -195,5 +210,9 @@ RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 /* fused ops this backend runs natively (the others use the generic fallback) */
 RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
+/* fused.c */
+RWKV7_OP_SIG(rwkv7_vk_norm_shift, norm_shift);
+RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block);
+RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up);
 
 #endif

@@ -152,13 +152,17 @@ static void vk_free(struct rwkv7_backend *be) {
     if (!vk) return;
     if (vk->device) {
         vkDeviceWaitIdle(vk->device);
-        vk->in_flight = false;
+        vk->completed = vk->submitted;
         vk->capturing = false;
         vk->cmd = VK_NULL_HANDLE;
         if (vk->dummy) rwkv7_vk_buf_free(be, vk->dummy);
         if (vk->tables) rwkv7_vk_buf_free(be, vk->tables);
         rwkv7_vk_pipelines_free(vk);
         for (int i = 0; i < vk->n_blocks; i++) { /* blocks of buffers the caller never freed */
+            if (vk->blocks[i].alias) {
+                vkDestroyBuffer(vk->device, vk->blocks[i].alias->buffer, NULL);
+                free(vk->blocks[i].alias);
+            }
             if (vk->blocks[i].memory) vkFreeMemory(vk->device, vk->blocks[i].memory, NULL);
             free(vk->blocks[i].free);
         }
@@ -166,7 +170,8 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->staging_ptr) vkUnmapMemory(vk->device, vk->staging_mem);
         if (vk->staging) vkDestroyBuffer(vk->device, vk->staging, NULL);
         if (vk->staging_mem) vkFreeMemory(vk->device, vk->staging_mem, NULL);
-        if (vk->fence) vkDestroyFence(vk->device, vk->fence, NULL);
+        for (int i = 0; i < RWKV7_VK_RING; i++)
+            if (vk->fences[i]) vkDestroyFence(vk->device, vk->fences[i], NULL);
         if (vk->cmd_pool) vkDestroyCommandPool(vk->device, vk->cmd_pool, NULL);
         vkDestroyDevice(vk->device, NULL);
     }
@@ -197,6 +202,9 @@ static const struct rwkv7_backend_i vk_iface = {
     RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
     .ffn_key = rwkv7_vk_ffn_key,
+    .norm_shift = rwkv7_vk_norm_shift,
+    .wkv_block = rwkv7_vk_wkv_block,
+    .lora_up = rwkv7_vk_lora_up,
 };
 
 /* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type,
@@ -306,7 +314,7 @@ static enum rwkv7_status setup(struct rwkv7_vk *vk) {
                                       .commandBufferCount = 2};
     VK_CHECK(vk, vkAllocateCommandBuffers(vk->device, &ai, vk->cmds));
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    VK_CHECK(vk, vkCreateFence(vk->device, &fci, NULL, &vk->fence));
+    for (int i = 0; i < RWKV7_VK_RING; i++) VK_CHECK(vk, vkCreateFence(vk->device, &fci, NULL, &vk->fences[i]));
 
     struct rwkv7_buf *stg_buf;
     RWKV7_TRY(rwkv7_vk_make_buffer(vk, RWKV7_VK_STAGING_BYTES, true, &stg_buf));
