@@ -28,6 +28,7 @@
 
 #include "cpu.h"
 #include "dtype.h"
+#include "matmul_q8.h"
 #include "matmul_simd.h"
 #include "status.h"
 
@@ -153,6 +154,7 @@ RWKV7_OP_SIG(rwkv7_cpu_matmul, matmul) {
     size_t scratch = (size_t)(MATMUL_ROWS * K);
 #if defined(__x86_64__) || defined(__i386__)
     const int isa = rwkv7_mm_isa();
+    if (!cpu->exact && rwkv7_mm_q8_use(w->type, isa)) return rwkv7_mm_q8_matmul(cpu, &j);
     if (isa != RWKV7_MM_SCALAR) {
         fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : rwkv7_mm_rows_avx2;
         scratch = (size_t)(RWKV7_MM_ROWS * K);

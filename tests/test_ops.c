@@ -638,7 +638,7 @@ int main(int argc, char **argv) {
     }
     if (n_dev == 0) TEST_SKIP("backend %s cannot start here", only_be ? only_be : "(any)");
     setenv("RWKV7_CPU_WKV_CHUNK", "0", 1);
-    CHECK(rwkv7_backend_init("cpu", NULL, 1, true, &g_ref) == RWKV7_OK, "reference cpu: %s", rwkv7_last_error());
+    CHECK(rwkv7_backend_init("cpu", "exact", 1, true, &g_ref) == RWKV7_OK, "reference cpu: %s", rwkv7_last_error());
     for (int b = 0; b < n_dev; b++) {
         g_dev = devs[b];
         fprintf(stderr, "backend %s: %s\n", g_dev->i->name, g_dev->desc);
