@@ -159,14 +159,17 @@ static void q8_quantize_rows(void *p, int64_t t0, int64_t t1, int ith) {
     }
 }
 
-/* Per type: codes signed (stored + 128), the offset subtracted from the integer sums, sub-block
- * size (16 for Q6_K, whose unsigned codes carry +32), and whether there is a bias. */
+/* Per type: codes signed (stored + 128), the offset subtracted from the integer sums (128 for
+ * those; Q4_0's and Q6_K's codes are stored unsigned, + 8 and + 32), sub-block size (16 for Q6_K),
+ * and whether there is a bias. */
 MM_INLINE bool q8_signed(int type) {
-    return type == RWKV7_DTYPE_Q8_0 || type == RWKV7_DTYPE_Q4_0 || type == RWKV7_DTYPE_Q5_0 ||
+    return type == RWKV7_DTYPE_Q8_0 || type == RWKV7_DTYPE_Q5_0 ||
            type == RWKV7_DTYPE_IQ4_NL || type == RWKV7_DTYPE_IQ4_XS || type == RWKV7_DTYPE_IQ3_XXS ||
            type == RWKV7_DTYPE_IQ3_S;
 }
-MM_INLINE int q8_off(int type) { return q8_signed(type) ? 128 : type == RWKV7_DTYPE_Q6_K ? 32 : 0; }
+MM_INLINE int q8_off(int type) {
+    return q8_signed(type) ? 128 : type == RWKV7_DTYPE_Q6_K ? 32 : type == RWKV7_DTYPE_Q4_0 ? 8 : 0;
+}
 MM_INLINE int q8_sub(int type) { return type == RWKV7_DTYPE_Q6_K ? 16 : 32; }
 MM_INLINE bool q8_bias(int type) {
     return type == RWKV7_DTYPE_Q4_1 || type == RWKV7_DTYPE_Q5_1 || type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_Q5_K;
@@ -198,21 +201,15 @@ MM_INLINE void q8_transpose16(const __m512i in[16], __m512i out[16]) {
     }
 }
 
-/* Decodes the 16 rows rp[] into the tile (layout above). */
-MM_INLINE void q8_fill(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[Q8_ROWS], uint8_t *codes,
-                       uint8_t *stage, float *sc, float *bi) {
-    const int64_t K = j->K, G = K / 32;
-    const size_t Kp = q8_kp(K);
-    const __m256i flip = _mm256_set1_epi8((char)0x80);
+/* The 16 rows' scales (and biases) into sc / bi, lane r = row r. */
+MM_INLINE void q8_fill_scales(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[Q8_ROWS], float *sc,
+                              float *bi) {
+    const int64_t G = j->K / 32;
     for (int r = 0; r < Q8_ROWS; r++) {
-        uint8_t *st = stage + (size_t)r * Kp;
         float s[16], b[16];
         for (int64_t g = 0; g < G; g++) {
             if (!mm_is_k(type) || (g & 7) == 0) mm_scales(type, rp[r], g, s, b);
             const int gi = mm_is_k(type) ? 2 * (int)(g & 7) : 0;
-            __m256i c = mm_codes(type, rp[r], g);
-            if (q8_signed(type)) c = _mm256_xor_si256(c, flip);
-            _mm256_storeu_si256((__m256i *)(st + 32 * g), c);
             if (q8_sub(type) == 16) {
                 sc[(2 * g) * Q8_ROWS + r] = s[gi];
                 sc[(2 * g + 1) * Q8_ROWS + r] = s[gi + 1];
@@ -221,6 +218,25 @@ MM_INLINE void q8_fill(const struct rwkv7_mm_job *j, const int type, const uint8
             }
             if (q8_bias(type)) bi[g * Q8_ROWS + r] = b[gi];
         }
+    }
+}
+
+/* The unsigned tile codes of group g of a row (signed types + 128). */
+MM_INLINE __m256i q8_codes(const int type, const uint8_t *row, int64_t g) {
+    if (type == RWKV7_DTYPE_Q4_0) return mm_nib16(row + 18 * g + 2);
+    const __m256i c = mm_codes(type, row, g);
+    return q8_signed(type) ? _mm256_xor_si256(c, _mm256_set1_epi8((char)0x80)) : c;
+}
+
+/* Decodes the 16 rows rp[] into the tile (layout above). */
+MM_INLINE void q8_fill(const struct rwkv7_mm_job *j, const int type, const uint8_t *const rp[Q8_ROWS], uint8_t *codes,
+                       uint8_t *stage, float *sc, float *bi) {
+    const int64_t K = j->K, G = K / 32;
+    const size_t Kp = q8_kp(K);
+    q8_fill_scales(j, type, rp, sc, bi);
+    for (int r = 0; r < Q8_ROWS; r++) {
+        uint8_t *st = stage + (size_t)r * Kp;
+        for (int64_t g = 0; g < G; g++) _mm256_storeu_si256((__m256i *)(st + 32 * g), q8_codes(type, rp[r], g));
         if ((size_t)K < Kp) memset(st + K, 0, Kp - (size_t)K);
     }
     for (size_t kk = 0; kk < Kp / 64; kk++) {
@@ -228,6 +244,117 @@ MM_INLINE void q8_fill(const struct rwkv7_mm_job *j, const int type, const uint8
         for (int r = 0; r < Q8_ROWS; r++) in[r] = _mm512_loadu_si512((const void *)(stage + (size_t)r * Kp + 64 * kk));
         q8_transpose16(in, out);
         for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(codes + 1024 * kk + 64 * i), out[i]);
+    }
+}
+
+/* Codes of groups g, g + 1 of a row as one vector (g + 1 < G). */
+MM_INLINE __m512i q8_codes64(const int type, const uint8_t *row, int64_t g) {
+    if (type == RWKV7_DTYPE_Q4_K) { /* g even: one 32-byte run, low nibbles then high */
+        const __m512i raw = _mm512_broadcast_i64x4(
+            _mm256_loadu_si256((const __m256i *)(row + 144 * (g >> 3) + 16 + 32 * ((g & 7) >> 1))));
+        const __m512i sh = _mm512_srlv_epi16(raw, _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1));
+        return _mm512_and_si512(sh, _mm512_set1_epi8(0x0F));
+    }
+    if (type == RWKV7_DTYPE_Q4_0) { /* two blocks' 16 bytes, each twice: low nibbles, high nibbles */
+        const __m256i b0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 18 * g + 2)));
+        const __m256i b1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 18 * g + 20)));
+        const __m512i cnt = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0,
+                                              0x0004000400040004ll, 0x0004000400040004ll);
+        return _mm512_and_si512(_mm512_srlv_epi16(_mm512_inserti64x4(_mm512_castsi256_si512(b0), b1, 1), cnt),
+                                _mm512_set1_epi8(0x0F));
+    }
+    if (type == RWKV7_DTYPE_Q6_K) { /* g even: groups 4h + qq, qq + 1 share ql bytes 64h..64h+63 */
+        const uint8_t *b = row + 210 * (g >> 3);
+        const int gq = (int)(g & 7), h = gq >> 2, qq = gq & 3;
+        __m512i lo = _mm512_loadu_si512((const void *)(b + 64 * h));
+        if (qq >> 1) lo = _mm512_srli_epi16(lo, 4);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+        const __m512i cnt = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16((short)(2 * qq))),
+                                               _mm256_set1_epi16((short)(2 * qq + 2)), 1);
+        const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(qh, cnt), _mm512_set1_epi8(0x03));
+        return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi8(0x0F)), _mm512_slli_epi16(hi, 4));
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(q8_codes(type, row, g)), q8_codes(type, row, g + 1), 1);
+}
+
+/* Few inputs (T <= Q8_VEC_COLS, decode): the rows' codes stay in k order; vpdpbusd against each
+ * input gives 4-byte partial sums per lane, and a transposing add tree turns the 16 rows'
+ * partials into one vector of per-row sums per 16 weights. The sums are the same exact integers
+ * as the tile kernel's and the float steps the same lane-wise ops, so the outputs are
+ * bit-identical to q8_block's; the codes are decoded once for all nc inputs, with no tile. */
+#define Q8_VEC_COLS 4
+MM_INLINE void q8_vec(const struct q8_job *q, const int type, const uint8_t *const rp[Q8_ROWS], float *sc, float *bi,
+                      int64_t m, int nr, const int nc) {
+    const struct rwkv7_mm_job *j = q->j;
+    const int64_t K = j->K, G = K / 32, nb = G;
+    const int off = q8_off(type);
+    q8_fill_scales(j, type, rp, sc, bi);
+    const size_t ahead = Q8_ROWS * j->row_bytes, gbytes = j->row_bytes / (size_t)G;
+    __m512 acc[Q8_VEC_COLS];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; g += 2) {
+        const bool two = g + 1 < G;
+        __m512i p[Q8_VEC_COLS][16], xv[Q8_VEC_COLS];
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *xq = (const uint8_t *)(q->a.q + c * (K / 4)) + 32 * g;
+            xv[c] = two ? _mm512_loadu_si512((const void *)xq) : _mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFull, xq);
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < Q8_ROWS; r++) {
+            _mm_prefetch((const char *)rp[r] + gbytes * (size_t)g + ahead, _MM_HINT_T0);
+            const __m512i w = two ? q8_codes64(type, rp[r], g) : _mm512_zextsi256_si512(q8_codes(type, rp[r], g));
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) p[c][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[c]);
+        }
+        for (int c = 0; c < nc; c++) {
+            /* p[c][r], 128-bit lane e: partials of weights 16e .. 16e + 15 of the pair; reduce to
+             * h[e] = the 16 rows' sums of those 16 weights */
+            __m512i t[8], u[4], h[4];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++)
+                t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[c][2 * i], p[c][2 * i + 1]),
+                                        _mm512_unpackhi_epi32(p[c][2 * i], p[c][2 * i + 1]));
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++)
+                u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                        _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+            const __m512i v0 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0));
+            const __m512i v1 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2));
+            const __m512i v2 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0));
+            const __m512i v3 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2));
+            h[0] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
+            h[1] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
+            h[2] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
+            h[3] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
+            const float *xd = q->a.d + c * nb, *xds = q->a.ds + c * nb;
+            const int32_t *x16 = q->a.s16 + c * 2 * nb, *x32 = q->a.s32 + c * nb;
+            for (int e = 0; e < (two ? 2 : 1); e++) {
+                const int64_t gg = g + e;
+                if (q8_sub(type) == 16) {
+                    for (int hh = 0; hh < 2; hh++) {
+                        const int64_t sub = 2 * gg + hh;
+                        const __m512i ia = _mm512_sub_epi32(h[2 * e + hh], _mm512_set1_epi32(off * x16[sub]));
+                        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia),
+                                                 _mm512_mul_ps(_mm512_loadu_ps(sc + Q8_ROWS * sub), _mm512_set1_ps(xd[gg])),
+                                                 acc[c]);
+                    }
+                } else {
+                    __m512i ia = _mm512_add_epi32(h[2 * e], h[2 * e + 1]);
+                    if (off) ia = _mm512_sub_epi32(ia, _mm512_set1_epi32(off * x32[gg]));
+                    acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia),
+                                             _mm512_mul_ps(_mm512_loadu_ps(sc + Q8_ROWS * gg), _mm512_set1_ps(xd[gg])), acc[c]);
+                }
+                if (q8_bias(type))
+                    acc[c] = _mm512_fmadd_ps(_mm512_loadu_ps(bi + Q8_ROWS * gg), _mm512_set1_ps(xds[gg]), acc[c]);
+            }
+        }
+    }
+    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
+    for (int c = 0; c < nc; c++) {
+        float *d = j->dst + c * j->M + m;
+        __m512 v = acc[c];
+        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
+        _mm512_mask_storeu_ps(d, mask, v);
     }
 }
 
@@ -290,6 +417,13 @@ MM_INLINE void q8_rows_t(const struct q8_job *q, int64_t m0, int64_t m1, int ith
         const int nr = m1 - m < Q8_ROWS ? (int)(m1 - m) : Q8_ROWS;
         const uint8_t *rp[Q8_ROWS];
         for (int r = 0; r < Q8_ROWS; r++) rp[r] = j->w + (size_t)(m + (r < nr ? r : nr - 1)) * j->row_bytes;
+        switch (T) {
+        case 1: q8_vec(q, type, rp, sc, bi, m, nr, 1); continue;
+        case 2: q8_vec(q, type, rp, sc, bi, m, nr, 2); continue;
+        case 3: q8_vec(q, type, rp, sc, bi, m, nr, 3); continue;
+        case 4: q8_vec(q, type, rp, sc, bi, m, nr, 4); continue;
+        default: break;
+        }
         q8_fill(j, type, rp, codes, stage, sc, bi);
         int64_t t = 0;
         for (; t + Q8_COLS <= T; t += Q8_COLS) q8_block(q, type, codes, sc, bi, m, nr, t, Q8_COLS);
