@@ -145,8 +145,9 @@ static void q8_quantize_rows(void *p, int64_t t0, int64_t t1, int ith) {
                                   _mm512_cmp_ps_mask(a1, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
             const float amax = bad ? 0.0f : _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
             const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-            const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
+            /* a non-finite block's values are all 0 (its NaN scale carries the NaN) */
+            const __m512i q0 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
+            const __m512i q1 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
             _mm_storeu_si128((__m128i *)(qo + 32 * b), _mm512_cvtepi32_epi8(q0));
             _mm_storeu_si128((__m128i *)(qo + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
             const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);

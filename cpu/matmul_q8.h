@@ -3,7 +3,8 @@
  *
  * Arithmetic: each input row is quantized once per call in blocks of 32: d = max|x| / 127,
  * q = round-to-nearest-even(x * (127 / max|x|)) (all zero with d = 0 for an all-zero block;
- * d = NaN when the block holds a NaN or an infinity, so non-finite inputs stay visible). A weight
+ * d = NaN and every q = 0 when the block holds a NaN or an infinity, so non-finite inputs stay
+ * visible in the outputs). A weight
  * sub-block (32 weights; 16 for Q6_K, whose scales change every 16) of integer codes c and
  * scale s (plus a bias b per 32 weights for Q4_1, Q5_1, Q4_K, Q5_K) then contributes
  *     acc = fma((float)(sum c*q), s * d, acc)      and, with a bias,   acc = fma(b, d * sum q, acc)
