@@ -12,8 +12,9 @@
  *   speed choice only.
  * - Anywhere else (or RWKV7_CPU_ISA=scalar|avx, or rwkv7_mm_isa_force(RWKV7_MM_SCALAR)): the portable path below, 8 rows
  *   dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
- * Activations stay fp32 on every path (no int8 activation quantization, so nothing is lost beyond
- * fp32 rounding of the sums); F32 weights therefore keep the reference accuracy.
+ * Activations stay fp32 on these paths (nothing is lost beyond fp32 rounding of the sums); F32
+ * weights therefore keep the reference accuracy. With AVX-512 VNNI the quantized types go to the
+ * int8-activation path instead (matmul_q8.c; off for the "exact" device and RWKV7_CPU_INT8=0).
  * Determinism: the thread pool splits rows only, and each output's summation order is fixed by
  * the path (ISA) alone: results do not depend on the thread count, on T, or on the other
  * sequences in the call. Different ISAs give different (equally accurate) roundings. */
