@@ -17,9 +17,13 @@
 #include "dtype_random.h"
 #include "matmul_simd.h"
 
+/* BENCH_CPU_TIME=1: process CPU time instead of wall time, for -t 1 on a shared machine (time
+ * the process waits for a core is not counted; with more threads it sums their times). */
 static double now_s(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    static int cpu = -1;
+    if (cpu < 0) cpu = getenv("BENCH_CPU_TIME") && !strcmp(getenv("BENCH_CPU_TIME"), "1");
+    clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 

@@ -35,6 +35,8 @@ static void cpu_free(struct rwkv7_backend *be) {
         if (cpu->wkv_scratch) free(cpu->wkv_scratch[i]);
     }
     free(cpu->row_scratch);
+    if (cpu->q8_act) free(cpu->q8_act[0]);
+    free(cpu->q8_act);
     free(cpu->wkv_scratch);
     free(cpu);
 }
@@ -127,6 +129,9 @@ static enum rwkv7_status cpu_init(const char *device, int n_threads, struct rwkv
     if (!cpu) return rwkv7_fail(RWKV7_ERR_OOM, "cpu: out of memory");
     cpu->base.i = &cpu_vtable;
     cpu->n_threads = n_threads;
+    /* "exact": the reference for other backends (op checks, tests/test_ops.c) keeps fp32
+     * activations in every matmul, as the GPU backends do; see matmul_q8.h */
+    cpu->exact = device && !strcmp(device, "exact");
     cpu->pool = rwkv7_threadpool_init(n_threads);
     if (!cpu->pool) {
         free(cpu);
@@ -137,6 +142,7 @@ static enum rwkv7_status cpu_init(const char *device, int n_threads, struct rwkv
      * RWKV7_CPU_WKV_CHUNK=0 forces the serial recurrence, N forces chunks of N tokens. */
     const char *env = getenv("RWKV7_CPU_WKV_CHUNK");
     cpu->wkv_chunk = env ? atoi(env) : 16;
+    cpu->wkv_chunk_env = env != NULL; /* else the first int8 matmul sets it to 0: cpu/matmul_q8.c */
     if (cpu->wkv_chunk < 0 || cpu->wkv_chunk > 64) cpu->wkv_chunk = 0;
     snprintf(cpu->base.desc, sizeof cpu->base.desc, "CPU, %d thread%s, %s kernels", n_threads, n_threads == 1 ? "" : "s",
              rwkv7_mm_isa_name(rwkv7_mm_isa()));

@@ -24,6 +24,10 @@ struct rwkv7_cpu {
     float **wkv_scratch;  /* per thread: chunked WKV scratch */
     size_t wkv_scratch_n;
     int wkv_chunk;        /* tokens per chunk for the chunked WKV form; 0 = always serial */
+    bool wkv_chunk_env;   /* wkv_chunk was set by RWKV7_CPU_WKV_CHUNK */
+    float **q8_act;       /* one buffer: the int8-quantized matmul inputs (matmul_q8.c) */
+    size_t q8_act_n;
+    bool exact;           /* device "exact": fp32 activations only (a reference for other backends) */
 };
 
 static inline float *cpu_f32(const struct rwkv7_tensor *t) {

@@ -10,9 +10,9 @@
  * leftover elements (float types only, K % 32) one by one. The path that produced w (fused in
  * registers for small T, via an L1/L2 tile for large T) does not change any value, so a result
  * depends only on (weight row, input row, ISA): never on T, on the thread count, or on which
- * other rows or sequences share the call. Activations are never quantized (no int8 activation
- * rounding; the cost is that quantized types are decoded to fp32 in registers, which is what
- * bounds decode speed for the 4-6 bit types, see bench/RESULTS.md). */
+ * other rows or sequences share the call. These kernels never quantize activations (quantized
+ * types are decoded to fp32 in registers); on CPUs with AVX-512 VNNI the quantized types take the
+ * int8-activation kernels of matmul_q8.h instead, with the same invariants. */
 #ifndef RWKV7_MATMUL_SIMD_H
 #define RWKV7_MATMUL_SIMD_H
 

@@ -388,7 +388,7 @@ enum rwkv7_status rwkv7_backend_set_debug(struct rwkv7_backend *be, unsigned fla
     if ((flags & RWKV7_DEBUG_CHECK) && !be->dbg->cpu) {
         const struct rwkv7_backend_reg *r = rwkv7_backend_reg_find("cpu");
         RWKV7_ASSERT(r && r->init);
-        RWKV7_TRY(r->init(NULL, 0, &be->dbg->cpu));
+        RWKV7_TRY(r->init("exact", 0, &be->dbg->cpu)); /* fp32 activations: cpu/matmul_q8.h */
     }
     be->dbg->flags = flags;
     return RWKV7_OK;

@@ -6,13 +6,18 @@
  * column of a T-column call equals a 1-column call on that column alone), plus accumulate mode.
  * K covers 256, 768 and a size that is not a multiple of 256 (not of 32 for the float types,
  * which exercises the scalar tail); M is odd (partial 4-row and 8-row blocks) and big enough that
- * two threads really split it. */
+ * two threads really split it. On a CPU with AVX-512 VNNI the quantized types are also run through
+ * the int8-activation kernels (cpu/matmul_q8.c), checked against the same double-precision dot
+ * with the inputs quantized as matmul_q8.h documents (re-implemented here), and the fp32 AVX-512
+ * kernels are run too with the int8 path forced off. */
+#include <math.h>
 #include <stdint.h>
 
 #include "backend.h"
 #include "cpu.h"
 #include "dtype.h"
 #include "dtype_random.h"
+#include "matmul_q8.h"
 #include "matmul_simd.h"
 #include "status.h"
 #include "testing.h"
@@ -60,13 +65,29 @@ static int run_matmul(struct rwkv7_backend *be, int type, const void *w, int64_t
     return st == RWKV7_OK;
 }
 
+/* matmul_q8.h's input quantization, written out in scalar C: x becomes d * q per block of 32. */
+static void quantize_ref(const float *x, int64_t K, float *out) {
+    for (int64_t b = 0; b < K / 32; b++) {
+        const float *v = x + 32 * b;
+        float amax = 0;
+        bool bad = false;
+        for (int i = 0; i < 32; i++) {
+            bad |= !(fabsf(v[i]) <= 3.40282347e38f);
+            if (fabsf(v[i]) > amax) amax = fabsf(v[i]);
+        }
+        const float id = !bad && amax > 0 ? 127.0f / amax : 0.0f, d = bad ? NAN : amax / 127.0f;
+        for (int i = 0; i < 32; i++) out[32 * b + i] = d * nearbyintf(v[i] * id);
+    }
+}
+
 static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int type, int64_t K) {
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(type);
     const size_t rb = rwkv7_dtype_row_bytes(type, K);
     uint8_t *w = malloc(rb * M_ROWS);
     float *wf = malloc(sizeof(float) * (size_t)(K * M_ROWS));
     float *x = malloc(sizeof(float) * (size_t)(K * T_MAX));
-    double *ref = malloc(sizeof(double) * (size_t)(M_ROWS * T_MAX));
+    double *ref = malloc(sizeof(double) * (size_t)(M_ROWS * T_MAX)), *refq = malloc(sizeof(double) * (size_t)(M_ROWS * T_MAX));
+    float *xq = malloc(sizeof(float) * (size_t)(K * T_MAX));
     float *d1 = malloc(sizeof(float) * (size_t)(M_ROWS * T_MAX)), *d2 = malloc(sizeof(float) * (size_t)(M_ROWS * T_MAX));
     float *single = malloc(sizeof(float) * M_ROWS);
     rwkv7_dtype_random_rows(type, 77 + (uint64_t)type, w, M_ROWS, K, 0.05f);
@@ -76,16 +97,25 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
     }
+    const bool quant = K % 32 == 0 && ti->block > 1;
+    for (int64_t t = 0; t < T_MAX && quant; t++) quantize_ref(x + t * K, K, xq + t * K);
     for (int64_t t = 0; t < T_MAX; t++)
         for (int64_t m = 0; m < M_ROWS; m++) {
-            double acc = 0;
+            double acc = 0, accq = 0;
             for (int64_t k = 0; k < K; k++) acc += (double)wf[m * K + k] * x[t * K + k];
+            for (int64_t k = 0; k < K && quant; k++) accq += (double)wf[m * K + k] * xq[t * K + k];
             ref[t * M_ROWS + m] = acc;
+            refq[t * M_ROWS + m] = accq;
         }
     static const int64_t Ts[] = {1, 2, 5, 16, 37};
     const int best = rwkv7_mm_isa();
-    for (int isa = RWKV7_MM_SCALAR; isa <= best; isa++) {
+    for (int run = 0; run <= 2 * best + 1; run++) {
+        /* each level with the int8 path off, then on where it exists */
+        const int isa = run / 2, q8 = run % 2;
         rwkv7_mm_isa_force(isa);
+        rwkv7_mm_q8_force(q8);
+        if (q8 && !rwkv7_mm_q8_use(type, isa)) continue;
+        const double *want = q8 ? refq : ref;
         for (size_t ti_ = 0; ti_ < sizeof Ts / sizeof Ts[0]; ti_++) {
             const int64_t T = Ts[ti_];
             memset(d1, 0, sizeof(float) * (size_t)(M_ROWS * T));
@@ -97,12 +127,13 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
              * 1e-9 leaves margin yet catches any mis-decoded element (NMSE >= ~1e-4). */
             double num = 0, den = 0;
             for (int64_t i = 0; i < M_ROWS * T; i++) {
-                double e = d1[i] - ref[i];
+                double e = d1[i] - want[i];
                 num += e * e;
-                den += ref[i] * ref[i];
+                den += want[i] * want[i];
             }
             const double nmse = den > 0 ? num / den : num;
-            CHECK(nmse < 1e-9, "%s K=%lld T=%lld isa=%d: NMSE %.3g", ti->name, (long long)K, (long long)T, isa, nmse);
+            CHECK(nmse < 1e-9, "%s K=%lld T=%lld isa=%d int8=%d: NMSE %.3g", ti->name, (long long)K, (long long)T, isa,
+                  q8, nmse);
             CHECK(memcmp(d1, d2, sizeof(float) * (size_t)(M_ROWS * T)) == 0,
                   "%s K=%lld T=%lld isa=%d: 1 and 2 threads differ", ti->name, (long long)K, (long long)T, isa);
             /* each column equals the same column computed alone (T-independence, batching invariance) */
@@ -126,7 +157,19 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
         }
     }
     rwkv7_mm_isa_force(-1);
+    rwkv7_mm_q8_force(-1);
+    /* a non-finite input stays visible in every output of its column (the int8 path gives the
+     * block scale NaN rather than a finite rounding of it) */
+    memcpy(xq, x, sizeof(float) * (size_t)K);
+    xq[K / 2] = NAN;
+    for (int i = 0; i < M_ROWS; i++) single[i] = 0;
+    run_matmul(be2, type, w, K, xq, 1, single, false);
+    int finite = 0;
+    for (int i = 0; i < M_ROWS; i++) finite += isfinite(single[i]) != 0;
+    CHECK(finite == 0, "%s K=%lld: %d outputs finite with a NaN input", ti->name, (long long)K, finite);
     free(w);
+    free(refq);
+    free(xq);
     free(wf);
     free(x);
     free(ref);
