@@ -18,7 +18,7 @@
 #include "dtype.h"
 #include "status.h"
 
-#define RWKV7_VK_MAX_BINDINGS 10 /* wkv_out and wkv7 bind 9 buffers */
+#define RWKV7_VK_MAX_BINDINGS 14 /* matvec binds 4 weights, 4 inputs, 4 outputs, tables, partials */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
 #define RWKV7_VK_MAX_PENDING 64  /* tracked ranges since the last barrier; more forces one */
@@ -100,6 +100,7 @@ struct rwkv7_vk {
     VkPipeline *pipelines;      /* one per rwkv7_vk_spv_table entry, created on first use */
     struct rwkv7_buf *dummy;    /* bound to unused binding slots */
     struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
+    struct rwkv7_buf *partials; /* split-K matvec partial sums (ops.c), made on first use */
 
     /* Ranges read / written by the dispatches recorded since the last barrier in cmd. */
     struct rwkv7_vk_span pend_rd[RWKV7_VK_MAX_PENDING], pend_wr[RWKV7_VK_MAX_PENDING];
@@ -195,5 +196,12 @@ RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 /* fused ops this backend runs natively (the others use the generic fallback) */
 RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
+RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n);
+/* Lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32, or
+ * the subgroup size when larger, so subgroupAdd sums one row. */
+static inline uint32_t rwkv7_vk_matvec_lpr(const struct rwkv7_vk *vk) {
+    uint32_t sg = vk->subgroup_size;
+    return vk->subgroup_arith && sg > RWKV7_VK_MATVEC_LPR && sg <= RWKV7_VK_WG_MATVEC ? sg : RWKV7_VK_MATVEC_LPR;
+}
 
 #endif
