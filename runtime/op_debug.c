@@ -111,7 +111,14 @@ static const struct {
                              R(wkv_block, ln_b), R(wkv_block, kk), R(wkv_block, kmod), R(wkv_block, y)},
                             sizeof(struct rwkv7_wkv_block_args)},
     [RWKV7_OP_FFN_KEY] = {3, {W(ffn_key, dst), R(ffn_key, w), R(ffn_key, x)}, sizeof(struct rwkv7_ffn_key_args)},
+    /* product i is fields 3 i .. 3 i + 2; the slots past n are absent (field_tensor) */
+#define MM(i) W(matmul_n, m[i].dst), R(matmul_n, m[i].w), R(matmul_n, m[i].x)
+    [RWKV7_OP_MATMUL_N] = {3 * RWKV7_MATMUL_N_MAX,
+                           {MM(0), MM(1), MM(2), MM(3), MM(4), MM(5), MM(6), MM(7)},
+                           sizeof(struct rwkv7_matmul_n_args)},
+#undef MM
 };
+_Static_assert(3 * RWKV7_MATMUL_N_MAX <= MAX_FIELDS && RWKV7_MATMUL_N_MAX == 8, "op_debug: matmul_n fields");
 #undef R
 #undef W
 

@@ -117,7 +117,7 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     pc.k = (uint32_t)w0->ne[0];
     pc.t = t;
     pc.n = (uint32_t)n;
-    uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk), n_rg = 0, sum_m = 0, d_writes = 0;
+    uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk), n_rg = 0, sum_m = 0, d_writes = 1u << 13;
     for (int i = 0; i < n; i++) {
         pc.m[i] = (uint32_t)ps[i].w->ne[1];
         pc.w_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[i], ps[i].w, 2) * 2;
@@ -126,9 +126,15 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
         pc.mode[i] = ps[i].mode;
         n_rg += ceil_div(pc.m[i], rpw);
         sum_m += pc.m[i];
-        d_writes |= 1u << (8 + i);
     }
+    for (int i = 0; i < RWKV7_VK_MATVEC_MAX_N; i++) d_writes |= 1u << (8 + i);
+    /* Slots of absent products repeat product 0's ranges, and the partial-sum slot takes dst 0's
+     * when K is not split: the shader declares them all (as written, for the outputs), so the
+     * dependency tracking (and the synchronization validation) must see real, tracked ranges,
+     * never the shared dummy buffer. */
+    for (int i = n; i < RWKV7_VK_MATVEC_MAX_N; i++) vargs[i] = vargs[0], vargs[4 + i] = vargs[4], vargs[8 + i] = vargs[8];
     vargs[12] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    vargs[13] = vargs[8];
     mv_split(pc.k, n_rg, &pc.n_split, &pc.k_split);
     if ((uint64_t)pc.n_split * t * sum_m > MV_PARTIALS) pc.n_split = 1, pc.k_split = pc.k;
     bool sg = vk->subgroup_arith && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
@@ -138,7 +144,8 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
         return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes, n_rg, 1);
     if (!vk->partials) RWKV7_TRY(rwkv7_vk_make_buffer(vk, MV_PARTIALS * sizeof(float), false, &vk->partials));
     vargs[13] = (struct rwkv7_vk_arg){vk->partials, 0, (VkDeviceSize)pc.n_split * t * sum_m * sizeof(float)};
-    RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, 1u << 13, n_rg * pc.n_split, 1));
+    RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes | 1u << 13,
+                                n_rg * pc.n_split, 1));
     return rwkv7_vk_dispatch(vk, "matvec_reduce", &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes,
                              ceil_div((uint64_t)t * sum_m, RWKV7_VK_WG_ELEM), 1);
 }
