@@ -120,7 +120,14 @@ static const struct {
                            W(lora_up, u[3].dst), R(lora_up, u[3].w), R(lora_up, u[3].x), R(lora_up, u[3].bias),
                            W(lora_up, v), W(lora_up, v_first)},
                           sizeof(struct rwkv7_lora_up_args)},
+    /* product i is fields 3 i .. 3 i + 2; the slots past n are absent (field_tensor) */
+#define MM(i) W(matmul_n, m[i].dst), R(matmul_n, m[i].w), R(matmul_n, m[i].x)
+    [RWKV7_OP_MATMUL_N] = {3 * RWKV7_MATMUL_N_MAX,
+                           {MM(0), MM(1), MM(2), MM(3), MM(4), MM(5), MM(6), MM(7)},
+                           sizeof(struct rwkv7_matmul_n_args)},
+#undef MM
 };
+_Static_assert(3 * RWKV7_MATMUL_N_MAX <= MAX_FIELDS && RWKV7_MATMUL_N_MAX == 8, "op_debug: matmul_n fields");
 #undef R
 #undef W
 

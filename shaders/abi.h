@@ -21,8 +21,14 @@
 /* Workgroup sizes. 64 = two NVIDIA warps / one AMD wave64 / lavapipe-friendly. */
 #define RWKV7_VK_WG_ELEM 256   /* elementwise kernels: one invocation per element */
 #define RWKV7_VK_WG_ROW 64     /* row kernels (norm, key_prep, wkv_out): one workgroup per row/group */
-#define RWKV7_VK_WG_MATVEC 64  /* matvec: one workgroup per output row */
+#define RWKV7_VK_WG_MATVEC 128 /* matvec: several rows per workgroup, RWKV7_VK_MATVEC_LPR lanes each */
 #define RWKV7_VK_MATVEC_MAX_T 8 /* matvec handles up to this many input rows; more use the tiled path */
+/* Lanes per row of the matvec (specialization constant 0 overrides it with the device's subgroup
+ * size when that is larger, so a subgroup never straddles two rows). 32 lanes x 16 bytes = one
+ * 512-byte coalesced sweep of a row per step. */
+#define RWKV7_VK_MATVEC_LPR 32
+#define RWKV7_VK_MATVEC_MAX_N 4  /* products per matvec dispatch (matmul_n) */
+#define RWKV7_VK_MATVEC_XS 4096  /* floats of activations staged in shared memory per K tile */
 #define RWKV7_VK_MM_TILE_M 64  /* tiled matmul: output features per workgroup */
 #define RWKV7_VK_MM_TILE_T 32  /* tiled matmul: input rows (tokens) per workgroup */
 #define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */
@@ -55,6 +61,25 @@ RWKV7_PC(rwkv7_vk_pc_matmul) {
     RWKV7_U32 x_off;      /* float offset of x */
     RWKV7_U32 d_off;      /* float offset of dst */
     RWKV7_U32 accumulate; /* 0: dst = W x; 1: dst += W x; 2: dst = max(W x, 0)^2 (ffn_key) */
+};
+
+/* matvec (T <= RWKV7_VK_MATVEC_MAX_T): up to MATVEC_MAX_N independent products of one weight
+ * type and one k, dst_i (m_i, t) (=|+=) W_i (k, m_i) x_i (k, t), in one dispatch. Workgroups go
+ * to product 0 first, then 1, ...; each product gets ceil(m_i / rows per workgroup) * n_split.
+ * With n_split > 1 each workgroup sums k_split elements of K into the partial-sum buffer and
+ * matvec_reduce adds the n_split partials and applies the mode. */
+RWKV7_PC(rwkv7_vk_pc_matvec) {
+    RWKV7_U32 k;          /* input features (row length of every W_i) */
+    RWKV7_U32 t;          /* input rows */
+    RWKV7_U32 n;          /* products (1..RWKV7_VK_MATVEC_MAX_N) */
+    RWKV7_U32 n_split;    /* K splits (workgroups per row group) */
+    RWKV7_U32 k_split;    /* elements of K per split (a multiple of the block size) */
+    RWKV7_U32 pad0, pad1, pad2;
+    RWKV7_U32 m[4];       /* rows of W_i */
+    RWKV7_U32 w_off[4];   /* byte offset of W_i in its binding (0..3) */
+    RWKV7_U32 x_off[4];   /* float offset of x_i in its binding (4..7) */
+    RWKV7_U32 d_off[4];   /* float offset of dst_i in its binding (8..11) */
+    RWKV7_U32 mode[4];    /* 0: dst = W x; 1: dst += W x; 2: dst = max(W x, 0)^2 (ffn_key) */
 };
 
 /* embed: dst (c, t) = dequant(table row tokens[t]). */

@@ -298,10 +298,18 @@ static void build_cases(void) {
             snprintf(c->name, sizeof c->name, "NORM_SHIFT(c=%d,n_seq=%d,n_tok=%d,n_mix=%d)", C, n_seq, n_tok, n_mix);
         }
         static const int ffn_types[] = {RWKV7_DTYPE_F16, RWKV7_DTYPE_Q8_0, RWKV7_DTYPE_Q4_K};
-        for (int n = 1; n <= 4; n += 3) {
-            c = add_case(RWKV7_OP_MATMUL_N, RWKV7_DTYPE_Q4_K, C, n, rows, 0);
-            snprintf(c->name, sizeof c->name, "MATMUL_N(type=q4_K,k=%d,n=%d,t=%d)", C, n, rows);
-        }
+        /* q4_K / f16: up to four products per Vulkan matvec dispatch; q3_K: one per dispatch;
+         * k = 2048: narrow rows long enough for the split-K path. */
+        static const int mmn_types[] = {RWKV7_DTYPE_Q4_K, RWKV7_DTYPE_F16, RWKV7_DTYPE_Q3_K};
+        for (int ti = 0; ti < 3; ti++)
+            for (int n = 1; n <= 4; n += 3)
+                for (int kk = C; kk <= 2048; kk *= 8) {
+                    if (kk > C && (s > 0 || n == 1)) continue; /* one long case per type */
+                    int ty = mmn_types[ti];
+                    c = add_case(RWKV7_OP_MATMUL_N, ty, kk, n, rows, 0);
+                    snprintf(c->name, sizeof c->name, "MATMUL_N(type=%s,k=%d,n=%d,t=%d)", rwkv7_dtype_name(ty), kk, n,
+                             rows);
+                }
         for (int i = 0; i < 3; i++) {
             c = add_case(RWKV7_OP_FFN_KEY, ffn_types[i], C, 4 * C + 32, rows, 0);
             snprintf(c->name, sizeof c->name, "FFN_KEY(type=%s,c=%d,f=%d,t=%d)", rwkv7_dtype_name(ffn_types[i]), C,

@@ -71,11 +71,116 @@ RWKV7_OP_SIG(rwkv7_vk_embed, embed) {
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(n, 64), 1);
 }
 
+/* ---- matvec (T <= RWKV7_VK_MATVEC_MAX_T, and every T in the batch-invariant mode) ---- */
+
+#define MV_PARTIALS (1u << 20)   /* floats of split-K partial sums (4 MiB, made on first use) */
+#define MV_TARGET_WG 512         /* split K until a product group has this many workgroups ... */
+#define MV_MIN_SPLIT 512         /* ... while each split keeps at least this many elements */
+#define MV_MAX_SPLIT 16
+
+/* One product of a matvec group: dst = W x in mode (0 set, 1 accumulate, 2 relu^2). */
+struct mv_prod {
+    const struct rwkv7_tensor *dst, *w, *x;
+    uint32_t mode;
+};
+
+/* Products per dispatch for a weight type: matvec_unit.glsl decodes the common types from any
+ * of the four weight bindings; the others (dequant.glsl's dq32) from binding 0 only. */
+static int mv_max_n(int type) {
+    switch (type) {
+    case RWKV7_DTYPE_F32: case RWKV7_DTYPE_F16: case RWKV7_DTYPE_BF16: case RWKV7_DTYPE_Q8_0:
+    case RWKV7_DTYPE_Q4_0: case RWKV7_DTYPE_Q4_1: case RWKV7_DTYPE_Q5_0: case RWKV7_DTYPE_Q5_1:
+    case RWKV7_DTYPE_IQ4_NL: case RWKV7_DTYPE_Q4_K: case RWKV7_DTYPE_Q5_K: case RWKV7_DTYPE_Q6_K:
+        return RWKV7_VK_MATVEC_MAX_N;
+    default: return 1;
+    }
+}
+
+/* K splits for a group of n_rg row groups at row length k: a GPU needs hundreds of workgroups in
+ * flight, so narrow matrices (the LoRA downs) and long rows (FFN value) give each row several
+ * workgroups. Depends on the shapes only, never on t: the batch-invariant mode needs every row
+ * summed in the same order at every t. k_split is a multiple of 256 (every block size). */
+static void mv_split(uint32_t k, uint32_t n_rg, uint32_t *n_split, uint32_t *k_split) {
+    uint32_t s = 1;
+    while (s < MV_MAX_SPLIT && n_rg * s < MV_TARGET_WG && k / (2 * s) >= MV_MIN_SPLIT) s *= 2;
+    uint32_t ks = (ceil_div(k, s) + 255) / 256 * 256;
+    *k_split = ks;
+    *n_split = ceil_div(k, ks);
+}
+
+/* One dispatch (plus the reduce pass when split) for n <= mv_max_n products of one type, one k
+ * and one row count t <= MATVEC_MAX_T, starting r rows into each x / dst. */
+static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *ps, int n, uint32_t r, uint32_t t) {
+    const struct rwkv7_tensor *w0 = ps[0].w;
+    struct rwkv7_vk_arg vargs[RWKV7_VK_MAX_BINDINGS] = {0};
+    struct rwkv7_vk_pc_matvec pc = {0};
+    pc.k = (uint32_t)w0->ne[0];
+    pc.t = t;
+    pc.n = (uint32_t)n;
+    uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk), n_rg = 0, sum_m = 0, d_writes = 1u << 13;
+    for (int i = 0; i < n; i++) {
+        pc.m[i] = (uint32_t)ps[i].w->ne[1];
+        pc.w_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[i], ps[i].w, 2) * 2;
+        pc.x_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[4 + i], ps[i].x, 4) + r * pc.k;
+        pc.d_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[8 + i], ps[i].dst, 4) + r * pc.m[i];
+        pc.mode[i] = ps[i].mode;
+        n_rg += ceil_div(pc.m[i], rpw);
+        sum_m += pc.m[i];
+    }
+    for (int i = 0; i < RWKV7_VK_MATVEC_MAX_N; i++) d_writes |= 1u << (8 + i);
+    /* Slots of absent products repeat product 0's ranges, and the partial-sum slot takes dst 0's
+     * when K is not split: the shader declares them all (as written, for the outputs), so the
+     * dependency tracking (and the synchronization validation) must see real, tracked ranges,
+     * never the shared dummy buffer. */
+    for (int i = n; i < RWKV7_VK_MATVEC_MAX_N; i++) vargs[i] = vargs[0], vargs[4 + i] = vargs[4], vargs[8 + i] = vargs[8];
+    vargs[12] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
+    vargs[13] = vargs[8];
+    mv_split(pc.k, n_rg, &pc.n_split, &pc.k_split);
+    if ((uint64_t)pc.n_split * t * sum_m > MV_PARTIALS) pc.n_split = 1, pc.k_split = pc.k;
+    bool sg = vk->subgroup_arith && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
+    char name[32];
+    snprintf(name, sizeof name, "matvec_%s%s", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "");
+    if (pc.n_split == 1)
+        return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes, n_rg, 1);
+    if (!vk->partials) RWKV7_TRY(rwkv7_vk_make_buffer(vk, MV_PARTIALS * sizeof(float), false, &vk->partials));
+    vargs[13] = (struct rwkv7_vk_arg){vk->partials, 0, (VkDeviceSize)pc.n_split * t * sum_m * sizeof(float)};
+    RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes | 1u << 13,
+                                n_rg * pc.n_split, 1));
+    return rwkv7_vk_dispatch(vk, "matvec_reduce", &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes,
+                             ceil_div((uint64_t)t * sum_m, RWKV7_VK_WG_ELEM), 1);
+}
+
+/* Products of one type, one k and one row count: dispatches of up to mv_max_n products, each
+ * over slices of MATVEC_MAX_T rows. The matvec kernel sums each row in the same order whatever
+ * t is (and splits K by shape only), so slicing gives every row the bits it gets alone: that is
+ * the batch-invariant mode. */
+static enum rwkv7_status mv_group(struct rwkv7_vk *vk, const struct mv_prod *ps, int n) {
+    uint32_t t_all = (uint32_t)rwkv7_tensor_nrows(ps[0].x);
+    for (int i = 0; i < n; i++) {
+        const struct rwkv7_tensor *ts[3] = {ps[i].w, ps[i].x, ps[i].dst};
+        for (int j = 0; j < 3; j++) RWKV7_TRY(check_u32("matmul", ts[j]));
+    }
+    int step = mv_max_n(ps[0].w->type);
+    for (uint32_t r = 0; r < t_all; r += RWKV7_VK_MATVEC_MAX_T) {
+        uint32_t t = t_all - r < RWKV7_VK_MATVEC_MAX_T ? t_all - r : RWKV7_VK_MATVEC_MAX_T;
+        for (int i = 0; i < n; i += step) RWKV7_TRY(mv_dispatch(vk, ps + i, n - i < step ? n - i : step, r, t));
+    }
+    return RWKV7_OK;
+}
+
+static bool use_matvec(const struct rwkv7_vk *vk, const struct rwkv7_tensor *x) {
+    return rwkv7_tensor_nrows(x) <= RWKV7_VK_MATVEC_MAX_T || vk->row_invariant;
+}
+
 /* dst = W x; mode 1: dst += W x; mode 2: dst = max(W x, 0)^2 (the fused ffn_key epilogue). */
 static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_tensor *dst,
                                    const struct rwkv7_tensor *w, const struct rwkv7_tensor *x, uint32_t mode) {
     struct rwkv7_vk *vk = as_vk(be);
     RWKV7_TRY(rwkv7_vk_alive(vk));
+    if (use_matvec(vk, x)) {
+        struct mv_prod p = {dst, w, x, mode};
+        return mv_group(vk, &p, 1);
+    }
     const struct rwkv7_tensor *ts[3] = {w, x, dst};
     for (int i = 0; i < 3; i++) RWKV7_TRY(check_u32("matmul", ts[i]));
     struct rwkv7_vk_arg vargs[4] = {0};
@@ -89,24 +194,9 @@ static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_
     pc.d_off = rwkv7_vk_arg_tensor(vk, &vargs[2], dst, 4);
     pc.accumulate = mode;
     vargs[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
-    const char *sfx = rwkv7_vk_type_suffix[w->type];
-    char name[32];
-    if (pc.t <= RWKV7_VK_MATVEC_MAX_T || vk->row_invariant) {
-        /* The matvec kernel accumulates each row in the same order whatever pc.t is, so slicing
-         * the rows into groups of MATVEC_MAX_T gives every row the bits it gets alone: that is
-         * the batch-invariant mode. */
-        snprintf(name, sizeof name, "matvec_%s%s", sfx, vk->subgroup_arith ? "_sg" : "");
-        uint32_t t_all = pc.t, x0 = pc.x_off, d0 = pc.d_off;
-        for (uint32_t r = 0; r < t_all; r += RWKV7_VK_MATVEC_MAX_T) {
-            pc.t = t_all - r < RWKV7_VK_MATVEC_MAX_T ? t_all - r : RWKV7_VK_MATVEC_MAX_T;
-            pc.x_off = x0 + r * pc.k;
-            pc.d_off = d0 + r * pc.m;
-            RWKV7_TRY(rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, pc.m, 1));
-        }
-        return RWKV7_OK;
-    }
     /* Tiled path: grid x = feature tiles, y = row tiles. */
-    snprintf(name, sizeof name, "matmul_%s", sfx);
+    char name[32];
+    snprintf(name, sizeof name, "matmul_%s", rwkv7_vk_type_suffix[w->type]);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
@@ -115,6 +205,34 @@ RWKV7_OP_SIG(rwkv7_vk_matmul, matmul) { return vk_matmul(be, args->dst, args->w,
 
 /* Fused: the matmul kernels with a relu^2 epilogue, one dispatch instead of two. */
 RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key) { return vk_matmul(be, args->dst, args->w, args->x, 2u); }
+
+/* Fused: independent products (r/k/v; the LoRA downs): the matvec-sized ones of one weight type,
+ * k and row count share dispatches (workgroup ranges per product); the rest run one by one. */
+RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n) {
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    bool done[RWKV7_MATMUL_N_MAX] = {false};
+    for (int i = 0; i < args->n; i++) {
+        if (done[i]) continue;
+        const struct rwkv7_matmul_args *a = &args->m[i];
+        if (!use_matvec(vk, a->x)) {
+            RWKV7_TRY(vk_matmul(be, a->dst, a->w, a->x, a->accumulate ? 1u : 0u));
+            continue;
+        }
+        struct mv_prod ps[RWKV7_MATMUL_N_MAX] = {{0}};
+        int n = 0;
+        for (int j = i; j < args->n; j++) {
+            const struct rwkv7_matmul_args *b = &args->m[j];
+            if (done[j] || b->w->type != a->w->type || b->w->ne[0] != a->w->ne[0] ||
+                rwkv7_tensor_nrows(b->x) != rwkv7_tensor_nrows(a->x))
+                continue;
+            ps[n++] = (struct mv_prod){b->dst, b->w, b->x, b->accumulate ? 1u : 0u};
+            done[j] = true;
+        }
+        RWKV7_TRY(mv_group(vk, ps, n));
+    }
+    return RWKV7_OK;
+}
 
 RWKV7_OP_SIG(rwkv7_vk_norm, norm) {
     const struct rwkv7_tensor *dst = args->dst, *x = args->x, *w = args->w, *b = args->b;

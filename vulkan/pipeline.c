@@ -12,6 +12,7 @@
 _Static_assert(sizeof(struct rwkv7_vk_pc_matmul) == 32, "abi.h: matmul push layout");
 _Static_assert(sizeof(struct rwkv7_vk_pc_embed) == 32, "abi.h: embed push layout");
 _Static_assert(sizeof(struct rwkv7_vk_pc_elem) == 64, "abi.h: elem push layout");
+_Static_assert(sizeof(struct rwkv7_vk_pc_matvec) == 112, "abi.h: matvec push layout");
 
 #define RWKV7_VK_POOL_SETS 1024 /* descriptor sets per pool reset (non-push path) */
 
@@ -72,12 +73,17 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                                         .pCode = s->code};
         VkShaderModule mod;
         VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
+        /* matvec variants: constant 0 = lanes per row (matvec.comp's LPR). */
+        uint32_t lpr = rwkv7_vk_matvec_lpr(vk);
+        VkSpecializationMapEntry me = {.constantID = 0, .offset = 0, .size = sizeof lpr};
+        VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &me, .dataSize = sizeof lpr, .pData = &lpr};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                       .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                       .module = mod,
-                      .pName = "main"},
+                      .pName = "main",
+                      .pSpecializationInfo = strncmp(name, "matvec_", 7) == 0 ? &spec : NULL},
             .layout = vk->layout};
         VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, &vk->pipelines[idx]);
         vkDestroyShaderModule(vk->device, mod, NULL);

@@ -22,7 +22,7 @@
 #include "dtype.h"
 #include "status.h"
 
-#define RWKV7_VK_MAX_BINDINGS 16 /* lora_up binds 16 buffers, wkv_block 14 */
+#define RWKV7_VK_MAX_BINDINGS 16 /* lora_up binds 16 buffers, wkv_block 14, matvec 14 (4 weights, 4 inputs, 4 outputs, tables, partials) */
 #define RWKV7_VK_PC_SIZE 128     /* push-constant range: the guaranteed minimum */
 #define RWKV7_VK_MAX_GRAPHS 16   /* recorded steps kept for graph_launch */
 #define RWKV7_VK_RING 4          /* submissions in flight at most (one fence each) */
@@ -109,6 +109,7 @@ struct rwkv7_vk {
     VkPipeline *pipelines;      /* one per rwkv7_vk_spv_table entry, created on first use */
     struct rwkv7_buf *dummy;    /* bound to unused binding slots */
     struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
+    struct rwkv7_buf *partials; /* split-K matvec partial sums (ops.c), made on first use */
 
     /* Ranges read / written by the dispatches recorded since the last barrier in cmd. */
     struct rwkv7_vk_span pend_rd[RWKV7_VK_MAX_PENDING], pend_wr[RWKV7_VK_MAX_PENDING];
@@ -214,5 +215,12 @@ RWKV7_OP_SIG(rwkv7_vk_ffn_key, ffn_key);
 RWKV7_OP_SIG(rwkv7_vk_norm_shift, norm_shift);
 RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block);
 RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up);
+RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n);
+/* Lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32, or
+ * the subgroup size when larger, so subgroupAdd sums one row. */
+static inline uint32_t rwkv7_vk_matvec_lpr(const struct rwkv7_vk *vk) {
+    uint32_t sg = vk->subgroup_size;
+    return vk->subgroup_arith && sg > RWKV7_VK_MATVEC_LPR && sg <= RWKV7_VK_WG_MATVEC ? sg : RWKV7_VK_MATVEC_LPR;
+}
 
 #endif

@@ -157,6 +157,7 @@ static void vk_free(struct rwkv7_backend *be) {
         vk->cmd = VK_NULL_HANDLE;
         if (vk->dummy) rwkv7_vk_buf_free(be, vk->dummy);
         if (vk->tables) rwkv7_vk_buf_free(be, vk->tables);
+        if (vk->partials) rwkv7_vk_buf_free(be, vk->partials);
         rwkv7_vk_pipelines_free(vk);
         for (int i = 0; i < vk->n_blocks; i++) { /* blocks of buffers the caller never freed */
             if (vk->blocks[i].alias) {
@@ -205,6 +206,7 @@ static const struct rwkv7_backend_i vk_iface = {
     .norm_shift = rwkv7_vk_norm_shift,
     .wkv_block = rwkv7_vk_wkv_block,
     .lora_up = rwkv7_vk_lora_up,
+    .matmul_n = rwkv7_vk_matmul_n,
 };
 
 /* Picks the physical device: "Vulkan<N>" / "<N>" by index, NULL/"auto" the best ranked type,

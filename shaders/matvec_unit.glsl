@@ -1,0 +1,190 @@
+/* matvec_unit.glsl: the per-weight-buffer half of matvec.comp, included once per weight binding
+ * with WQ (its uint view), WV (its uvec4 view) and FN(name) (a suffix for the function names)
+ * defined, because GLSL cannot pass a buffer to a function. It defines the word readers, the unit
+ * decoder FN(dqu) (one lane's natural slice of a block: UW weights as NG vec4 groups at the block
+ * offsets upos(j, i); matvec.comp defines UW, NG, upos per type) and FN(rowdot), the K loop of
+ * one row. Tensors are only 2-byte aligned, so words are read at even byte offsets (the uvec4
+ * view serves float rows whose offset and length are multiples of 16). */
+
+uint FN(r16)(uint b) { return (WQ[b >> 2] >> ((b & 2u) << 3)) & 0xFFFFu; }
+uint FN(r32)(uint b) {
+    uint w = b >> 2;
+    return (b & 2u) == 0u ? WQ[w] : ((WQ[w] >> 16) | (WQ[w + 1u] << 16));
+}
+uint FN(r8)(uint b) { return (WQ[b >> 2] >> ((b & 3u) << 3)) & 0xFFu; }
+float FN(rh)(uint b) { return unpackHalf2x16(FN(r16)(b)).x; }
+
+#if defined(FLOAT_WEIGHTS)
+/* Floats: the UW weights from byte bb (16 bytes: 4 f32 or 8 f16/bf16). */
+uvec4 FN(ld16)(uint bb, bool al) {
+    if (al) return WV[bb >> 4];
+    return uvec4(FN(r32)(bb), FN(r32)(bb + 4u), FN(r32)(bb + 8u), FN(r32)(bb + 12u));
+}
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    uvec4 u = FN(ld16)(bb + 16u * j, al);
+#if defined(TYPE_F32)
+    g[0] = uintBitsToFloat(u);
+#elif defined(TYPE_F16)
+    g[0] = vec4(unpackHalf2x16(u.x), unpackHalf2x16(u.y));
+    g[1] = vec4(unpackHalf2x16(u.z), unpackHalf2x16(u.w));
+#else
+    g[0] = uintBitsToFloat(uvec4(u.x << 16, u.x & 0xFFFF0000u, u.y << 16, u.y & 0xFFFF0000u));
+    g[1] = uintBitsToFloat(uvec4(u.z << 16, u.z & 0xFFFF0000u, u.w << 16, u.w & 0xFFFF0000u));
+#endif
+}
+/* The unit that crosses the end of a row of k % UW != 0 elements: zero past k. */
+void FN(dqtail)(uint rowb, uint e, out vec4 g[NG]) {
+    for (uint i = 0u; i < UW; i++) {
+        float v = 0.0;
+        if (e + i < p.k) {
+#if defined(TYPE_F32)
+            v = uintBitsToFloat(FN(r32)(rowb + 4u * (e + i)));
+#elif defined(TYPE_F16)
+            v = unpackHalf2x16(FN(r16)(rowb + 2u * (e + i))).x;
+#else
+            v = uintBitsToFloat(FN(r16)(rowb + 2u * (e + i)) << 16);
+#endif
+        }
+        g[i >> 2][i & 3u] = v;
+    }
+}
+#elif defined(TYPE_Q8_0)
+/* Quarter block: 8 int8 at byte 2 + 8 j. */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    float d = FN(rh)(bb);
+    uint u0 = FN(r32)(bb + 2u + 8u * j), u1 = FN(r32)(bb + 6u + 8u * j);
+    g[0] = d * vec4(sbyte(u0, 0u), sbyte(u0, 1u), sbyte(u0, 2u), sbyte(u0, 3u));
+    g[1] = d * vec4(sbyte(u1, 0u), sbyte(u1, 1u), sbyte(u1, 2u), sbyte(u1, 3u));
+}
+#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_IQ4_NL) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+/* One word of qs (bytes 4 j .. 4 j + 3): elements 4 j .. 4 j + 3 (low nibbles) and 16 + 4 j ..
+ * (high nibbles), plus bit j / j + 16 of qh for the 5-bit types. */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    float d = FN(rh)(bb);
+#if defined(TYPE_Q4_1)
+    float m = FN(rh)(bb + 2u);
+    uint u = FN(r32)(bb + 4u + 4u * j);
+#elif defined(TYPE_Q5_1)
+    float m = FN(rh)(bb + 2u);
+    uint qh = FN(r32)(bb + 4u) >> (4u * j);
+    uint u = FN(r32)(bb + 8u + 4u * j);
+#elif defined(TYPE_Q5_0)
+    uint qh = FN(r32)(bb + 2u) >> (4u * j);
+    uint u = FN(r32)(bb + 6u + 4u * j);
+#else
+    uint u = FN(r32)(bb + 2u + 4u * j);
+#endif
+    uvec4 lo = (uvec4(u) >> uvec4(0u, 8u, 16u, 24u)) & 15u;
+    uvec4 hi = (uvec4(u) >> uvec4(4u, 12u, 20u, 28u)) & 15u;
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+    lo |= ((uvec4(qh) >> uvec4(0u, 1u, 2u, 3u)) & 1u) << 4;
+    hi |= ((uvec4(qh) >> uvec4(16u, 17u, 18u, 19u)) & 1u) << 4;
+#endif
+#if defined(TYPE_Q4_0)
+    g[0] = (vec4(lo) - 8.0) * d;
+    g[1] = (vec4(hi) - 8.0) * d;
+#elif defined(TYPE_Q5_0)
+    g[0] = (vec4(lo) - 16.0) * d;
+    g[1] = (vec4(hi) - 16.0) * d;
+#elif defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+    g[0] = vec4(lo) * d + m;
+    g[1] = vec4(hi) * d + m;
+#else
+    g[0] = d * vec4(kvalues_iq4nl[lo.x], kvalues_iq4nl[lo.y], kvalues_iq4nl[lo.z], kvalues_iq4nl[lo.w]);
+    g[1] = d * vec4(kvalues_iq4nl[hi.x], kvalues_iq4nl[hi.y], kvalues_iq4nl[hi.z], kvalues_iq4nl[hi.w]);
+#endif
+}
+#elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+/* Unit j = 8 c + i: qs word i of 32-byte chunk c, i.e. elements 64 c + 4 i .. (low nibbles,
+ * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1); the two 6-bit
+ * scale/min pairs are unpacked once for the unit. */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    uint c = j >> 3, i = j & 7u, s = bb + 4u;
+    vec2 dm = unpackHalf2x16(FN(r32)(bb));
+    uint sl = 2u * c, sh = sl + 1u; /* sub-blocks; sl < 4 iff c < 2 */
+    float scl, mnl, sch, mnh;
+    if (c < 2u) {
+        scl = float(FN(r8)(s + sl) & 63u), mnl = float(FN(r8)(s + sl + 4u) & 63u);
+        sch = float(FN(r8)(s + sh) & 63u), mnh = float(FN(r8)(s + sh + 4u) & 63u);
+    } else {
+        scl = float((FN(r8)(s + sl + 4u) & 15u) | ((FN(r8)(s + sl - 4u) >> 6) << 4));
+        mnl = float((FN(r8)(s + sl + 4u) >> 4) | ((FN(r8)(s + sl) >> 6) << 4));
+        sch = float((FN(r8)(s + sh + 4u) & 15u) | ((FN(r8)(s + sh - 4u) >> 6) << 4));
+        mnh = float((FN(r8)(s + sh + 4u) >> 4) | ((FN(r8)(s + sh) >> 6) << 4));
+    }
+#if defined(TYPE_Q5_K)
+    uint u = FN(r32)(bb + 48u + 32u * c + 4u * i);
+    uint hb = FN(r32)(bb + 16u + 4u * i);
+#else
+    uint u = FN(r32)(bb + 16u + 32u * c + 4u * i);
+#endif
+    uvec4 lo = (uvec4(u) >> uvec4(0u, 8u, 16u, 24u)) & 15u;
+    uvec4 hi = (uvec4(u) >> uvec4(4u, 12u, 20u, 28u)) & 15u;
+#if defined(TYPE_Q5_K)
+    lo |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sl)) & 1u) << 4;
+    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sh)) & 1u) << 4;
+#endif
+    g[0] = (dm.x * scl) * vec4(lo) - dm.y * mnl;
+    g[1] = (dm.x * sch) * vec4(hi) - dm.y * mnh;
+}
+#elif defined(TYPE_Q6_K)
+/* Unit j = 8 h + i: ql words i and 8 + i of half h and qh word i of half h: elements
+ * 128 h + 32 q + 4 i .. for q = 0..3, with int8 scale 8 h + 2 q + i / 4. */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    uint h = j >> 3, i = j & 7u;
+    float d = FN(rh)(bb + 208u);
+    uint ul0 = FN(r32)(bb + 64u * h + 4u * i), ul1 = FN(r32)(bb + 64u * h + 32u + 4u * i);
+    uint uh = FN(r32)(bb + 128u + 32u * h + 4u * i);
+    uint s0 = bb + 192u + 8u * h + (i >> 2);
+    const uvec4 sh = uvec4(0u, 8u, 16u, 24u);
+    for (uint q = 0u; q < 4u; q++) {
+        uint ul = (q & 1u) == 0u ? ul0 : ul1;
+        uvec4 lo4 = (uvec4(ul) >> (sh + (q >> 1) * 4u)) & 15u;
+        uvec4 hi2 = (uvec4(uh) >> (sh + 2u * q)) & 3u;
+        float sc = float(int(FN(r8)(s0 + 2u * q) << 24) >> 24);
+        g[q] = (d * sc) * (vec4(lo4 | (hi2 << 4)) - 32.0);
+    }
+}
+#else
+/* Other types: one 32-element chunk per lane, dequantized by dequant.glsl's dq32 (binding 0
+ * only, so these types run one product per dispatch). */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
+    float v[32];
+    dq32(bb, j, v);
+    for (uint i = 0u; i < 8u; i++) g[i] = vec4(v[4u * i], v[4u * i + 1u], v[4u * i + 2u], v[4u * i + 3u]);
+}
+#endif
+
+/* acc[t] += this lane's share of row (bytes from rowb) . x_pi (rows t) over K range [kb, ke).
+ * The activations of each K tile are staged in shared memory by the whole workgroup (so every
+ * invocation, live or not, runs the same number of barriers). Lane `lane` takes the units whose
+ * index in the row is lane mod LPR, in increasing order: the accumulation order of a row does not
+ * depend on t or on the tile length (the batch-invariant mode relies on it). */
+void FN(rowdot)(uint pi, bool live, uint rowb, bool al, uint kb, uint ke, uint lane, inout float acc[MAXT]) {
+    uint kt_max = tile_len(p.t);
+    for (uint k0 = kb; k0 < ke; k0 += kt_max) {
+        uint kt = min(kt_max, ke - k0);
+        barrier();
+        stage_x(pi, k0, kt, kt_max);
+        barrier();
+        if (!live) continue;
+        uint u0 = k0 / UW, u1 = (k0 + kt + UW - 1u) / UW;
+        for (uint u = u0 + (lane + LPR - u0 % LPR) % LPR; u < u1; u += LPR) {
+            uint e = u * UW, b = e / QK, j = (e % QK) / UW;
+            vec4 g[NG];
+#if defined(FLOAT_WEIGHTS)
+            if (e + UW > p.k)
+                FN(dqtail)(rowb, e, g);
+            else
+#endif
+                FN(dqu)(rowb + b * BB, j, al, g);
+            uint xb = b * QK - k0;
+            for (uint t = 0u; t < MAXT; t++) {
+                if (t >= p.t) break;
+                float s = 0.0;
+                for (uint i = 0u; i < NG; i++) s += dot(g[i], Xs[(t * kt_max + xb + upos(j, i)) >> 2]);
+                acc[t] += s;
+            }
+        }
+    }
+}
