@@ -50,8 +50,8 @@ bool rwkv7_cuda_is_dead(void) { return g_dead.load(); }
 /* ---- banner ---- */
 
 static void update_desc(struct rwkv7_cuda *cu) {
-    snprintf(cu->base.desc, sizeof cu->base.desc, "%.200s, %.1f MiB allocated", cu->banner,
-             (double)cu->allocated / (1024.0 * 1024.0));
+    snprintf(cu->base.desc, sizeof cu->base.desc, "%.200s, %.1f MiB allocated%s", cu->banner,
+             (double)cu->allocated / (1024.0 * 1024.0), cu->pdl ? ", PDL" : "");
 }
 
 /* ---- device entries ---- */
@@ -257,6 +257,8 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     switch (op) {
     case RWKV7_OP_EMBED:
     case RWKV7_OP_MATMUL:
+    case RWKV7_OP_MATMUL_N:
+    case RWKV7_OP_FFN_KEY:
         return rwkv7_cuda_weight_type_ok(wtype);
     case RWKV7_OP_NORM:
     case RWKV7_OP_TOKEN_SHIFT:
@@ -267,6 +269,8 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     case RWKV7_OP_WKV7:
     case RWKV7_OP_WKV_OUT:
     case RWKV7_OP_LAST_ROWS:
+    case RWKV7_OP_NORM_SHIFT:
+    case RWKV7_OP_WKV_BLOCK:
         return true;
     default:
         return false;
@@ -429,11 +433,9 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .graph_drop = cuda_graph_drop,
 #define RWKV7_X_(U, l) .l = rwkv7_cuda_##l,
     RWKV7_OP_LIST(RWKV7_X_)
+    /* fused ops, one kernel each at decode (matmul.cu, norm.cu, wkv7.cu) */
+    RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
-    .matmul_n = NULL, /* fused ops: the generic fallback for now */
-    .norm_shift = NULL,
-    .wkv_block = NULL,
-    .ffn_key = NULL,
 };
 
 /* ---- init ---- */
@@ -538,6 +540,11 @@ static enum rwkv7_status cuda_init(const char *device, int n_threads, struct rwk
         st = rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: %s has compute capability %d.%d; 7.5 or newer is needed",
                         cu->prop.name, cu->prop.major, cu->prop.minor);
         goto fail;
+    }
+    {
+        /* Programmatic dependent launch (common.cuh) needs sm_90; RWKV7_CUDA_PDL=0 turns it off. */
+        const char *env = getenv("RWKV7_CUDA_PDL");
+        cu->pdl = cu->prop.major >= 9 && !(env && strcmp(env, "0") == 0);
     }
     INIT_CHECK(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     INIT_CHECK(rwkv7_cuda_embed_init());
