@@ -334,6 +334,24 @@ static struct rwkv7_cuda_graph *find_graph(struct rwkv7_cuda *cu, uint64_t key) 
     return NULL;
 }
 
+/* RWKV7_CUDA_GRAPH_INFO=1: one line per recorded step with its kernel and other nodes, so a GPU
+ * run shows the kernels per decoded token (README "CUDA": 18 L + 1 kernels for L layers today). */
+static void print_graph_info(const struct rwkv7_cuda *cu, cudaGraph_t graph) {
+    size_t n = 0, kernels = 0;
+    if (cudaGraphGetNodes(graph, NULL, &n) != cudaSuccess) return (void)cudaGetLastError();
+    cudaGraphNode_t *nodes = (cudaGraphNode_t *)calloc(n ? n : 1, sizeof *nodes);
+    if (nodes && cudaGraphGetNodes(graph, nodes, &n) == cudaSuccess) {
+        for (size_t i = 0; i < n; i++) {
+            enum cudaGraphNodeType t;
+            if (cudaGraphNodeGetType(nodes[i], &t) == cudaSuccess && t == cudaGraphNodeTypeKernel) kernels++;
+        }
+        fprintf(stderr, "cuda: recorded step %016llx: %zu kernels, %zu other nodes%s\n",
+                (unsigned long long)cu->capture_key, kernels, n - kernels, cu->pdl ? " (PDL)" : "");
+    }
+    (void)cudaGetLastError();
+    free(nodes);
+}
+
 static enum rwkv7_status cuda_graph_begin(struct rwkv7_backend *be, uint64_t key) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
@@ -358,6 +376,7 @@ static enum rwkv7_status cuda_graph_end(struct rwkv7_backend *be, bool keep) {
         (void)cudaGraphDestroy(graph);
         return RWKV7_OK;
     }
+    if (cu->graph_info) print_graph_info(cu, graph);
     cudaGraphExec_t exec = NULL;
     cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
     (void)cudaGraphDestroy(graph);
@@ -545,6 +564,10 @@ static enum rwkv7_status cuda_init(const char *device, int n_threads, struct rwk
         /* Programmatic dependent launch (common.cuh) needs sm_90; RWKV7_CUDA_PDL=0 turns it off. */
         const char *env = getenv("RWKV7_CUDA_PDL");
         cu->pdl = cu->prop.major >= 9 && !(env && strcmp(env, "0") == 0);
+        env = getenv("RWKV7_CUDA_SIMT_TILES");
+        cu->simt_tiles = env && *env && strcmp(env, "0") != 0;
+        env = getenv("RWKV7_CUDA_GRAPH_INFO");
+        cu->graph_info = env && *env && strcmp(env, "0") != 0;
     }
     INIT_CHECK(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     INIT_CHECK(rwkv7_cuda_embed_init());

@@ -53,6 +53,8 @@ struct rwkv7_cuda {
     bool row_invariant;                             /* matmul: matvec for every column count */
     bool sync_each_op;                              /* RWKV7_SYNC_EACH_OP=1: sync + check after each op */
     bool pdl;                                       /* programmatic dependent launch (sm_90+, rwkv7_cuda_launch) */
+    bool simt_tiles;                                /* RWKV7_CUDA_SIMT_TILES=1: fp32 SIMT prefill tiles on sm_80+ too */
+    bool graph_info;                                /* RWKV7_CUDA_GRAPH_INFO=1: print each recorded step's nodes */
     uint64_t capture_key;                           /* key of the recording in progress */
     uint64_t graph_clock;                           /* LRU clock */
     struct rwkv7_cuda_graph graphs[RWKV7_CUDA_MAX_GRAPHS];

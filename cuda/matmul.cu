@@ -1,7 +1,8 @@
 /* matmul.cu: dst (M, T) = W x (or dst += W x) for weights W (K, M) in any type of cuda/dequant.cuh,
  * dequantized on the fly from the native GGUF layout. Two paths: a matrix-vector kernel (1 or 4
- * warps per row) for decode (T <= 8 columns per pass, fp32 activations and accumulation), and a
- * tensor-core tile kernel for prefill / batched decode (3xTF32 wmma, fp32 accuracy).
+ * warps per row) for decode (T <= 8 columns per pass, fp32 activations and accumulation; several
+ * products in one launch for matmul_n), and a tile kernel for prefill / batched decode (3xTF32
+ * wmma on sm_80+, fp32 accuracy; fp32 SIMT on sm_75). Also the fused matmul_n and ffn_key.
  * Reference: performance.md 4.2-4.4 (design), quant-formats.md 3 (formats), cpu/matmul.c. */
 #include <string.h>
 
@@ -356,6 +357,88 @@ matmul_tf32x3_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, in
 #endif
 }
 
+/* fp32 SIMT tile kernel for T > 8 where tf32 MMAs are missing (sm_75) or turned off
+ * (RWKV7_CUDA_SIMT_TILES=1, so a newer GPU can test this path): block tile 64 weight rows x 64
+ * tokens, K in steps of 32, 256 threads each owning a 4 x 4 patch of outputs in registers. Each
+ * weight tile is dequantized once per 64 tokens (the matvec kernel would stream the weights once
+ * per 8), token tiles run fastest in the grid so the blocks in flight share a weight tile in L2.
+ * Plain fp32 FMAs in k order: a sequential fp32 dot product, the CPU's precision. Host guarantees
+ * K % 8 == 0. */
+#define ST_BM 64
+#define ST_BN 64
+#define ST_BK 32
+#define ST_LD (ST_BM + 4) /* floats per k row of the transposed tiles: float4-aligned, banks spread */
+
+template <int TYPE>
+static __global__ void __launch_bounds__(256)
+matmul_simt_kernel(float *dst, const uint8_t *w, const float *x, int64_t K, int64_t M, int64_t T, size_t row_bytes,
+                   int epi) {
+    __shared__ __align__(16) float ws[ST_BK][ST_LD]; /* [k][m] */
+    __shared__ __align__(16) float xs[ST_BK][ST_LD]; /* [k][t] */
+    rwkv7_pdl_wait();
+    rwkv7_pdl_trigger();
+    const int tid = threadIdx.x, tm = tid % 16, tn = tid / 16;
+    const int64_t t0 = (int64_t)blockIdx.x * ST_BN, m0 = (int64_t)blockIdx.y * ST_BM;
+    const int n_groups = (int)(K / 8);
+    const dq_tables tb = dq_tab();
+    /* loads: weight group (row tid / 4, group column tid % 4); activations token tid / 8 + 32 it,
+     * k offset 4 (tid % 8) */
+    const int wr = tid >> 2, wg = tid & 3, xt = tid >> 3, xk = (tid & 7) * 4;
+    const bool wlive = m0 + wr < M;
+    const uint8_t *wrow = w + (size_t)(wlive ? m0 + wr : 0) * row_bytes;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += ST_BK) {
+        {
+            const int g = k0 / 8 + wg;
+            float v[8];
+            if (wlive && g < n_groups) {
+                dq8_row<TYPE>(wrow, g, v, tb);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 8; e++) v[e] = 0.0f;
+            }
+#pragma unroll
+            for (int e = 0; e < 8; e++) ws[wg * 8 + e][wr] = v[e];
+        }
+#pragma unroll
+        for (int it = 0; it < 2; it++) {
+            const int64_t t = t0 + xt + 32 * it;
+            float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (t < T && k0 + xk < K) {
+                const float *xp = x + t * K + k0 + xk;
+                v = make_float4(__ldg(xp), __ldg(xp + 1), __ldg(xp + 2), __ldg(xp + 3));
+            }
+            xs[xk][xt + 32 * it] = v.x, xs[xk + 1][xt + 32 * it] = v.y;
+            xs[xk + 2][xt + 32 * it] = v.z, xs[xk + 3][xt + 32 * it] = v.w;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int k = 0; k < ST_BK; k++) {
+            const float4 a = *reinterpret_cast<const float4 *>(&ws[k][tm * 4]);
+            const float4 b = *reinterpret_cast<const float4 *>(&xs[k][tn * 4]);
+            const float av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const int64_t t = t0 + tn * 4 + j;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int64_t m = m0 + tm * 4 + i;
+            if (t < T && m < M) mm_epilogue(dst + t * M + m, acc[i][j], epi);
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------------------------
  * launchers */
 
@@ -410,6 +493,13 @@ static cudaError_t launch_matmul(const struct rwkv7_cuda *cu, const mv_job &jb, 
                              jb.row_bytes, jb.epi);
 }
 
+template <int TYPE>
+static cudaError_t launch_matmul_simt(const struct rwkv7_cuda *cu, const mv_job &jb, int64_t T) {
+    const dim3 grid(ceil_div(T, ST_BN), ceil_div(jb.M, ST_BM)); /* token tiles fastest, as above */
+    return rwkv7_cuda_launch(cu, matmul_simt_kernel<TYPE>, grid, dim3(256), 0, jb.dst, jb.w, jb.x, jb.K, jb.M, T,
+                             jb.row_bytes, jb.epi);
+}
+
 /* Columns at or below which the matrix-vector kernel wins (weights are streamed once per 8
  * columns; above this the tile kernel's reuse across 64 tokens pays for its 2-3 MMAs per product). */
 #define MATMUL_MATVEC_MAX_T 8
@@ -439,10 +529,13 @@ static struct mm_prod mm_prod_of(const struct rwkv7_matmul_args *a, int epi) {
 /* Whether a product takes the tile kernel. Batch-invariant mode keeps every column on the matvec
  * kernel: its per-column accumulation is the same code for every NCOL, so a column's bits do not
  * depend on T (the tiles sum in another order, and only when T > 8). sm_75 has no tf32 MMA: it
- * stays on the matvec kernel, which streams the weights once per 8 columns. */
+ * takes the fp32 SIMT tiles. */
 static bool mm_tiles(const struct rwkv7_cuda *cu, const struct mm_prod *p) {
-    return !cu->row_invariant && p->T > MATMUL_MATVEC_MAX_T && p->job.K % 8 == 0 && cu->prop.major >= 8;
+    return !cu->row_invariant && p->T > MATMUL_MATVEC_MAX_T && p->job.K % 8 == 0;
 }
+
+/* Tiles in fp32 SIMT arithmetic: no tf32 MMA below sm_80, or RWKV7_CUDA_SIMT_TILES=1. */
+static bool mm_simt(const struct rwkv7_cuda *cu) { return cu->prop.major < 8 || cu->simt_tiles; }
 
 /* Runs n products: tile products one launch each; matrix-vector products in as few launches as
  * their types and column counts allow (one for a layer's r/k/v or LoRA downs, which share both). */
@@ -470,7 +563,9 @@ static enum rwkv7_status mm_run(struct rwkv7_cuda *cu, struct mm_prod *p, int n)
         switch (p[i].type) {
 #define MATMUL_CASE(T_)                                                                                \
     case RWKV7_DTYPE_##T_:                                                                             \
-        e = tiles ? launch_matmul<RWKV7_DTYPE_##T_>(cu, jobs.j[0], jobs.T) : launch_matvec<RWKV7_DTYPE_##T_>(cu, jobs); \
+        e = !tiles          ? launch_matvec<RWKV7_DTYPE_##T_>(cu, jobs)                                 \
+            : mm_simt(cu) ? launch_matmul_simt<RWKV7_DTYPE_##T_>(cu, jobs.j[0], jobs.T)                 \
+                          : launch_matmul<RWKV7_DTYPE_##T_>(cu, jobs.j[0], jobs.T);                     \
         break;
             RWKV7_CUDA_WEIGHT_TYPES(MATMUL_CASE)
 #undef MATMUL_CASE

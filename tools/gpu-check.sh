@@ -137,9 +137,14 @@ for t in "${gpu_tests[@]}"; do
 done
 # The op test: test_ops (one program per backend, issue "The op as the unit") or test_cuda_ops.
 if [ -x "$bin/test_ops" ]; then
-  step test_ops_cuda 90 "$bin/test_ops" -b cuda
+  # on sm_90 kernels start early (programmatic dependent launch): a failure is rerun without it
+  step test_ops_cuda 90 "$bin/test_ops" -b cuda ||
+    RWKV7_CUDA_PDL=0 step test_ops_cuda_nopdl 90 "$bin/test_ops" -b cuda
   step test_ops_cuda_perf 90 "$bin/test_ops" -b cuda --perf
 fi
+# kernels per decoded token as recorded in the CUDA graph (README "CUDA": 18 L + 1 today)
+RWKV7_CUDA_GRAPH_INFO=1 step graph_kernels 60 "$bin/rwkv7" bench --synthetic 1.5B --types q4_k -b 1 -p 8 -n 4 -r 1 \
+  --backend cuda
 if [ $model_failed -eq 1 ]; then
   RWKV7_CHECK_RESULTS=1 RWKV7_SYNC_EACH_OP=1 step test_gpu_model_checked 120 "$bin/test_gpu_model"
 fi
