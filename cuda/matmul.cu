@@ -28,7 +28,17 @@
  * would spill under 80. Left to ptxas (~106-119 registers) single-column decode ran 16 warps. */
 template <int TYPE, int NCOL, int WPR>
 constexpr int mv_min_blocks() {
-    return NCOL == 1 && !(TYPE == RWKV7_DTYPE_Q6_K && WPR == 4) ? 6 : 4;
+    return NCOL == 1 && !((TYPE == RWKV7_DTYPE_Q6_K || TYPE == RWKV7_DTYPE_Q3_K) && WPR == 4) ? 6 : 4;
+}
+
+/* Groups in flight per thread and loop trip: 4 at one column, 2 above (registers). Q5_K's decode
+ * spills (8 bytes, sm_90) with 4 at one column; at 8 columns the float types and TQ1_0 spilled
+ * (36-48 bytes, sm_75) with 2, the compiler hoisting all 8 columns' staged loads. The order in
+ * which a thread adds its groups does not depend on U. */
+template <int TYPE, int NCOL>
+constexpr int mv_unroll() {
+    if (NCOL == 1) return TYPE == RWKV7_DTYPE_Q5_K ? 2 : 4;
+    return NCOL == 8 && (dq_traits<TYPE>::block == 8 || TYPE == RWKV7_DTYPE_TQ1_0) ? 1 : 2;
 }
 
 /* What a product does with its sums: store, add to dst (accumulate), or store max(s, 0)^2 (the
@@ -82,9 +92,7 @@ __device__ __forceinline__ void mv_prefetch_l2(const void *p) {
 template <int TYPE, int NCOL, int WPR>
 static __global__ void __launch_bounds__(MV_THREADS, (mv_min_blocks<TYPE, NCOL, WPR>()))
 matvec_kernel(const __grid_constant__ mv_jobs jobs) {
-    /* U: 4 groups in flight per thread at one column, 2 above (registers); Q5_K's decode is the
-     * one that spills (8 bytes, sm_90) with 4 */
-    constexpr int TPR = 32 * WPR, RPB = MV_THREADS / TPR, U = NCOL == 1 && TYPE != RWKV7_DTYPE_Q5_K ? 4 : 2;
+    constexpr int TPR = 32 * WPR, RPB = MV_THREADS / TPR, U = mv_unroll<TYPE, NCOL>();
     constexpr int KC = NCOL > 1 ? MV_STAGE / NCOL : 1; /* staged floats per column and chunk */
     static_assert(NCOL == 1 || (KC / 8) % TPR == 0, "chunks must start at a multiple of the row's threads");
     __shared__ __align__(16) float xs[NCOL > 1 ? MV_STAGE : 4];
