@@ -28,7 +28,11 @@
  * would spill under 80. Left to ptxas (~106-119 registers) single-column decode ran 16 warps. */
 template <int TYPE, int NCOL, int WPR>
 constexpr int mv_min_blocks() {
-    return NCOL == 1 && !((TYPE == RWKV7_DTYPE_Q6_K || TYPE == RWKV7_DTYPE_Q3_K) && WPR == 4) ? 6 : 4;
+    /* ptxas spills (sm_75 / sm_90) without these exceptions: Q6_K at 4 warps per row under 128
+     * registers (8 bytes), the float types and TQ1_0 at 8 columns under 128 (4-56 bytes) */
+    if (NCOL == 1 && TYPE == RWKV7_DTYPE_Q6_K && WPR == 4) return 3;
+    if (NCOL == 1) return TYPE == RWKV7_DTYPE_Q3_K && WPR == 4 ? 4 : 6;
+    return NCOL == 8 && (dq_traits<TYPE>::block == 8 || TYPE == RWKV7_DTYPE_TQ1_0) ? 3 : 4;
 }
 
 /* Groups in flight per thread and loop trip: 4 at one column, 2 above (registers). Q5_K's decode
