@@ -50,8 +50,8 @@ bool rwkv7_cuda_is_dead(void) { return g_dead.load(); }
 /* ---- banner ---- */
 
 static void update_desc(struct rwkv7_cuda *cu) {
-    snprintf(cu->base.desc, sizeof cu->base.desc, "%.200s, %.1f MiB allocated", cu->banner,
-             (double)cu->allocated / (1024.0 * 1024.0));
+    snprintf(cu->base.desc, sizeof cu->base.desc, "%.200s, %.1f MiB allocated%s", cu->banner,
+             (double)cu->allocated / (1024.0 * 1024.0), cu->pdl ? ", PDL" : "");
 }
 
 /* ---- device entries ---- */
@@ -257,6 +257,8 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     switch (op) {
     case RWKV7_OP_EMBED:
     case RWKV7_OP_MATMUL:
+    case RWKV7_OP_MATMUL_N:
+    case RWKV7_OP_FFN_KEY:
         return rwkv7_cuda_weight_type_ok(wtype);
     case RWKV7_OP_NORM:
     case RWKV7_OP_TOKEN_SHIFT:
@@ -267,6 +269,8 @@ static bool cuda_supports(struct rwkv7_backend *be, enum rwkv7_op op, int wtype)
     case RWKV7_OP_WKV7:
     case RWKV7_OP_WKV_OUT:
     case RWKV7_OP_LAST_ROWS:
+    case RWKV7_OP_NORM_SHIFT:
+    case RWKV7_OP_WKV_BLOCK:
         return true;
     default:
         return false;
@@ -330,6 +334,24 @@ static struct rwkv7_cuda_graph *find_graph(struct rwkv7_cuda *cu, uint64_t key) 
     return NULL;
 }
 
+/* RWKV7_CUDA_GRAPH_INFO=1: one line per recorded step with its kernel and other nodes, so a GPU
+ * run shows the kernels per decoded token (README "CUDA": 18 L + 1 kernels for L layers today). */
+static void print_graph_info(const struct rwkv7_cuda *cu, cudaGraph_t graph) {
+    size_t n = 0, kernels = 0;
+    if (cudaGraphGetNodes(graph, NULL, &n) != cudaSuccess) return (void)cudaGetLastError();
+    cudaGraphNode_t *nodes = (cudaGraphNode_t *)calloc(n ? n : 1, sizeof *nodes);
+    if (nodes && cudaGraphGetNodes(graph, nodes, &n) == cudaSuccess) {
+        for (size_t i = 0; i < n; i++) {
+            enum cudaGraphNodeType t;
+            if (cudaGraphNodeGetType(nodes[i], &t) == cudaSuccess && t == cudaGraphNodeTypeKernel) kernels++;
+        }
+        fprintf(stderr, "cuda: recorded step %016llx: %zu kernels, %zu other nodes%s\n",
+                (unsigned long long)cu->capture_key, kernels, n - kernels, cu->pdl ? " (PDL)" : "");
+    }
+    (void)cudaGetLastError();
+    free(nodes);
+}
+
 static enum rwkv7_status cuda_graph_begin(struct rwkv7_backend *be, uint64_t key) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
@@ -354,6 +376,7 @@ static enum rwkv7_status cuda_graph_end(struct rwkv7_backend *be, bool keep) {
         (void)cudaGraphDestroy(graph);
         return RWKV7_OK;
     }
+    if (cu->graph_info) print_graph_info(cu, graph);
     cudaGraphExec_t exec = NULL;
     cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
     (void)cudaGraphDestroy(graph);
@@ -429,12 +452,9 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .graph_drop = cuda_graph_drop,
 #define RWKV7_X_(U, l) .l = rwkv7_cuda_##l,
     RWKV7_OP_LIST(RWKV7_X_)
+    /* fused ops, one kernel each at decode (matmul.cu, norm.cu, wkv7.cu) */
+    RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
-    .matmul_n = NULL, /* fused ops: the generic fallback for now */
-    .norm_shift = NULL,
-    .wkv_block = NULL,
-    .ffn_key = NULL,
-    .lora_up = NULL,
 };
 
 /* ---- init ---- */
@@ -539,6 +559,15 @@ static enum rwkv7_status cuda_init(const char *device, int n_threads, struct rwk
         st = rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: %s has compute capability %d.%d; 7.5 or newer is needed",
                         cu->prop.name, cu->prop.major, cu->prop.minor);
         goto fail;
+    }
+    {
+        /* Programmatic dependent launch (common.cuh) needs sm_90; RWKV7_CUDA_PDL=0 turns it off. */
+        const char *env = getenv("RWKV7_CUDA_PDL");
+        cu->pdl = cu->prop.major >= 9 && !(env && strcmp(env, "0") == 0);
+        env = getenv("RWKV7_CUDA_SIMT_TILES");
+        cu->simt_tiles = env && *env && strcmp(env, "0") != 0;
+        env = getenv("RWKV7_CUDA_GRAPH_INFO");
+        cu->graph_info = env && *env && strcmp(env, "0") != 0;
     }
     INIT_CHECK(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     INIT_CHECK(rwkv7_cuda_embed_init());

@@ -52,6 +52,9 @@ struct rwkv7_cuda {
     bool capturing;                                 /* between graph_begin and graph_end */
     bool row_invariant;                             /* matmul: matvec for every column count */
     bool sync_each_op;                              /* RWKV7_SYNC_EACH_OP=1: sync + check after each op */
+    bool pdl;                                       /* programmatic dependent launch (sm_90+, rwkv7_cuda_launch) */
+    bool simt_tiles;                                /* RWKV7_CUDA_SIMT_TILES=1: fp32 SIMT prefill tiles on sm_80+ too */
+    bool graph_info;                                /* RWKV7_CUDA_GRAPH_INFO=1: print each recorded step's nodes */
     uint64_t capture_key;                           /* key of the recording in progress */
     uint64_t graph_clock;                           /* LRU clock */
     struct rwkv7_cuda_graph graphs[RWKV7_CUDA_MAX_GRAPHS];
@@ -97,6 +100,45 @@ static inline T *tptr(const struct rwkv7_tensor *t) {
 }
 
 static inline unsigned ceil_div(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
+
+/* ---- programmatic dependent launch (sm_90+) ----
+ * A kernel launched through rwkv7_cuda_launch on an sm_90 device with cu->pdl may start while the
+ * kernel before it on the stream is still finishing: the launch latency and anything it does
+ * before rwkv7_pdl_wait() (prefetching weights, which no kernel writes) overlap the previous
+ * kernel's tail. rwkv7_pdl_wait() returns once every earlier kernel of the stream has completed
+ * and its writes are visible, so EVERY kernel launched this way calls it before its first read of
+ * an activation/state or its first write of anything. rwkv7_pdl_trigger() lets the next kernel be
+ * scheduled as soon as all blocks of this one run. Both are no-ops below sm_90 and when the
+ * kernel was launched without the attribute. Kernels launched with <<<>>> wait as usual. */
+__device__ __forceinline__ void rwkv7_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void rwkv7_pdl_trigger(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Launches kernel on cu->stream, with programmatic stream serialization when cu->pdl (the kernel
+ * must call rwkv7_pdl_wait first: see above). Captured into graphs as programmatic edges. */
+template <typename... KArgs, typename... Args>
+static inline cudaError_t rwkv7_cuda_launch(const struct rwkv7_cuda *cu, void (*kernel)(KArgs...), dim3 grid,
+                                            dim3 block, size_t smem, Args... args) {
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = cu->stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = cu->pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
 
 /* ---- device helpers ---- */
 

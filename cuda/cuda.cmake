@@ -67,6 +67,21 @@ if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv7.cu)
   set_tests_properties(test_cuda_wkv7 PROPERTIES LABELS unit TIMEOUT 600)
 endif()
 
+# Host-only test of the fused wkv_block kernel: the per-lane steps of cuda/wkv7_block.cuh driven
+# as the kernel drives them, against the CPU backend's wkv_block.
+if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv_block.cu)
+  add_executable(test_cuda_wkv_block ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv_block.cu)
+  target_include_directories(test_cuda_wkv_block PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_CURRENT_LIST_DIR})
+  target_compile_definitions(test_cuda_wkv_block PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
+  target_compile_options(test_cuda_wkv_block PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
+  target_link_libraries(test_cuda_wkv_block PRIVATE rwkv7)
+  set_target_properties(test_cuda_wkv_block PROPERTIES CUDA_RUNTIME_LIBRARY Static
+                        CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  add_test(NAME test_cuda_wkv_block COMMAND test_cuda_wkv_block)
+  set_tests_properties(test_cuda_wkv_block PROPERTIES LABELS unit TIMEOUT 600)
+endif()
+
 # Host-only test of the tensor-core prefill tile's arithmetic: the tf32 hi + lo split of
 # cuda/mma_split.cuh and the tile's MMA order emulated on the fixtures' matrix shapes.
 if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)

@@ -46,6 +46,8 @@ __device__ __forceinline__ float sigmoid_f32(float z) { return 1.0f / (1.0f + ex
 
 /* One thread per element; bias (C) broadcast over rows or NULL. dst may equal x. */
 static __global__ void unary_f32_kernel(float *dst, const float *x, const float *bias, int64_t C, int64_t n, int fn) {
+    rwkv7_pdl_wait(); /* launched with rwkv7_cuda_launch */
+    rwkv7_pdl_trigger();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     float z = x[i] + (bias ? bias[i % C] : 0.0f);
@@ -68,6 +70,8 @@ static __global__ void binary_f32_kernel(float *dst, const float *a, const float
 }
 
 static __global__ void mix_f32_kernel(float *dst, const float *a, const float *b, const float *t, int64_t n) {
+    rwkv7_pdl_wait(); /* launched with rwkv7_cuda_launch */
+    rwkv7_pdl_trigger();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     dst[i] = a[i] + (b[i] - a[i]) * t[i];
@@ -159,8 +163,8 @@ RWKV7_OP_SIG(rwkv7_cuda_unary, unary) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t n = rwkv7_tensor_nelem(x);
-    unary_f32_kernel<<<ceil_div(n, k_block), k_block, 0, cu->stream>>>(
-        tptr<float>(dst), tptr<float>(x), bias ? tptr<float>(bias) : NULL, x->ne[0], n, (int)fn);
+    CUDA_CHECK(rwkv7_cuda_launch(cu, unary_f32_kernel, dim3(ceil_div(n, k_block)), dim3(k_block), 0, tptr<float>(dst),
+                                 tptr<float>(x), bias ? tptr<float>(bias) : (float *)NULL, x->ne[0], n, (int)fn));
     CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }
@@ -182,8 +186,8 @@ RWKV7_OP_SIG(rwkv7_cuda_mix, mix) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
     const int64_t n = rwkv7_tensor_nelem(a);
-    mix_f32_kernel<<<ceil_div(n, k_block), k_block, 0, cu->stream>>>(tptr<float>(dst), tptr<float>(a),
-                                                                      tptr<float>(b), tptr<float>(t), n);
+    CUDA_CHECK(rwkv7_cuda_launch(cu, mix_f32_kernel, dim3(ceil_div(n, k_block)), dim3(k_block), 0, tptr<float>(dst),
+                                 tptr<float>(a), tptr<float>(b), tptr<float>(t), n));
     CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }

@@ -14,6 +14,7 @@ bool rwkv7_cuda_weight_type_ok(int type);
 /* The compute entries of the vtable; semantics at backend.h's argument structs. */
 #define RWKV7_X_(U, l) RWKV7_OP_SIG(rwkv7_cuda_##l, l);
 RWKV7_OP_LIST(RWKV7_X_)
+RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 
 #endif

@@ -6,9 +6,11 @@
  * parallelism. Same operation order per element as cpu/wkv7.c rwkv7_cpu_wkv7_serial (sums in a
  * different order: NMSE ~1e-12). Prefill of at least
  * WKV7_CHUNKED_MIN_TOK tokens (N = 64, 128) takes the chunked-parallel kernel instead, whose
- * per-thread logic lives in wkv7_chunked.cuh so the host test can run it. */
+ * per-thread logic lives in wkv7_chunked.cuh so the host test can run it. The fused wkv_block
+ * (key_prep + serial wkv7 + wkv_out, one kernel: wkv7_block.cuh) is the decode path. */
 #include "common.cuh"
 #include "ops.cuh"
+#include "wkv7_block.cuh"
 #include "wkv7_chunked.cuh"
 #include "wkv7_serial.cuh"
 
@@ -114,6 +116,60 @@ wkv7_f32_chunked_kernel(float *y, float *state, const int32_t *slots, const floa
     for (int j = 0; j < N; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
 }
 
+/* Fused time-mix core for decode and short steps (wkv7_block.cuh has the steps): grid = n_seq * H
+ * blocks of N^2 / 32 threads, one per (sequence, head), the whole head's state in registers. One
+ * kernel instead of key_prep + wkv7 + wkv_out: kk, kmod and y stay in shared memory. */
+template <int N>
+static __global__ void __launch_bounds__(N * N / WKV7_PART)
+wkv_block_kernel(const wkvb_io io, float *state, const int32_t *slots, int n_tok, int64_t n_slots) {
+    using SM = wkvb_smem<N>;
+    constexpr int P = SM::P, TC = SM::TC, N_WARPS = N * P / 32;
+    __shared__ __align__(16) SM sm;
+    rwkv7_pdl_wait();
+    rwkv7_pdl_trigger();
+    const int64_t C = io.C, H = C / N, s = blockIdx.x / H, h = blockIdx.x % H, hN = h * N;
+    const int tid = threadIdx.x, p = tid % P, i = tid / P, lane = tid & 31, warp = tid >> 5;
+    const int32_t slot = slots[s];
+    if (slot < 0 || slot >= n_slots) return; /* uniform per block, before any barrier */
+    float *st = state + (int64_t)slot * C * N + hN * N + (int64_t)i * N + p * WKV7_PART;
+    float S[WKV7_PART];
+#pragma unroll
+    for (int j = 0; j < WKV7_PART; j += 4) {
+        const float4 q = *(const float4 *)(st + j); /* rows are 16-byte aligned (host check) */
+        S[j] = q.x, S[j + 1] = q.y, S[j + 2] = q.z, S[j + 3] = q.w;
+    }
+    const int64_t base = s * n_tok * C + hN; /* token 0 of this sequence, this head */
+    for (int t0 = 0; t0 < n_tok; t0 += TC) {
+        const int nt = n_tok - t0 < TC ? n_tok - t0 : TC;
+        __syncthreads(); /* step C of the previous chunk is done with shared memory */
+        for (int tt = warp; tt < nt; tt += N_WARPS) {
+            const int64_t o = base + (int64_t)(t0 + tt) * C;
+            const float ss = warp_sum(wkvb_a1<N>(io, o, hN, lane));
+            wkvb_a2<N>(sm, io, o, hN, tt, lane, ss);
+        }
+        __syncthreads();
+        for (int tt = 0; tt < nt; tt++) {
+            float sa = wkvb_b_sa<N>(sm, S, tt, p);
+#pragma unroll
+            for (int o2 = 1; o2 < P; o2 <<= 1) sa += __shfl_xor_sync(0xffffffffu, sa, o2);
+            float yi = wkvb_b_update<N>(sm, S, tt, p, i, sa);
+#pragma unroll
+            for (int o2 = 1; o2 < P; o2 <<= 1) yi += __shfl_xor_sync(0xffffffffu, yi, o2);
+            if (p == 0) sm.y[tt][i] = yi;
+        }
+        __syncthreads();
+        for (int tt = warp; tt < nt; tt += N_WARPS) {
+            const int64_t o = base + (int64_t)(t0 + tt) * C;
+            const float2 sb = wkvb_c1<N>(sm, io, hN, tt, lane);
+            const float mean = warp_sum(sb.x) / (float)N, bonus = warp_sum(sb.y);
+            const float var = warp_sum(wkvb_c2<N>(sm, tt, lane, mean));
+            wkvb_c3<N>(sm, io, o, hN, tt, lane, mean, var, bonus);
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < WKV7_PART; j += 4) *(float4 *)(st + j) = make_float4(S[j], S[j + 1], S[j + 2], S[j + 3]);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * launchers */
 
@@ -178,6 +234,49 @@ RWKV7_OP_SIG(rwkv7_cuda_wkv7, wkv7) {
     default:
         return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "cuda: wkv7: head size %d (supported: 32, 64, 128)", head_size);
     }
+    CUDA_LAUNCHED(cu);
+    return RWKV7_OK;
+}
+
+template <int N>
+static cudaError_t launch_wkv_block(const struct rwkv7_cuda *cu, const wkvb_io &io, float *state,
+                                   const int32_t *slots, int64_t n_seq, int n_tok, int64_t n_slots) {
+    return rwkv7_cuda_launch(cu, wkv_block_kernel<N>, dim3((unsigned)(n_seq * (io.C / N))), dim3(N * N / WKV7_PART),
+                             0, io, state, slots, n_tok, n_slots);
+}
+
+/* Fused: one kernel on the serial path (decode, short steps); prefill long enough for the chunked
+ * kernel runs key_prep, chunked wkv7 and wkv_out (not launch-bound there). */
+RWKV7_OP_SIG(rwkv7_cuda_wkv_block, wkv_block) {
+    const struct rwkv7_wkv_block_args *a = args;
+    struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
+    CUDA_LIVE();
+    const int N = a->head_size;
+    const bool chunked = a->n_tok >= WKV7_CHUNKED_MIN_TOK && (N == 64 || N == 128);
+    if (chunked || !(N == 32 || N == 64 || N == 128)) {
+        const struct rwkv7_key_prep_args kp = {a->kk, a->kmod, a->k, a->a, a->k_k, a->k_a, N};
+        const struct rwkv7_wkv7_args wk = {a->y, a->state, a->slots, a->r, a->w, a->kmod, a->v, a->kk, a->a, a->n_tok, N};
+        const struct rwkv7_wkv_out_args wo = {a->dst, a->y, a->r, a->kmod, a->v, a->g, a->r_k, a->ln_w, a->ln_b, N, a->eps};
+        RWKV7_TRY(rwkv7_cuda_key_prep(be, &kp));
+        RWKV7_TRY(rwkv7_cuda_wkv7(be, &wk));
+        return rwkv7_cuda_wkv_out(be, &wo);
+    }
+    const int64_t C = a->r->ne[0], n_seq = a->slots->ne[0], n_slots = rwkv7_tensor_nrows(a->state);
+    if (((uintptr_t)tptr<float>(a->state) & 15) != 0)
+        return rwkv7_fail(RWKV7_ERR_ARG, "cuda: wkv_block: state '%s' is not 16-byte aligned",
+                          a->state->name ? a->state->name : "?");
+    RWKV7_ASSERT(n_seq * (C / N) <= 0x7fffffff);
+    const wkvb_io io = {tptr<float>(a->r),    tptr<float>(a->w),   tptr<float>(a->k),   tptr<float>(a->v),
+                        tptr<float>(a->a),    tptr<float>(a->g),   tptr<float>(a->dst), tptr<float>(a->k_k),
+                        tptr<float>(a->k_a),  tptr<float>(a->r_k), tptr<float>(a->ln_w), tptr<float>(a->ln_b),
+                        C,                    a->eps};
+    float *sp = tptr<float>(a->state);
+    const int32_t *sl = tptr<int32_t>(a->slots);
+    cudaError_t e;
+    if (N == 32) e = launch_wkv_block<32>(cu, io, sp, sl, n_seq, a->n_tok, n_slots);
+    else if (N == 64) e = launch_wkv_block<64>(cu, io, sp, sl, n_seq, a->n_tok, n_slots);
+    else e = launch_wkv_block<128>(cu, io, sp, sl, n_seq, a->n_tok, n_slots);
+    CUDA_CHECK(e);
     CUDA_LAUNCHED(cu);
     return RWKV7_OK;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/gpu-check.sh: the first minutes on a machine with an NVIDIA GPU, in one command (README
 # "GPU check"). Prints nvidia-smi and the driver/runtime versions, runs the GPU tests
-# (ctest -L gpu, the op tests for CUDA and their --perf mode), reruns the fixture logits with
+# (ctest -L gpu, the op tests for CUDA and their --perf mode; a failing op test again with
+# RWKV7_CUDA_PDL=0), the kernels of a recorded decode step (RWKV7_CUDA_GRAPH_INFO=1), reruns the fixture logits with
 # RWKV7_CHECK_RESULTS=1 RWKV7_SYNC_EACH_OP=1 on the first failure, then `rwkv7 bench --synthetic
 # 1.5B,7.2B --types bf16,q8_0,q4_k -b 1,64 -o json` on CUDA (and on Vulkan where a Vulkan GPU is
 # listed). Every output goes under one folder (--out); a summary.txt lists each step's exit code
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --arch) arch=${2:?}; shift 2 ;;
     --pack) pack=${2:?}; shift 2 ;;
     --from-pack) from_pack=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -137,9 +138,14 @@ for t in "${gpu_tests[@]}"; do
 done
 # The op test: test_ops (one program per backend, issue "The op as the unit") or test_cuda_ops.
 if [ -x "$bin/test_ops" ]; then
-  step test_ops_cuda 90 "$bin/test_ops" -b cuda
+  # on sm_90 kernels start early (programmatic dependent launch): a failure is rerun without it
+  step test_ops_cuda 90 "$bin/test_ops" -b cuda ||
+    RWKV7_CUDA_PDL=0 step test_ops_cuda_nopdl 90 "$bin/test_ops" -b cuda
   step test_ops_cuda_perf 90 "$bin/test_ops" -b cuda --perf
 fi
+# kernels per decoded token as recorded in the CUDA graph (README "CUDA": 18 L + 1 today)
+RWKV7_CUDA_GRAPH_INFO=1 step graph_kernels 60 "$bin/rwkv7" bench --synthetic 1.5B --types q4_k -b 1 -p 8 -n 4 -r 1 \
+  --backend cuda
 if [ $model_failed -eq 1 ]; then
   RWKV7_CHECK_RESULTS=1 RWKV7_SYNC_EACH_OP=1 step test_gpu_model_checked 120 "$bin/test_gpu_model"
 fi
