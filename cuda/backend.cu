@@ -434,6 +434,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .norm_shift = NULL,
     .wkv_block = NULL,
     .ffn_key = NULL,
+    .lora_up = rwkv7_cuda_lora_up, /* lora_up.cu */
 };
 
 /* ---- init ---- */

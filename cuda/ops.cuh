@@ -15,5 +15,7 @@ bool rwkv7_cuda_weight_type_ok(int type);
 #define RWKV7_X_(U, l) RWKV7_OP_SIG(rwkv7_cuda_##l, l);
 RWKV7_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
+/* Fused entries this backend implements natively (the others take op_debug.c's fallback). */
+RWKV7_OP_SIG(rwkv7_cuda_lora_up, lora_up); /* lora_up.cu */
 
 #endif
