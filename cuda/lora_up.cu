@@ -124,8 +124,9 @@ static void launch_n(cudaStream_t s, const lu_params &p, unsigned gx, int max_k)
 
 template <int TYPE>
 static void launch(cudaStream_t s, const lu_params &p, unsigned gx, int max_k) {
-    if (p.T <= 1) launch_n<TYPE, 1>(s, p, gx, max_k);
-    else if (p.T <= 4) launch_n<TYPE, 4>(s, p, gx, max_k);
+    const int ncol = lu_ncol(p.T);
+    if (ncol == 1) launch_n<TYPE, 1>(s, p, gx, max_k);
+    else if (ncol == 4) launch_n<TYPE, 4>(s, p, gx, max_k);
     else launch_n<TYPE, 8>(s, p, gx, max_k);
 }
 
@@ -195,16 +196,10 @@ RWKV7_OP_SIG(rwkv7_cuda_lora_up, lora_up) {
             rows_total += t.M;
             p.n++;
         }
-        /* Rows per block: about 32, so the staged input is read once per >= 32 rows (for rank 512:
-         * 2 KiB per column against 32 KiB of BF16 weights), fewer when that leaves under two
-         * blocks per SM. Only which block sums a row depends on this, never how. */
-        int rpb_target = 32;
-        while (rpb_target > 8 && rows_total / rpb_target < 2 * n_sm) rpb_target /= 2;
         unsigned gx = 0;
         for (int j = 0; j < p.n; j++) {
             lu_term &t = p.u[j];
-            const int slots = LU_THREADS / t.lpr;
-            t.rows_per_block = slots * (rpb_target > slots ? rpb_target / slots : 1);
+            t.rows_per_block = lu_rows_per_block(t.lpr, rows_total, n_sm);
             t.block0 = (int)gx;
             gx += ceil_div(t.M, t.rows_per_block);
         }

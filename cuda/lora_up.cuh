@@ -120,6 +120,22 @@ __host__ __device__ __forceinline__ float lu_out(float sum, const float *bias, i
     return lu_unary(out_fn, bias ? sum + bias[row] : sum);
 }
 
+/* ---- the launcher's plan (host) ---- */
+
+/* Columns per block for T columns: 1, 4 or 8 (a column's sum is the same code in each). */
+static inline int lu_ncol(int64_t T) { return T <= 1 ? 1 : T <= 4 ? 4 : 8; }
+
+/* Rows per block of a term with lpr lanes per row when the launch has rows_total rows: about 32,
+ * so the staged input is read once per >= 32 rows (rank 512: 2 KiB per column against 32 KiB of
+ * BF16 weights), fewer when that leaves under two blocks per SM; at least one row per lane slice
+ * (LU_THREADS / lpr). Only which block sums a row depends on this, never how. */
+static inline int lu_rows_per_block(int lpr, int64_t rows_total, int n_sm) {
+    int target = 32;
+    while (target > 8 && rows_total / target < 2 * (int64_t)n_sm) target /= 2;
+    const int slots = LU_THREADS / lpr;
+    return slots * (target > slots ? target / slots : 1);
+}
+
 /* The value-residual mix as the mix op writes it: v + (v_first - v) * t. */
 __host__ __device__ __forceinline__ float lu_mix(float v, float vf, float t) { return v + (vf - v) * t; }
 
