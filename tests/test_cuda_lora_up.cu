@@ -234,11 +234,12 @@ static int check_case(int type, int K, int M, int64_t T, bool record, int n_sm, 
     return g_test_failures - before;
 }
 
-/* The comparison must notice a kernel that drops half of each row's groups. */
+/* The comparison must notice a kernel whose lanes skip every other group of their row (rank 512:
+ * each of 32 lanes owns 2 of the 64 groups, so half of the products go missing). */
 static void check_sensitivity(void) {
     const int before_f = g_test_failures, before_c = g_test_checks;
     g_sabotage = 1;
-    const int failed = check_case(RWKV7_DTYPE_BF16, 64, 40, 2, false, 132, 99);
+    const int failed = check_case(RWKV7_DTYPE_BF16, 512, 40, 2, false, 132, 99); /* 64 groups, 32 lanes */
     g_sabotage = 0;
     g_test_failures = before_f, g_test_checks = before_c; /* expected failures are not failures */
     CHECK(failed > 0, "a kernel that skips every other group passed the comparison");
