@@ -87,6 +87,7 @@ endif()
 if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_lora_up.cu)
   add_executable(test_cuda_lora_up ${CMAKE_SOURCE_DIR}/tests/test_cuda_lora_up.cu)
   target_include_directories(test_cuda_lora_up PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/runtime ${CMAKE_CURRENT_LIST_DIR})
+  target_compile_definitions(test_cuda_lora_up PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
   target_compile_options(test_cuda_lora_up PRIVATE
     $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
   target_link_libraries(test_cuda_lora_up PRIVATE rwkv7)

@@ -238,6 +238,7 @@ static int check_case(int type, int K, int M, int64_t T, bool record, int n_sm, 
  * each of 32 lanes owns 2 of the 64 groups, so half of the products go missing). */
 static void check_sensitivity(void) {
     const int before_f = g_test_failures, before_c = g_test_checks;
+    fprintf(stderr, "sensitivity: the FAIL lines of the sabotaged case below are expected\n");
     g_sabotage = 1;
     const int failed = check_case(RWKV7_DTYPE_BF16, 512, 40, 2, false, 132, 99); /* 64 groups, 32 lanes */
     g_sabotage = 0;
