@@ -15,10 +15,10 @@
 /* One launch's terms, by value in the kernel parameters (< 1 KiB). Blocks [block0, next term's
  * block0) of grid x serve term i, rows_per_block rows each; grid y runs over column chunks. */
 struct lu_term {
-    float *dst;          /* (M, T) */
-    const uint8_t *w;    /* (K, M), TYPE */
-    const float *x;      /* (K, T) */
-    const float *bias;   /* (M) or NULL */
+    float *dst;        /* (M, T) */
+    const uint8_t *w;  /* (K, M), TYPE */
+    const float *x;    /* (K, T) */
+    const float *bias; /* (M) or NULL */
     int64_t M;
     size_t row_bytes;
     int K, lpr, rows_per_block, block0, in_fn, out_fn;
@@ -27,10 +27,10 @@ struct lu_params {
     lu_term u[RWKV7_LORA_UP_MAX];
     int n;
     int64_t T;
-    int vres;          /* index into u of the value-residual term, or -1 */
-    float *v;          /* (M_vres, T) when vres >= 0; the record's source otherwise */
-    float *v_first;    /* (M_vres, T) read by the mix; the record's destination */
-    int64_t n_record;  /* floats to copy v -> v_first (record), 0 for none */
+    int vres;         /* index into u of the value-residual term, or -1 */
+    float *v;         /* (M_vres, T) when vres >= 0; the record's source otherwise */
+    float *v_first;   /* (M_vres, T) read by the mix; the record's destination */
+    int64_t n_record; /* floats to copy v -> v_first (record), 0 for none */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -116,18 +116,19 @@ static enum rwkv7_status tables_ready(int device) {
     return RWKV7_OK;
 }
 
-template <int TYPE, int NCOL>
-static void launch_n(cudaStream_t s, const lu_params &p, unsigned gx, int max_k) {
+template <int TYPE, int NCOL> static void launch_n(cudaStream_t s, const lu_params &p, unsigned gx, int max_k) {
     const dim3 grid(gx, ceil_div(p.T, NCOL));
     lora_up_kernel<TYPE, NCOL><<<grid, LU_THREADS, (size_t)NCOL * max_k * sizeof(float), s>>>(p);
 }
 
-template <int TYPE>
-static void launch(cudaStream_t s, const lu_params &p, unsigned gx, int max_k) {
+template <int TYPE> static void launch(cudaStream_t s, const lu_params &p, unsigned gx, int max_k) {
     const int ncol = lu_ncol(p.T);
-    if (ncol == 1) launch_n<TYPE, 1>(s, p, gx, max_k);
-    else if (ncol == 4) launch_n<TYPE, 4>(s, p, gx, max_k);
-    else launch_n<TYPE, 8>(s, p, gx, max_k);
+    if (ncol == 1)
+        launch_n<TYPE, 1>(s, p, gx, max_k);
+    else if (ncol == 4)
+        launch_n<TYPE, 4>(s, p, gx, max_k);
+    else
+        launch_n<TYPE, 8>(s, p, gx, max_k);
 }
 
 /* The generic composition on this backend's own entries (T > 8 outside batch-invariant mode,
@@ -205,7 +206,7 @@ RWKV7_OP_SIG(rwkv7_cuda_lora_up, lora_up) {
         }
         if (gx == 0) continue;
         switch (type) {
-#define LORA_UP_CASE(T_)                                                                            \
+#define LORA_UP_CASE(T_)                                                                                               \
     case RWKV7_DTYPE_##T_: launch<RWKV7_DTYPE_##T_>(cu->stream, p, gx, max_k); break;
             RWKV7_CUDA_WEIGHT_TYPES(LORA_UP_CASE)
 #undef LORA_UP_CASE

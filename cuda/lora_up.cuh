@@ -20,9 +20,9 @@ extern "C" {
 #include "backend.h"
 }
 
-#define LU_THREADS 256 /* threads per block: 8 warps */
-#define LU_MAX_K 1024  /* ranks up to this fit 8 staged columns in 32 KiB of shared memory */
-#define LU_MAX_NCOL 8  /* columns per block; the host composes primitives above 8 (matmul.cu's tiles) */
+#define LU_THREADS  256  /* threads per block: 8 warps */
+#define LU_MAX_K    1024 /* ranks up to this fit 8 staged columns in 32 KiB of shared memory */
+#define LU_MAX_NCOL 8    /* columns per block; the host composes primitives above 8 (matmul.cu's tiles) */
 
 /* The unaries as cpu/ops.c and cuda/elementwise.cu write them (accurate expf / tanhf). */
 __host__ __device__ __forceinline__ float lu_sigmoid(float z) { return 1.0f / (1.0f + expf(-z)); }
@@ -44,7 +44,9 @@ __host__ __device__ __forceinline__ int lu_lanes(int K) {
 }
 
 /* Shared-memory index of element k (k % 4 == 0 starts 4 contiguous floats) of a staged column. */
-__host__ __device__ __forceinline__ int lu_slot(int k, int K) { return ((k >> 2) & 1) * (K / 2) + 4 * (k >> 3) + (k & 3); }
+__host__ __device__ __forceinline__ int lu_slot(int k, int K) {
+    return ((k >> 2) & 1) * (K / 2) + 4 * (k >> 3) + (k & 3);
+}
 
 /* Four staged floats at p (16-byte aligned in shared memory on the device). */
 __host__ __device__ __forceinline__ void lu_ld4(const float *p, float *o) {

@@ -24,16 +24,16 @@ extern "C" {
 /* Limits per (case, tensor): max|d| / max|ref| and sum d^2 / sum ref^2 against the double
  * reference. fp32 sums of <= 768 products land near 1e-7 / 1e-14; a dropped or doubled group
  * costs ~1e-2 (check_sensitivity). */
-#define MAX_REL 2e-6
+#define MAX_REL  2e-6
 #define MAX_NMSE 1e-12
 
 static int g_sabotage; /* check_sensitivity: lanes skip every other group */
 
 struct term {
     int type, K, M, in_fn, out_fn;
-    uint8_t *w;       /* M rows of K */
-    float *x, *bias;  /* (K, T), (M) or NULL */
-    float *dst;       /* (M, T) */
+    uint8_t *w;      /* M rows of K */
+    float *x, *bias; /* (K, T), (M) or NULL */
+    float *dst;      /* (M, T) */
 };
 
 struct worst {
@@ -64,8 +64,8 @@ static void emulate_term(const struct term *u, int64_t T, int rpb, bool mix, flo
                     for (int l = 0; l < lpr; l++) {
                         for (int c = 0; c < NCOL; c++) acc[l][c] = 0.0f;
                         if (live)
-                            lu_lane_dot<TYPE, NCOL>(u->w + (size_t)row * rb, xs, K, l, g_sabotage ? 2 * lpr : lpr,
-                                                    ncol, acc[l], tb);
+                            lu_lane_dot<TYPE, NCOL>(u->w + (size_t)row * rb, xs, K, l, g_sabotage ? 2 * lpr : lpr, ncol,
+                                                    acc[l], tb);
                     }
                     for (int o = lpr / 2; o > 0; o /= 2) { /* acc += __shfl_xor_sync(acc, o), all lanes at once */
                         for (int l = 0; l < lpr; l++)
@@ -95,7 +95,7 @@ static void emulate_type(const struct term *u, int64_t T, int rpb, bool mix, flo
 
 static void emulate(const struct term *u, int64_t T, int rpb, bool mix, float *v, const float *vf) {
     switch (u->type) {
-#define EMU_CASE(T_)                                                                       \
+#define EMU_CASE(T_)                                                                                                   \
     case RWKV7_DTYPE_##T_: emulate_type<RWKV7_DTYPE_##T_>(u, T, rpb, mix, v, vf); break;
         RWKV7_CUDA_WEIGHT_TYPES(EMU_CASE)
 #undef EMU_CASE
@@ -249,12 +249,12 @@ static void check_sensitivity(void) {
 int main(void) {
     unsigned long long seed = 1;
     static const int64_t Ts[] = {1, 3, 8, 11};
-#define TYPE_CASES(T_)                                                                                   \
-    {                                                                                                    \
-        const int type = RWKV7_DTYPE_##T_, b = rwkv7_dtype_get(type)->block, k1 = b < 32 ? 32 : b;       \
-        for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)                                         \
-            for (int rec = 0; rec < 2; rec++) check_case(type, k1, 200, Ts[ti], rec, ti & 1 ? 1 : 132, seed++); \
-        check_case(type, 3 * k1 <= LU_MAX_K ? 3 * k1 : 2 * k1, 130, 2, false, 132, seed++);              \
+#define TYPE_CASES(T_)                                                                                                 \
+    {                                                                                                                  \
+        const int type = RWKV7_DTYPE_##T_, b = rwkv7_dtype_get(type)->block, k1 = b < 32 ? 32 : b;                     \
+        for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++)                                                       \
+            for (int rec = 0; rec < 2; rec++) check_case(type, k1, 200, Ts[ti], rec, ti & 1 ? 1 : 132, seed++);        \
+        check_case(type, 3 * k1 <= LU_MAX_K ? 3 * k1 : 2 * k1, 130, 2, false, 132, seed++);                            \
     }
     RWKV7_CUDA_WEIGHT_TYPES(TYPE_CASES)
 #undef TYPE_CASES
