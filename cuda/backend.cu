@@ -452,7 +452,7 @@ static const struct rwkv7_backend_i k_cuda_i = {
     .graph_drop = cuda_graph_drop,
 #define RWKV7_X_(U, l) .l = rwkv7_cuda_##l,
     RWKV7_OP_LIST(RWKV7_X_)
-    /* fused ops, one kernel each at decode (matmul.cu, norm.cu, wkv7.cu) */
+    /* fused ops, one kernel each at decode (matmul.cu, norm.cu, wkv7.cu, lora_up.cu) */
     RWKV7_FUSED_OP_LIST(RWKV7_X_)
 #undef RWKV7_X_
 };

@@ -96,3 +96,18 @@ if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)
   add_test(NAME test_cuda_mma COMMAND test_cuda_mma)
   set_tests_properties(test_cuda_mma PROPERTIES LABELS unit TIMEOUT 600)
 endif()
+
+# Host-only test of the fused LoRA up-projection kernel (cuda/lora_up.cu): its per-thread code
+# (cuda/lora_up.cuh) driven over blocks, lanes and shuffles on the host, against a double reference.
+if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_lora_up.cu)
+  add_executable(test_cuda_lora_up ${CMAKE_SOURCE_DIR}/tests/test_cuda_lora_up.cu)
+  target_include_directories(test_cuda_lora_up PRIVATE ${CMAKE_SOURCE_DIR}/tests ${CMAKE_SOURCE_DIR}/runtime ${CMAKE_CURRENT_LIST_DIR})
+  target_compile_definitions(test_cuda_lora_up PRIVATE RWKV7_FIXTURES_DIR="${RWKV7_FIXTURES_DIR}")
+  target_compile_options(test_cuda_lora_up PRIVATE
+    $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wno-unknown-pragmas>)
+  target_link_libraries(test_cuda_lora_up PRIVATE rwkv7)
+  set_target_properties(test_cuda_lora_up PROPERTIES CUDA_RUNTIME_LIBRARY Static
+                        CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
+  add_test(NAME test_cuda_lora_up COMMAND test_cuda_lora_up)
+  set_tests_properties(test_cuda_lora_up PROPERTIES LABELS unit TIMEOUT 600)
+endif()
