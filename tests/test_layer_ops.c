@@ -5,7 +5,7 @@
  * primitives, as the CPU backend runs). The fused entries here run the same primitives in the
  * fallback's order, so both runs must give the same logits bit for bit; the counts must match the
  * layer as forward.c writes it, op by op, so a change that adds a dispatch to the decode path
- * fails here and has to update the documented count (README "CUDA"). */
+ * fails here and has to update the documented count (README "The fused layer on CUDA"). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +60,28 @@ static RWKV7_OP_SIG(count_ffn_key, ffn_key) {
     return g_cpu->unary(be, &u);
 }
 
+static RWKV7_OP_SIG(count_lora_up, lora_up) {
+    g_count[RWKV7_OP_LORA_UP]++;
+    for (int i = 0; i < args->n; i++) {
+        const struct rwkv7_lora_up_term *u = &args->u[i];
+        const struct rwkv7_unary_args in = {u->x, u->x, NULL, (enum rwkv7_unary)u->in_fn};
+        const struct rwkv7_matmul_args m = {u->dst, u->w, u->x, false};
+        const struct rwkv7_unary_args out = {u->dst, u->dst, u->bias, (enum rwkv7_unary)u->out_fn};
+        if (u->in_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(g_cpu->unary(be, &in));
+        RWKV7_TRY(g_cpu->matmul(be, &m));
+        if (u->out_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(g_cpu->unary(be, &out));
+    }
+    if (args->vres >= 0) {
+        const struct rwkv7_mix_args mx = {args->v, args->v, args->v_first, args->u[args->vres].dst};
+        return g_cpu->mix(be, &mx);
+    }
+    if (args->vres == RWKV7_LORA_VRES_RECORD) {
+        const struct rwkv7_last_rows_args cp = {args->v_first, args->v, 1};
+        return g_cpu->last_rows(be, &cp);
+    }
+    return RWKV7_OK;
+}
+
 static struct rwkv7_backend_i g_table;
 
 /* Decodes one token after a one-token prompt; returns the calls of the decode step (per op in
@@ -99,13 +121,13 @@ int main(void) {
 #undef RWKV7_X_
     m->be->i = &g_table;
 
-    /* Fused entries present: the layer as forward.c writes it. Per layer (l > 0): norm_shift x2,
-     * matmul_n x2 (r/k/v; the four LoRA downs), the decay chain (tanh, matmul, decay), the value
-     * residual (matmul, sigmoid, mix), a (matmul, sigmoid), g (sigmoid, matmul), wkv_block, W_o;
-     * ffn_key and W_v: 18. Layer 0 has no value residual but copies v_first: 16. Around the
-     * layers: embed, ln0, last_rows, ln_out, head. */
+    /* Fused entries present: the layer as forward.c writes it. Per layer: norm_shift x2,
+     * matmul_n x2 (r/k/v; the four LoRA downs), lora_up (the decay, a, g and value-residual
+     * up-projections with their unaries and the mix; in layer 0 the v_first copy instead),
+     * wkv_block, W_o; ffn_key and W_v: 9, layer 0 too. Around the layers: embed, ln0, last_rows,
+     * ln_out, head. */
     const uint64_t total = decode_calls(m, fused);
-    const uint64_t per_layer = 18, layer0 = 16, outside = 5;
+    const uint64_t per_layer = 9, layer0 = 9, outside = 5;
     fprintf(stderr, "  fused entries: %llu calls for %d layers (%llu per layer, layer 0 %llu, %llu outside)\n",
             (unsigned long long)total, L, (unsigned long long)per_layer, (unsigned long long)layer0,
             (unsigned long long)outside);
@@ -116,9 +138,9 @@ int main(void) {
         uint64_t want;
     } k_want[] = {
         {RWKV7_OP_NORM_SHIFT, 2 * (uint64_t)L}, {RWKV7_OP_MATMUL_N, 2 * (uint64_t)L}, {RWKV7_OP_WKV_BLOCK, (uint64_t)L},
-        {RWKV7_OP_FFN_KEY, (uint64_t)L},        {RWKV7_OP_UNARY, 5 * (uint64_t)L - 1}, {RWKV7_OP_MATMUL, 6 * (uint64_t)L},
-        {RWKV7_OP_MIX, (uint64_t)L - 1},        {RWKV7_OP_EMBED, 1},                   {RWKV7_OP_NORM, 2},
-        {RWKV7_OP_LAST_ROWS, 2},                {RWKV7_OP_KEY_PREP, 0},                {RWKV7_OP_WKV7, 0},
+        {RWKV7_OP_FFN_KEY, (uint64_t)L},        {RWKV7_OP_UNARY, 0},                   {RWKV7_OP_MATMUL, 2 * (uint64_t)L + 1},
+        {RWKV7_OP_MIX, 0},                      {RWKV7_OP_EMBED, 1},                   {RWKV7_OP_NORM, 2},
+        {RWKV7_OP_LORA_UP, (uint64_t)L},        {RWKV7_OP_LAST_ROWS, 1},                {RWKV7_OP_KEY_PREP, 0},                {RWKV7_OP_WKV7, 0},
         {RWKV7_OP_WKV_OUT, 0},                  {RWKV7_OP_TOKEN_SHIFT, 0},
     };
     for (size_t i = 0; i < sizeof k_want / sizeof k_want[0]; i++)
@@ -134,9 +156,12 @@ int main(void) {
             (double)(unfused - outside) / L);
     CHECK(g_count[RWKV7_OP_MATMUL_N] == 0 && g_count[RWKV7_OP_KEY_PREP] == (uint64_t)L, "fallback not taken");
     /* per layer: norm_shift 2 -> 4, matmul_n 2 -> 7 products (6 in layer 0), wkv_block 1 -> 3,
-     * ffn_key 1 -> 2: 10 more calls (9 in layer 0) */
-    CHECK(unfused == total + 10 * (uint64_t)L - 1, "fallback made %llu calls, expected %llu (each fused call's primitives)",
-          (unsigned long long)unfused, (unsigned long long)(total + 10 * (uint64_t)L - 1));
+     * ffn_key 1 -> 2, lora_up 1 -> 10 (decay: tanh, matmul, decay; value residual: matmul, sigmoid,
+     * mix; a: matmul, sigmoid; g: sigmoid, matmul; layer 0: 8, the v_first copy instead of the
+     * value residual): 19 more calls (16 in layer 0) */
+    const uint64_t more = 19 * (uint64_t)L - 3;
+    CHECK(unfused == total + more, "fallback made %llu calls, expected %llu (each fused call's primitives)",
+          (unsigned long long)unfused, (unsigned long long)(total + more));
     CHECK(memcmp(fused, plain, V * sizeof(float)) == 0, "fused entries changed the logits");
 
     m->be->i = g_cpu;
