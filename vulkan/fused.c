@@ -94,14 +94,12 @@ static enum rwkv7_status lora_up_split(struct rwkv7_backend *be, const struct rw
     return RWKV7_OK;
 }
 
-RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
-    const struct rwkv7_lora_up_args *a = args;
+static enum rwkv7_status lora_up_rows(struct rwkv7_backend *be, const struct rwkv7_lora_up_args *a) {
     struct rwkv7_vk *vk = as_vk(be);
-    RWKV7_TRY(rwkv7_vk_alive(vk));
     uint32_t T = (uint32_t)rwkv7_tensor_nrows(a->u[0].x);
     /* One kernel when the rows fit the matvec width, every weight has the same type and lives in
      * one memory block (read through one binding), and each staged input fits. */
-    bool one = T <= RWKV7_VK_MATVEC_MAX_T && !vk->row_invariant;
+    bool one = T <= RWKV7_VK_MATVEC_MAX_T;
     /* The variant: the one type that is not f32/f16 (those any variant reads), else f16. */
     int vtype = RWKV7_DTYPE_F16;
     for (int i = 0; i < a->n; i++) {
@@ -170,6 +168,41 @@ RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
     /* writes: the dst bindings 2..5, then v (mix) or v_first (record) */
     uint32_t writes = (0xFu << 2) | (a->vres >= 0 ? 1u << 14 : 0u) | (a->vres == RWKV7_LORA_VRES_RECORD ? 1u << 15 : 0u);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 16, writes, blocks, 1);
+}
+
+/* Rows r0 .. r0 + n of a contiguous (K, T) tensor. */
+static struct rwkv7_tensor row_slice(const struct rwkv7_tensor *t, int64_t r0, int64_t n) {
+    struct rwkv7_tensor v = *t;
+    size_t row = (size_t)t->ne[0] * sizeof(float);
+    v.ne[1] = n, v.ne[2] = v.ne[3] = 1;
+    v.offs += (size_t)r0 * row;
+    v.nbytes = (size_t)n * row;
+    return v;
+}
+
+/* The kernel sums each output row in the same order whatever the row count (one invocation per
+ * output row walks its columns with separate sums), so in the batch-invariant mode every run goes
+ * through it in slices of MATVEC_MAX_T rows, as the matmul does: a row's bits are then the same in
+ * a decode step, a longer run and either mode (test_graphs flips the mode on one model). */
+RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up) {
+    const struct rwkv7_lora_up_args *a = args;
+    struct rwkv7_vk *vk = as_vk(be);
+    RWKV7_TRY(rwkv7_vk_alive(vk));
+    int64_t T = rwkv7_tensor_nrows(a->u[0].x);
+    if (!vk->row_invariant || T <= RWKV7_VK_MATVEC_MAX_T) return lora_up_rows(be, a);
+    for (int64_t r0 = 0; r0 < T; r0 += RWKV7_VK_MATVEC_MAX_T) {
+        int64_t n = T - r0 < RWKV7_VK_MATVEC_MAX_T ? T - r0 : RWKV7_VK_MATVEC_MAX_T;
+        struct rwkv7_tensor x[RWKV7_LORA_UP_MAX], d[RWKV7_LORA_UP_MAX], v, vf;
+        struct rwkv7_lora_up_args s = *a;
+        for (int i = 0; i < a->n; i++) {
+            x[i] = row_slice(a->u[i].x, r0, n), d[i] = row_slice(a->u[i].dst, r0, n);
+            s.u[i].x = &x[i], s.u[i].dst = &d[i];
+        }
+        if (a->v) v = row_slice(a->v, r0, n), s.v = &v;
+        if (a->v_first) vf = row_slice(a->v_first, r0, n), s.v_first = &vf;
+        RWKV7_TRY(lora_up_rows(be, &s));
+    }
+    return RWKV7_OK;
 }
 
 _Static_assert(sizeof(struct rwkv7_vk_pc_fused) == 96, "abi.h: fused push layout");
