@@ -105,8 +105,9 @@ static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_
         }
         return RWKV7_OK;
     }
-    /* Tiled path: grid x = feature tiles, y = row tiles. */
-    snprintf(name, sizeof name, "matmul_%s", sfx);
+    /* Tiled path: grid x = feature tiles, y = row tiles; cooperative matrices where coopmat.c
+     * picked a configuration (same tiles, same grid). */
+    snprintf(name, sizeof name, "matmul_%s%s", vk->coopmat ? "cm_" : "", sfx);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
