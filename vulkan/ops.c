@@ -2,6 +2,7 @@
  * push struct (offsets of each tensor inside its bound range) and calls rwkv7_vk_dispatch().
  * Shapes were checked by runtime/backend.c; only kernel limits are checked here (32-bit element
  * offsets, head size <= RWKV7_VK_WKV_MAX_N). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk.h"
@@ -235,7 +236,9 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
      * the shared memory; the serial kernel otherwise (decode, short runs, other head sizes). */
     const int chunk = RWKV7_VK_WKV_CHUNK_LEN(head_size);
     const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
-    if ((head_size == 64 || head_size == 128) && n_tok >= chunk &&
+    const char *force = getenv("RWKV7_VK_WKV");
+    bool chunked = force ? !strcmp(force, "chunked") : n_tok >= chunk;
+    if ((head_size == 64 || head_size == 128) && chunked && n_tok >= chunk &&
         (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
         name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 9, 3u, pc.rows * (pc.c / pc.n), 1);
