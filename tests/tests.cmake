@@ -41,6 +41,14 @@ foreach(src ${RWKV7_TEST_SRC})
   endif()
 endforeach()
 
+# The chunked WKV-7 Vulkan kernel is not the default (vulkan/ops.c says why): its op cases again,
+# forced on.
+if(RWKV7_HAVE_VULKAN)
+  add_test(NAME test_ops_vk_wkv_chunked COMMAND test_ops -b vulkan -o wkv7)
+  set_tests_properties(test_ops_vk_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+endif()
+
 if(RWKV7_FUZZ)
   include(${CMAKE_SOURCE_DIR}/tests/fuzz.cmake OPTIONAL)
 endif()

@@ -232,12 +232,17 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
     pc.rows = (uint32_t)slots->ne[0];
     pc.n = (uint32_t)head_size;
     pc.n2 = (uint32_t)n_tok;
-    /* Chunked form for prefills of at least one chunk at head sizes 64 / 128 when the device has
-     * the shared memory; the serial kernel otherwise (decode, short runs, other head sizes). */
+    /* The serial kernel for every shape by default: measured on lavapipe (rwkv7 bench -p 128 -n 0,
+     * g01b-f16, head size 64, RWKV7_VK_WKV=serial vs chunked alternated: 3.41 vs 2.17 t/s, then
+     * 8.02 vs 5.53 t/s for the whole prefill; bench/RESULTS.md), the chunked form is slower at
+     * prefill shapes: it keeps the serial kernel's grid (one workgroup per head) and its per-token
+     * dependent chain, and adds the chunk phases. RWKV7_VK_WKV=chunked selects it (prefills of at
+     * least one chunk at head sizes 64 / 128 with the shared memory), which is how test_ops keeps
+     * it tested (tests/tests.cmake: test_ops_vk_wkv_chunked) until a parallel form replaces it. */
     const int chunk = RWKV7_VK_WKV_CHUNK_LEN(head_size);
     const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
     const char *force = getenv("RWKV7_VK_WKV");
-    bool chunked = force ? !strcmp(force, "chunked") : n_tok >= chunk;
+    bool chunked = force && !strcmp(force, "chunked");
     if ((head_size == 64 || head_size == 128) && chunked && n_tok >= chunk &&
         (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
         name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
