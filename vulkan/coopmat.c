@@ -1,8 +1,8 @@
 /* coopmat.c: the VK_KHR_cooperative_matrix prefill path's configuration: the pure choice
  * (coopmat.h) and the device query that feeds it. The shader (shaders/matmul_cm.comp) is written
- * for one shape, 16 x 16 x 16 with fp16 inputs and fp32 accumulation at subgroup scope: the one
- * NVIDIA (Turing and later), AMD (RDNA3, CDNA) and Intel Arc drivers all list, so one compiled
- * variant per weight type serves them. */
+ * for one shape, 16 x 16 x 16 with fp16 inputs and fp32 accumulation at subgroup scope, the shape
+ * NVIDIA's and AMD's (RDNA3) drivers list, so one compiled variant per weight type serves them;
+ * devices that list only other shapes (e.g. 8 x 8 x 16) get the fp32 tile path. */
 #include <stdlib.h>
 #include <string.h>
 
