@@ -30,9 +30,9 @@
 #define RWKV7_VK_MATVEC_MAX_N 4  /* products per matvec dispatch (matmul_n) */
 #define RWKV7_VK_MATVEC_XS 4096  /* floats of activations staged in shared memory per K tile */
 #define RWKV7_VK_MM_TILE_M 64  /* tiled matmul: output features per workgroup */
-#define RWKV7_VK_MM_TILE_T 32  /* tiled matmul: input rows (tokens) per workgroup */
+#define RWKV7_VK_MM_TILE_T 64  /* tiled matmul: input rows (tokens) per workgroup */
 #define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */
-#define RWKV7_VK_WG_MM 256     /* tiled matmul invocations: each owns 1 feature x 8 tokens */
+#define RWKV7_VK_WG_MM 256     /* tiled matmul invocations: each owns 4 features x 4 tokens */
 #define RWKV7_VK_WKV_MAX_N 128 /* largest head size of the wkv7 kernels */
 /* Chunked wkv7 (wkv7_chunked.comp, prefill): tokens per chunk at head size n (64 or 128) and the
  * shared memory it takes in bytes (6 (L, N) tiles, N decays, 5 (L, L) matrices). L = 16 at

@@ -1,9 +1,13 @@
 #version 450
-/* matmul.comp: tiled dst (m, t) (=|+=) W (k, m) x (k, t) for larger t (prefill).
- * Workgroup tile: TILE_M output features x TILE_T input rows, stepping K by 32. Per step,
- * invocations 0..TILE_M-1 dequantize one 32-element weight chunk each into shared Ws (so each
- * weight is decoded once per tile and reused for all TILE_T rows), all invocations stage the x tile
- * in Xs, then invocation i owns feature i % TILE_M and 8 rows (i / TILE_M) * 8 .. +7. fp32 accumulate.
+/* matmul.comp: tiled dst (m, t) (=|+=) W (k, m) x (k, t) for t > RWKV7_VK_MATVEC_MAX_T (prefill),
+ * the portable fp32 path (matmul_cm.comp is the cooperative-matrix one).
+ * Workgroup tile: TM = 64 output features x TT = 64 input rows, stepping K by TK = 32. Per step
+ * every one of the 256 invocations decodes one 8-element slice of the 64 x 32 weight tile
+ * (dequant_slice.glsl; 4 neighbouring invocations share one 32-element chunk, so a chunk's bytes
+ * are read together and each weight byte is read once per workgroup) and stages 8 activations;
+ * both tiles are stored k-major in shared memory as vec4 rows. Invocation (fm, ft) then owns a
+ * 4 x 4 register block: features 4 fm .. +3, rows 4 ft .. +3, so each k costs two vec4 shared
+ * loads for 16 FMAs. fp32 throughout; every output sums k in increasing order, like the matvec.
  * Grid: x = feature tiles, y = row tiles. */
 #extension GL_GOOGLE_include_directive : require
 #include "abi.h"
@@ -12,7 +16,7 @@
 #define TT RWKV7_VK_MM_TILE_T
 #define TK RWKV7_VK_MM_TILE_K
 #define WG RWKV7_VK_WG_MM
-#define RPT (TT * TM / WG) /* rows per invocation: 8 */
+#define RB 4u /* register block: 4 features x 4 rows */
 layout(local_size_x = WG) in;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_matmul p; };
 layout(binding = 0) readonly buffer BW { uint Wq[]; };
@@ -20,53 +24,59 @@ layout(binding = 1) readonly buffer BX { float X[]; };
 layout(binding = 2) buffer BD { float D[]; };
 layout(binding = 3) readonly buffer BT { uint Tab[]; };
 #include "dequant.glsl"
+#include "dequant_slice.glsl"
 
-shared float Ws[TM][TK + 1];
-shared float Xs[TT][TK + 1];
+/* [k][feature / 4] and [k][row / 4]: an invocation's 4 features (rows) are one vec4. */
+shared vec4 Ws[TK][TM / 4];
+shared vec4 Xs[TK][TT / 4];
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
     uint m0 = gl_WorkGroupID.x * TM, t0 = gl_WorkGroupID.y * TT;
-    uint fm = tid % TM, ft = (tid / TM) * RPT;
-    float acc[RPT];
-    for (uint r = 0u; r < RPT; r++) acc[r] = 0.0;
+    uint fm = tid % (TM / RB), ft = tid / (TM / RB);
+    /* decode role: tile row wr (feature m0 + wr), slice wq (elements 8 wq .. +7 of the chunk) */
+    uint wr = tid >> 2, wq = tid & 3u;
+    uint wrow = m0 + wr;
+    vec4 acc[RB]; /* acc[i][j]: feature 4 fm + i, row 4 ft + j */
+    for (uint i = 0u; i < RB; i++) acc[i] = vec4(0.0);
     uint n_chunks = (p.k + 31u) / 32u;
     for (uint c = 0u; c < n_chunks; c++) {
         uint e0 = c * 32u;
-        if (tid < TM) {
-            uint row = m0 + tid;
-            float v[32];
-            if (row < p.m) {
-                dq32(p.w_off + row * p.row_bytes + (c / CPB) * BB, c % CPB, v);
-#ifdef FLOAT_WEIGHTS
-                for (uint j = 0u; j < 32u; j++)
-                    if (e0 + j >= p.k) v[j] = 0.0;
-#endif
-            } else {
-                for (uint j = 0u; j < 32u; j++) v[j] = 0.0;
-            }
-            for (uint j = 0u; j < 32u; j++) Ws[tid][j] = v[j];
+        float v[8];
+        if (wrow < p.m) {
+            uint e = e0 + 8u * wq;
+            uint nvalid = e < p.k ? min(p.k - e, 8u) : 0u;
+            dq8(p.w_off + wrow * p.row_bytes + (c / CPB) * BB, c % CPB, wq, nvalid, v);
+        } else {
+            for (uint j = 0u; j < 8u; j++) v[j] = 0.0;
         }
+        for (uint j = 0u; j < 8u; j++) Ws[8u * wq + j][wr >> 2][wr & 3u] = v[j];
+        /* activations: consecutive invocations read consecutive k of one row */
         for (uint i = tid; i < TT * TK; i += WG) {
             uint tt = i / TK, kk = i % TK;
             uint t = t0 + tt, e = e0 + kk;
-            Xs[tt][kk] = (t < p.t && e < p.k) ? X[p.x_off + t * p.k + e] : 0.0;
+            Xs[kk][tt >> 2][tt & 3u] = (t < p.t && e < p.k) ? X[p.x_off + t * p.k + e] : 0.0;
         }
         barrier();
         for (uint kk = 0u; kk < TK; kk++) {
-            float w = Ws[fm][kk];
-            for (uint r = 0u; r < RPT; r++) acc[r] += w * Xs[ft + r][kk];
+            vec4 w = Ws[kk][fm], x = Xs[kk][ft];
+            acc[0] += w.x * x;
+            acc[1] += w.y * x;
+            acc[2] += w.z * x;
+            acc[3] += w.w * x;
         }
         barrier();
     }
-    uint m = m0 + fm;
-    if (m >= p.m) return;
-    for (uint r = 0u; r < RPT; r++) {
-        uint t = t0 + ft + r;
-        if (t >= p.t) break;
-        uint o = p.d_off + t * p.m + m;
-        float v = acc[r];
-        if (p.accumulate == 2u) v = max(v, 0.0) * max(v, 0.0); /* ffn_key: relu^2 */
-        D[o] = p.accumulate == 1u ? D[o] + v : v;
+    for (uint i = 0u; i < RB; i++) {
+        uint m = m0 + RB * fm + i;
+        if (m >= p.m) break;
+        for (uint j = 0u; j < RB; j++) {
+            uint t = t0 + RB * ft + j;
+            if (t >= p.t) break;
+            uint o = p.d_off + t * p.m + m;
+            float v = acc[i][j];
+            if (p.accumulate == 2u) v = max(v, 0.0) * max(v, 0.0); /* ffn_key: relu^2 */
+            D[o] = p.accumulate == 1u ? D[o] + v : v;
+        }
     }
 }

@@ -5,21 +5,25 @@
 #define RWKV7_OP_CASES_H
 
 /* Matmul shapes: k (multiple of 256 so every type fits), m (not a tile multiple), t rows
- * (1..8 take the matrix-vector paths, 37 and 70 the tiled ones), accumulate. The narrow long
- * rows (k 2048 / 4096, m 40 / 48) take the Vulkan matvec's split-K path (several workgroups
- * per row and a reduce pass). */
+ * (1..8 take the matrix-vector paths, 37 and up the tiled ones: 65 and 130 are one row past a
+ * 64-row tile with m one past a 64-feature tile; 768 x 192 x 128 is a 0.1B prefill shape),
+ * accumulate. The narrow long rows (k 2048 / 4096, m 40 / 48) take the Vulkan matvec's split-K
+ * path (several workgroups per row and a reduce pass). */
 struct op_matmul_case {
     int k, m, t;
     int accumulate;
 };
 static const struct op_matmul_case op_matmul_cases[] = {
     {256, 64, 1, 0}, {256, 33, 2, 0}, {512, 70, 3, 1}, {256, 64, 4, 0}, {512, 70, 5, 1}, {256, 97, 8, 0},
-    {256, 64, 37, 0}, {256, 130, 70, 1}, {2048, 40, 1, 1}, {4096, 48, 3, 0},
+    {256, 64, 37, 0}, {256, 130, 70, 1}, {256, 65, 65, 0}, {512, 129, 130, 1}, {768, 192, 128, 0},
+    {2048, 40, 1, 1}, {4096, 48, 3, 0},
 };
 #define OP_N_MATMUL ((int)(sizeof op_matmul_cases / sizeof op_matmul_cases[0]))
-/* Extra shapes for float weights only: k not a multiple of 32 (LoRA-like ranks), nor of 8
- * (a vector unit of the matvec crosses the end of the row). */
-static const struct op_matmul_case op_matmul_float_cases[] = {{40, 33, 1, 0}, {40, 33, 37, 1}, {42, 17, 2, 1}};
+/* Extra shapes for float weights only: k not a multiple of 32 (LoRA-like ranks), nor of 8 (a
+ * vector unit of the matvec crosses the end of the row; 37 and 70 also end inside an 8-element
+ * slice of the tiled kernel's decode). */
+static const struct op_matmul_case op_matmul_float_cases[] = {{40, 33, 1, 0}, {40, 33, 37, 1}, {42, 17, 2, 1},
+                                                              {37, 67, 66, 0}, {70, 64, 64, 1}};
 #define OP_N_MATMUL_FLOAT ((int)(sizeof op_matmul_float_cases / sizeof op_matmul_float_cases[0]))
 
 /* Activation shapes: (n_seq, n_tok) pairs: decode of 1, 2 and 3 sequences, a short and a ragged

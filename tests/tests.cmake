@@ -23,6 +23,9 @@ foreach(src ${RWKV7_TEST_SRC})
   if(name MATCHES "^test_(cpu_|wkv7)")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/cpu)
   endif()
+  if(name STREQUAL "test_vk_coopmat")
+    target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan)
+  endif()
   target_link_libraries(${name} PRIVATE rwkv7_host)
   add_test(NAME ${name} COMMAND ${name})
   set(label unit)
@@ -37,6 +40,14 @@ foreach(src ${RWKV7_TEST_SRC})
     set_tests_properties(${name} PROPERTIES RUN_SERIAL TRUE)
   endif()
 endforeach()
+
+# The chunked WKV-7 Vulkan kernel is not the default (vulkan/ops.c says why): its op cases again,
+# forced on.
+if(RWKV7_HAVE_VULKAN)
+  add_test(NAME test_ops_vk_wkv_chunked COMMAND test_ops -b vulkan -o wkv7)
+  set_tests_properties(test_ops_vk_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+endif()
 
 if(RWKV7_FUZZ)
   include(${CMAKE_SOURCE_DIR}/tests/fuzz.cmake OPTIONAL)

@@ -70,7 +70,9 @@ enum rwkv7_status rwkv7_vk_instance_create(VkInstance *out, VkDebugUtilsMessenge
                           k_layer);
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
                              .pApplicationName = "rwkv7",
-                             .apiVersion = VK_API_VERSION_1_2};
+                             /* 1.3: the cooperative-matrix shaders are SPIR-V 1.6 (a 1.2
+                              * device is still used at 1.2; the loader checked above) */
+                             .apiVersion = VK_API_VERSION_1_3};
     VkDebugUtilsMessengerCreateInfoEXT mci = {
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
         .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,

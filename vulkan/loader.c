@@ -8,6 +8,9 @@ bool rwkv7_vk_loader_open(void) { return volkInitialize() == VK_SUCCESS; }
 uint32_t rwkv7_vk_loader_version(void) { return volkGetInstanceVersion(); }
 void rwkv7_vk_loader_instance(VkInstance instance) { volkLoadInstanceOnly(instance); }
 void rwkv7_vk_loader_device(VkDevice device) { volkLoadDevice(device); }
+PFN_vkVoidFunction rwkv7_vk_loader_proc(VkInstance instance, const char *name) {
+    return vkGetInstanceProcAddr(instance, name);
+}
 
 #else
 
@@ -68,6 +71,10 @@ void rwkv7_vk_loader_device(VkDevice device) {
 #define RWKV7_VK_LOAD(f) rwkv7_##f = (PFN_##f)rwkv7_vkGetDeviceProcAddr(device, #f);
     RWKV7_VK_DEVICE_FUNCS(RWKV7_VK_LOAD)
 #undef RWKV7_VK_LOAD
+}
+
+PFN_vkVoidFunction rwkv7_vk_loader_proc(VkInstance instance, const char *name) {
+    return g_get_instance_proc ? g_get_instance_proc(instance, name) : NULL;
 }
 
 #endif

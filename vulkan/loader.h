@@ -120,5 +120,7 @@ uint32_t rwkv7_vk_loader_version(void);
 void rwkv7_vk_loader_instance(VkInstance instance);
 /* Refills the device-level entry points straight from the driver. */
 void rwkv7_vk_loader_device(VkDevice device);
+/* An instance-level entry point outside the table (extensions newer than the build's headers). */
+PFN_vkVoidFunction rwkv7_vk_loader_proc(VkInstance instance, const char *name);
 
 #endif

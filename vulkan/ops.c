@@ -2,6 +2,7 @@
  * push struct (offsets of each tensor inside its bound range) and calls rwkv7_vk_dispatch().
  * Shapes were checked by runtime/backend.c; only kernel limits are checked here (32-bit element
  * offsets, head size <= RWKV7_VK_WKV_MAX_N). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk.h"
@@ -194,9 +195,10 @@ static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_
     pc.d_off = rwkv7_vk_arg_tensor(vk, &vargs[2], dst, 4);
     pc.accumulate = mode;
     vargs[3] = (struct rwkv7_vk_arg){vk->tables, 0, RWKV7_VK_TAB_WORDS * 4};
-    /* Tiled path: grid x = feature tiles, y = row tiles. */
+    /* Tiled path: grid x = feature tiles, y = row tiles; cooperative matrices where coopmat.c
+     * picked a configuration (same tiles, same grid). */
     char name[32];
-    snprintf(name, sizeof name, "matmul_%s", rwkv7_vk_type_suffix[w->type]);
+    snprintf(name, sizeof name, "matmul_%s%s", vk->coopmat ? "cm_" : "", rwkv7_vk_type_suffix[w->type]);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }
@@ -348,11 +350,18 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
     pc.rows = (uint32_t)slots->ne[0];
     pc.n = (uint32_t)head_size;
     pc.n2 = (uint32_t)n_tok;
-    /* Chunked form for prefills of at least one chunk at head sizes 64 / 128 when the device has
-     * the shared memory; the serial kernel otherwise (decode, short runs, other head sizes). */
+    /* The serial kernel for every shape by default: measured on lavapipe (rwkv7 bench -p 128 -n 0,
+     * g01b-f16, head size 64, RWKV7_VK_WKV=serial vs chunked alternated: 3.41 vs 2.17 t/s, then
+     * 8.02 vs 5.53 t/s for the whole prefill; bench/RESULTS.md), the chunked form is slower at
+     * prefill shapes: it keeps the serial kernel's grid (one workgroup per head) and its per-token
+     * dependent chain, and adds the chunk phases. RWKV7_VK_WKV=chunked selects it (prefills of at
+     * least one chunk at head sizes 64 / 128 with the shared memory), which is how test_ops keeps
+     * it tested (tests/tests.cmake: test_ops_vk_wkv_chunked) until a parallel form replaces it. */
     const int chunk = RWKV7_VK_WKV_CHUNK_LEN(head_size);
     const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
-    if ((head_size == 64 || head_size == 128) && n_tok >= chunk &&
+    const char *force = getenv("RWKV7_VK_WKV");
+    bool chunked = force && !strcmp(force, "chunked");
+    if ((head_size == 64 || head_size == 128) && chunked && n_tok >= chunk &&
         (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
         name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 9, 3u, pc.rows * (pc.c / pc.n), 1);

@@ -85,6 +85,8 @@ struct rwkv7_vk {
     bool has_push_desc;     /* VK_KHR_push_descriptor enabled */
     bool subgroup_arith;    /* subgroupAdd usable in compute: the matvec _sg variants */
     bool row_invariant;     /* matmul: matvec for every row count (set_row_invariant) */
+    bool coopmat;           /* prefill matmul on cooperative matrices (coopmat.c picked a config) */
+    const char *coopmat_why; /* the pick's reason, for the description */
     uint32_t subgroup_size;
     bool dead;              /* device lost: every later call fails */
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "coopmat.h"
 #include "iq_tables.h"
 #include "vk.h"
 
@@ -278,13 +279,27 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
                                    .queueFamilyIndex = vk->queue_family,
                                    .queueCount = 1,
                                    .pQueuePriorities = &prio};
-    const char *exts[2];
+    const char *exts[3];
     uint32_t n_ext = 0;
     vk->has_push_desc = d->push_desc && getenv("RWKV7_VK_NO_PUSH_DESCRIPTOR") == NULL; /* env: test the pool path */
     vk->has_budget = d->budget;
     if (vk->has_push_desc) exts[n_ext++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (vk->has_budget) exts[n_ext++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    /* Cooperative-matrix prefill (coopmat.c): the extension, its feature (the sType of
+     * VkPhysicalDeviceCooperativeMatrixFeaturesKHR, absent from older headers) and the two
+     * Vulkan 1.2 features its shaders use. */
+    struct {
+        VkStructureType sType;
+        void *pNext;
+        VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
+    } cmf = {(VkStructureType)1000506000, NULL, VK_TRUE, VK_FALSE};
+    VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+                                            .pNext = &cmf,
+                                            .shaderFloat16 = VK_TRUE,
+                                            .vulkanMemoryModel = VK_TRUE};
+    if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                             .pNext = vk->coopmat ? &f12 : NULL,
                              .queueCreateInfoCount = 1,
                              .pQueueCreateInfos = &qci,
                              .enabledExtensionCount = n_ext,
@@ -358,6 +373,8 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
         vk->props = d.props;
         vk->subgroup_size = d.subgroup_size;
         vk->subgroup_arith = d.subgroup_arith && getenv("RWKV7_VK_NO_SUBGROUP") == NULL;
+        vk->coopmat = rwkv7_vk_coopmat_probe(vk->instance, vk->phys, d.props.apiVersion, d.coopmat, d.subgroup_size,
+                                             d.props.limits.maxComputeSharedMemorySize, &vk->coopmat_why) >= 0;
         st = create_device(vk, &d);
     }
     if (st == RWKV7_OK) st = setup(vk);
@@ -373,6 +390,8 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
              index, d.props.deviceName, dev_type_str(d.props.deviceType), d.driver, mem, d.subgroup_size,
              vk->subgroup_arith ? "subgroupAdd" : "shared-memory reductions",
              vk->has_push_desc ? "push descriptors + graph replay" : "descriptor pool");
+    size_t used = strlen(vk->base.desc);
+    if (vk->coopmat) snprintf(vk->base.desc + used, sizeof vk->base.desc - used, ", cooperative-matrix prefill (%s)", vk->coopmat_why);
     *out = &vk->base;
     return RWKV7_OK;
 }

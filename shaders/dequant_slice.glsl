@@ -1,0 +1,224 @@
+/* dequant_slice.glsl: 8-element slices of the 32-element chunks of dequant.glsl (included after it,
+ * which supplies rd8/rd16/rd32, the tables, QK, BB and FLOAT_WEIGHTS). The prefill tile kernels
+ * (matmul.comp, matmul_cm.comp) give every invocation of a 256-wide workgroup one slice of a
+ * 64 x 32 weight tile, so all invocations decode and no decoded value is thrown away.
+ * dq8(bb, sub, q, nvalid, v): elements 8q .. 8q+7 of chunk `sub` of the block at byte bb. Float
+ * weights read only the first nvalid elements (the row tail when k is not a multiple of 32; the
+ * rest are 0, nothing past the row is read); block types ignore nvalid (k is a block multiple).
+ * Same products as dq32, so both decode every weight to the same float. */
+
+#if defined(TYPE_F32)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    for (uint j = 0u; j < 8u; j++) v[j] = j < nvalid ? uintBitsToFloat(rd32(bb + 32u * q + 4u * j)) : 0.0;
+}
+#elif defined(TYPE_F16) || defined(TYPE_BF16)
+float f16or_bf16(uint h) {
+#if defined(TYPE_F16)
+    return unpackHalf2x16(h).x;
+#else
+    return uintBitsToFloat(h << 16);
+#endif
+}
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    uint b = bb + 16u * q;
+    if (nvalid >= 8u) {
+        for (uint j = 0u; j < 4u; j++) {
+            uint u = rd32(b + 4u * j);
+            v[2u * j] = f16or_bf16(u & 0xFFFFu);
+            v[2u * j + 1u] = f16or_bf16(u >> 16);
+        }
+    } else {
+        for (uint j = 0u; j < 8u; j++) v[j] = j < nvalid ? f16or_bf16(rd16(b + 2u * j)) : 0.0;
+    }
+}
+#elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_IQ4_NL) || defined(TYPE_Q5_0) || \
+    defined(TYPE_Q5_1) || defined(TYPE_IQ4_XS)
+/* Element e of these 32-blocks: nibble e >> 4 of quant byte e & 15 (+ bit e of qh for Q5). */
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+#if defined(TYPE_IQ4_XS)
+    uint ls = ((rd8(bb + 4u + (sub >> 1)) >> (4u * (sub & 1u))) & 15u) | (((rd16(bb + 2u) >> (2u * sub)) & 3u) << 4);
+    float d = rdf16(bb) * float(int(ls) - 32);
+    uint qs = bb + 8u + 16u * sub;
+#elif defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+    float d = rdf16(bb), m = rdf16(bb + 2u);
+#if defined(TYPE_Q5_1)
+    uint qh = rd32(bb + 4u), qs = bb + 8u;
+#else
+    uint qs = bb + 4u;
+#endif
+#else
+    float d = rdf16(bb);
+#if defined(TYPE_Q5_0)
+    uint qh = rd32(bb + 2u), qs = bb + 6u;
+#else
+    uint qs = bb + 2u;
+#endif
+#endif
+    uint shift = 4u * (q >> 1);
+    for (uint i = 0u; i < 2u; i++) {
+        uint u = rd32(qs + 8u * (q & 1u) + 4u * i);
+        for (uint n = 0u; n < 4u; n++) {
+            uint l = 4u * i + n, e = 8u * q + l;
+            uint x = (u >> (8u * n + shift)) & 15u;
+#if defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
+            x |= ((qh >> e) & 1u) << 4;
+#endif
+#if defined(TYPE_Q4_0)
+            v[l] = (float(x) - 8.0) * d;
+#elif defined(TYPE_Q5_0)
+            v[l] = (float(x) - 16.0) * d;
+#elif defined(TYPE_Q4_1) || defined(TYPE_Q5_1)
+            v[l] = float(x) * d + m;
+#else
+            v[l] = d * kvalues_iq4nl[x];
+#endif
+        }
+    }
+}
+#elif defined(TYPE_Q8_0)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    float d = rdf16(bb);
+    for (uint i = 0u; i < 2u; i++) {
+        uint u = rd32(bb + 2u + 8u * q + 4u * i);
+        for (uint n = 0u; n < 4u; n++) v[4u * i + n] = float(sbyte(u, n)) * d;
+    }
+}
+#elif defined(TYPE_Q2_K)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    uint h = sub >> 2, g = sub & 3u;
+    uint s = rd8(bb + 2u * sub + (q >> 1));
+    float dl = rdf16(bb + 80u) * float(s & 15u), ml = rdf16(bb + 82u) * float(s >> 4);
+    for (uint i = 0u; i < 2u; i++) {
+        uint u = rd32(bb + 16u + 32u * h + 8u * q + 4u * i);
+        for (uint n = 0u; n < 4u; n++) v[4u * i + n] = dl * float((u >> (8u * n + 2u * g)) & 3u) - ml;
+    }
+}
+#elif defined(TYPE_Q3_K)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    uint h = sub >> 2, g = sub & 3u;
+    float dl = rdf16(bb + 108u) * q3k_scale(bb, 2u * sub + (q >> 1));
+    for (uint i = 0u; i < 2u; i++) {
+        uint u = rd32(bb + 32u + 32u * h + 8u * q + 4u * i);
+        uint hm = rd32(bb + 8u * q + 4u * i);
+        for (uint n = 0u; n < 4u; n++) {
+            int x = int((u >> (8u * n + 2u * g)) & 3u) - (((hm >> (8u * n + sub)) & 1u) != 0u ? 0 : 4);
+            v[4u * i + n] = dl * float(x);
+        }
+    }
+}
+#elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    float sc, mn;
+    k4_scale_min(bb, sub, sc, mn);
+    float dl = rdf16(bb) * sc, ml = rdf16(bb + 2u) * mn;
+    uint c = sub >> 1, shift = (sub & 1u) * 4u;
+#if defined(TYPE_Q5_K)
+    uint qs = bb + 48u;
+#else
+    uint qs = bb + 16u;
+#endif
+    for (uint i = 0u; i < 2u; i++) {
+        uint u = rd32(qs + 32u * c + 8u * q + 4u * i);
+#if defined(TYPE_Q5_K)
+        uint hb = rd32(bb + 16u + 8u * q + 4u * i);
+#endif
+        for (uint n = 0u; n < 4u; n++) {
+            uint x = (u >> (8u * n + shift)) & 15u;
+#if defined(TYPE_Q5_K)
+            x |= ((hb >> (8u * n + sub)) & 1u) << 4;
+#endif
+            v[4u * i + n] = dl * float(x) - ml;
+        }
+    }
+}
+#elif defined(TYPE_Q6_K)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    uint h = sub >> 2, g = sub & 3u;
+    float dl = rdf16(bb + 208u) * float(sbyte(rd16(bb + 192u + 2u * sub), q >> 1));
+    for (uint i = 0u; i < 2u; i++) {
+        uint ul = rd32(bb + 64u * h + 32u * (g & 1u) + 8u * q + 4u * i);
+        uint uh = rd32(bb + 128u + 32u * h + 8u * q + 4u * i);
+        for (uint n = 0u; n < 4u; n++) {
+            uint lo4 = (ul >> (8u * n + (g < 2u ? 0u : 4u))) & 15u;
+            uint hi2 = (uh >> (8u * n + 2u * g)) & 3u;
+            v[4u * i + n] = dl * float(int(lo4 | (hi2 << 4)) - 32);
+        }
+    }
+}
+#elif defined(TYPE_IQ2_XXS) || defined(TYPE_IQ2_XS) || defined(TYPE_IQ2_S)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    float d = rdf16(bb);
+    uint l = q;
+#if defined(TYPE_IQ2_XXS)
+    uint a0 = rd32(bb + 2u + 8u * sub), a1 = rd32(bb + 6u + 8u * sub);
+    float db = d * (0.5 + float(a1 >> 28)) * 0.25;
+    uint idx = (a0 >> (8u * l)) & 0xFFu, s = signs8((a1 >> (7u * l)) & 127u);
+    uint tab = RWKV7_VK_TAB_IQ2XXS;
+#else
+    uint sc = rd8(bb + (BB - 8u) + sub);
+    float db = d * (0.5 + float((sc >> (4u * (l >> 1))) & 15u)) * 0.25;
+#if defined(TYPE_IQ2_XS)
+    uint w = rd16(bb + 2u + 2u * (4u * sub + l));
+    uint idx = w & 511u, s = signs8(w >> 9);
+    uint tab = RWKV7_VK_TAB_IQ2XS;
+#else
+    uint idx = rd8(bb + 2u + 4u * sub + l) | (((rd8(bb + 66u + sub) >> (2u * l)) & 3u) << 8);
+    uint s = rd8(bb + 34u + 4u * sub + l);
+    uint tab = RWKV7_VK_TAB_IQ2S;
+#endif
+#endif
+    uint g0 = Tab[tab + 2u * idx], g1 = Tab[tab + 2u * idx + 1u];
+    for (uint j = 0u; j < 4u; j++) {
+        v[j] = db * float((g0 >> (8u * j)) & 0xFFu) * sgn(s, j);
+        v[j + 4u] = db * float((g1 >> (8u * j)) & 0xFFu) * sgn(s, j + 4u);
+    }
+}
+#elif defined(TYPE_IQ3_XXS) || defined(TYPE_IQ3_S)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    float d = rdf16(bb);
+    uint l = q;
+#if defined(TYPE_IQ3_XXS)
+    uint sw = rd32(bb + 66u + 4u * sub);
+    float db = d * (0.5 + float(sw >> 28)) * 0.5;
+    uint s = signs8((sw >> (7u * l)) & 127u);
+    uint g0 = Tab[RWKV7_VK_TAB_IQ3XXS + rd8(bb + 2u + 8u * sub + 2u * l)];
+    uint g1 = Tab[RWKV7_VK_TAB_IQ3XXS + rd8(bb + 3u + 8u * sub + 2u * l)];
+#else
+    float db = d * float(1u + 2u * ((rd8(bb + 106u + (sub >> 1)) >> (4u * (sub & 1u))) & 15u));
+    uint qh = rd8(bb + 66u + sub);
+    uint s = rd8(bb + 74u + 4u * sub + l);
+    uint i0 = rd8(bb + 2u + 8u * sub + 2u * l) | (((qh >> (2u * l)) & 1u) << 8);
+    uint i1 = rd8(bb + 3u + 8u * sub + 2u * l) | (((qh >> (2u * l + 1u)) & 1u) << 8);
+    uint g0 = Tab[RWKV7_VK_TAB_IQ3S + i0], g1 = Tab[RWKV7_VK_TAB_IQ3S + i1];
+#endif
+    for (uint j = 0u; j < 4u; j++) {
+        v[j] = db * float((g0 >> (8u * j)) & 0xFFu) * sgn(s, j);
+        v[j + 4u] = db * float((g1 >> (8u * j)) & 0xFFu) * sgn(s, j + 4u);
+    }
+}
+#elif defined(TYPE_IQ1_S) || defined(TYPE_IQ1_M)
+void dq8(uint bb, uint sub, uint q, uint nvalid, out float v[8]) {
+    uint l = q;
+#if defined(TYPE_IQ1_S)
+    uint hw = rd16(bb + 34u + 2u * sub);
+    float dl = rdf16(bb) * float(2u * ((hw >> 12) & 7u) + 1u);
+    uint idx = rd8(bb + 2u + 4u * sub + l) | (((hw >> (3u * l)) & 7u) << 8);
+    float delta = (hw & 0x8000u) != 0u ? -0.125 : 0.125;
+#else
+    uint sc0 = rd16(bb + 48u), sc1 = rd16(bb + 50u), sc2 = rd16(bb + 52u), sc3 = rd16(bb + 54u);
+    float d = unpackHalf2x16((sc0 >> 12) | ((sc1 >> 12) << 4) | ((sc2 >> 12) << 8) | ((sc3 >> 12) << 12)).x;
+    uint w = rd16(bb + 48u + 2u * (sub >> 1)) >> (6u * (sub & 1u));
+    float dl = d * float(2u * ((w >> (3u * (l >> 1))) & 7u) + 1u);
+    uint nib = (rd8(bb + 32u + 2u * sub + (l >> 1)) >> (4u * (l & 1u))) & 15u;
+    uint idx = rd8(bb + 4u * sub + l) | ((nib & 7u) << 8);
+    float delta = (nib & 8u) != 0u ? -0.125 : 0.125;
+#endif
+    uint g0 = Tab[RWKV7_VK_TAB_IQ1S + 2u * idx], g1 = Tab[RWKV7_VK_TAB_IQ1S + 2u * idx + 1u];
+    for (uint j = 0u; j < 4u; j++) {
+        v[j] = dl * (float(sbyte(g0, j)) + delta);
+        v[j + 4u] = dl * (float(sbyte(g1, j)) + delta);
+    }
+}
+#else
+#error "dequant_slice.glsl: no dq8 for this TYPE_<X>"
+#endif

@@ -1,0 +1,47 @@
+/* coopmat.h: choosing the VK_KHR_cooperative_matrix configuration of the prefill matmul
+ * (shaders/matmul_cm.comp) from what the device reports. No Vulkan types: the choice is a pure
+ * function of the reported properties, unit-tested without a device (tests/test_vk_coopmat.c). */
+#ifndef RWKV7_VK_COOPMAT_H
+#define RWKV7_VK_COOPMAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* VK_KHR_cooperative_matrix enum values (the spec's; the Vulkan headers of older SDKs lack them). */
+#define RWKV7_VK_CM_FLOAT16 0u       /* VK_COMPONENT_TYPE_FLOAT16_KHR */
+#define RWKV7_VK_CM_FLOAT32 1u       /* VK_COMPONENT_TYPE_FLOAT32_KHR */
+#define RWKV7_VK_CM_SCOPE_SUBGROUP 3u /* VK_SCOPE_SUBGROUP_KHR */
+
+/* The fields of one VkCooperativeMatrixPropertiesKHR entry. */
+struct rwkv7_vk_cm_prop {
+    uint32_t m, n, k;               /* MSize, NSize, KSize */
+    uint32_t a, b, c, result;       /* AType, BType, CType, ResultType */
+    uint32_t scope;                 /* VkScopeKHR */
+};
+
+/* Shared memory matmul_cm.comp declares: fp16 hi/lo tiles of W (64 x 32) and x (32 x 64), sixteen
+ * 16 x 16 fp32 scratch matrices, the row maxima and scales. */
+#define RWKV7_VK_CM_SHARED (4 * 64 * 32 * 2 + 16 * 256 * 4 + 64 * 4 * 4 + 64 * 4)
+
+/* What the device offers besides the list: Vulkan 1.3 (the shaders are SPIR-V 1.6), the extension
+ * with its cooperativeMatrix feature, shaderFloat16 and vulkanMemoryModel (the shader uses both),
+ * its subgroup size (a 256-invocation workgroup must hold at least 4 subgroups: size <= 64) and
+ * shared memory, and whether the build embedded the shaders (glslc with GL_KHR_cooperative_matrix). */
+struct rwkv7_vk_cm_caps {
+    bool api13, extension, feature, float16, memory_model, shaders;
+    uint32_t subgroup_size, shared_bytes;
+};
+
+/* Index in props of the configuration the shader is written for (fp16 A and B, fp32 C and
+ * result, 16 x 16 x 16, subgroup scope), or -1 with *why saying what is missing. env is the value
+ * of RWKV7_VK_COOPMAT (NULL = unset): "0" turns the path off. */
+int rwkv7_vk_coopmat_pick(const struct rwkv7_vk_cm_prop *props, int n, const struct rwkv7_vk_cm_caps *caps,
+                          const char *env, const char **why);
+
+/* vulkan.c: fills caps and *prop_ok from the physical device (cooperativeMatrix, shaderFloat16 and
+ * vulkanMemoryModel features, the property list) and returns the pick (>= 0: use the path; the
+ * device must then be created with the extension and those three features). Declared with void *
+ * handles so this header stays free of Vulkan types. */
+int rwkv7_vk_coopmat_probe(void *instance, void *phys, uint32_t api_version, bool has_extension,
+                           uint32_t subgroup_size, uint32_t shared_bytes, const char **why);
+#endif
