@@ -131,29 +131,6 @@ template <int TYPE> static void launch(cudaStream_t s, const lu_params &p, unsig
         launch_n<TYPE, 8>(s, p, gx, max_k);
 }
 
-/* The generic composition on this backend's own entries (T > 8 outside batch-invariant mode,
- * ranks the kernel does not take): op_debug.c's fallback_lora_up without the door. */
-static enum rwkv7_status compose(struct rwkv7_backend *be, const struct rwkv7_lora_up_args *a) {
-    for (int i = 0; i < a->n; i++) {
-        const struct rwkv7_lora_up_term *u = &a->u[i];
-        const struct rwkv7_unary_args in = {u->x, u->x, NULL, (enum rwkv7_unary)u->in_fn};
-        const struct rwkv7_matmul_args m = {u->dst, u->w, u->x, false};
-        const struct rwkv7_unary_args out = {u->dst, u->dst, u->bias, (enum rwkv7_unary)u->out_fn};
-        if (u->in_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(rwkv7_cuda_unary(be, &in));
-        RWKV7_TRY(rwkv7_cuda_matmul(be, &m));
-        if (u->out_fn != RWKV7_LORA_NO_FN) RWKV7_TRY(rwkv7_cuda_unary(be, &out));
-    }
-    if (a->vres >= 0) {
-        const struct rwkv7_mix_args mx = {a->v, a->v, a->v_first, a->u[a->vres].dst};
-        return rwkv7_cuda_mix(be, &mx);
-    }
-    if (a->vres == RWKV7_LORA_VRES_RECORD) {
-        const struct rwkv7_last_rows_args cp = {a->v_first, a->v, 1}; /* n_tok = 1 copies every row */
-        return rwkv7_cuda_last_rows(be, &cp);
-    }
-    return RWKV7_OK;
-}
-
 RWKV7_OP_SIG(rwkv7_cuda_lora_up, lora_up) {
     struct rwkv7_cuda *cu = rwkv7_cuda_of(be);
     CUDA_LIVE();
@@ -164,7 +141,9 @@ RWKV7_OP_SIG(rwkv7_cuda_lora_up, lora_up) {
         const int64_t K = args->u[i].w->ne[0];
         fused = fused && K % 8 == 0 && K >= 8 && K <= LU_MAX_K && rwkv7_cuda_weight_type_ok(args->u[i].w->type);
     }
-    if (!fused || ceil_div(T, LU_MAX_NCOL) > 65535) return compose(be, args);
+    /* T > 8 outside the batch-invariant mode, ranks the kernel does not take: the generic
+     * composition on this backend's own entries */
+    if (!fused || ceil_div(T, LU_MAX_NCOL) > 65535) return rwkv7_op_compose(be, RWKV7_OP_LORA_UP, args);
     RWKV7_TRY(tables_ready(cu->device));
     const int n_sm = cu->prop.multiProcessorCount > 0 ? cu->prop.multiProcessorCount : 1;
     /* One launch per distinct weight type (one in practice); the record copy rides on the first. */

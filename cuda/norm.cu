@@ -114,12 +114,7 @@ RWKV7_OP_SIG(rwkv7_cuda_norm_shift, norm_shift) {
     const int64_t C = a->x->ne[0], rows = rwkv7_tensor_nrows(a->x);
     const bool overlap = a->xn->buf == a->x->buf && a->xn->offs < a->x->offs + a->x->nbytes &&
                          a->x->offs < a->xn->offs + a->xn->nbytes;
-    if (overlap && a->n_tok > 1) {
-        const struct rwkv7_norm_args n = {a->xn, a->x, a->w, a->b, 1, a->eps};
-        const struct rwkv7_token_shift_args t = {a->dst, a->xn, a->mix, a->state, a->slots, a->n_tok};
-        RWKV7_TRY(rwkv7_cuda_norm(be, &n));
-        return rwkv7_cuda_token_shift(be, &t);
-    }
+    if (overlap && a->n_tok > 1) return rwkv7_op_compose(be, RWKV7_OP_NORM_SHIFT, a);
     RWKV7_ASSERT(rows <= 0x7fffffff);
     if (rows == 0) return RWKV7_OK;
     int threads = (int)((C + 31) / 32) * 32;

@@ -253,14 +253,7 @@ RWKV7_OP_SIG(rwkv7_cuda_wkv_block, wkv_block) {
     CUDA_LIVE();
     const int N = a->head_size;
     const bool chunked = a->n_tok >= WKV7_CHUNKED_MIN_TOK && (N == 64 || N == 128);
-    if (chunked || !(N == 32 || N == 64 || N == 128)) {
-        const struct rwkv7_key_prep_args kp = {a->kk, a->kmod, a->k, a->a, a->k_k, a->k_a, N};
-        const struct rwkv7_wkv7_args wk = {a->y, a->state, a->slots, a->r, a->w, a->kmod, a->v, a->kk, a->a, a->n_tok, N};
-        const struct rwkv7_wkv_out_args wo = {a->dst, a->y, a->r, a->kmod, a->v, a->g, a->r_k, a->ln_w, a->ln_b, N, a->eps};
-        RWKV7_TRY(rwkv7_cuda_key_prep(be, &kp));
-        RWKV7_TRY(rwkv7_cuda_wkv7(be, &wk));
-        return rwkv7_cuda_wkv_out(be, &wo);
-    }
+    if (chunked || !(N == 32 || N == 64 || N == 128)) return rwkv7_op_compose(be, RWKV7_OP_WKV_BLOCK, a);
     const int64_t C = a->r->ne[0], n_seq = a->slots->ne[0], n_slots = rwkv7_tensor_nrows(a->state);
     if (((uintptr_t)tptr<float>(a->state) & 15) != 0)
         return rwkv7_fail(RWKV7_ERR_ARG, "cuda: wkv_block: state '%s' is not 16-byte aligned",

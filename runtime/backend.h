@@ -336,6 +336,10 @@ double rwkv7_op_tolerance(const struct rwkv7_backend *be, enum rwkv7_op op, cons
 size_t rwkv7_op_bytes(enum rwkv7_op op, const void *args);
 /* "matmul", "wkv7", ... */
 const char *rwkv7_op_name(enum rwkv7_op op);
+/* A fused op (RWKV7_FUSED_OP_LIST) as the generic fallback composes it, on be's own primitive
+ * entries (not through the door: the caller's call was already counted and hooked). For a native
+ * fused entry to hand the shapes its kernel does not take back to the reference composition. */
+enum rwkv7_status rwkv7_op_compose(struct rwkv7_backend *be, enum rwkv7_op op, const void *args);
 
 /* Checked wrappers, the single door to every backend: validate shapes/types, run the debug
  * hooks, then call the backend (RWKV7_ERR_ARG with a message on a mismatch,

@@ -226,6 +226,16 @@ static enum rwkv7_status fallback_lora_up(struct rwkv7_backend *be, const struct
     return RWKV7_OK;
 }
 
+enum rwkv7_status rwkv7_op_compose(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
+    switch (op) {
+#define RWKV7_X_(U, l)                                                                                                 \
+    case RWKV7_OP_##U: return fallback_##l(be, (const struct rwkv7_##l##_args *)args, false);
+        RWKV7_FUSED_OP_LIST(RWKV7_X_)
+#undef RWKV7_X_
+    default: return rwkv7_fail(RWKV7_ERR_INTERNAL, "compose: op %s is not a fused op", rwkv7_op_name(op));
+    }
+}
+
 static enum rwkv7_status call_entry(struct rwkv7_backend *be, enum rwkv7_op op, const void *args) {
     switch (op) {
 #define RWKV7_X_(U, l)                                                                                                 \

@@ -31,9 +31,7 @@ RWKV7_OP_SIG(rwkv7_vk_norm_shift, norm_shift) {
     RWKV7_TRY(rwkv7_vk_alive(vk));
     if (args->n_tok != 1) {
         /* A sequence's first row reads the state its last row writes: two kernels order that. */
-        RWKV7_TRY(rwkv7_vk_norm(be, &(const struct rwkv7_norm_args){args->xn, args->x, args->w, args->b, 1, args->eps}));
-        return rwkv7_vk_token_shift(be, &(const struct rwkv7_token_shift_args){args->dst, args->xn, args->mix,
-                                                                               args->state, args->slots, args->n_tok});
+        return rwkv7_op_compose(be, RWKV7_OP_NORM_SHIFT, args);
     }
     const struct rwkv7_tensor *ts[8] = {args->dst, args->xn, args->x, args->w, args->b, args->mix, args->state, args->slots};
     struct rwkv7_vk_arg vargs[8];
@@ -56,12 +54,7 @@ RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block) {
     if (a->n_tok != 1) {
         /* Prefill: key_prep, the wkv7 kernel the backend picks for the length (serial or chunked),
          * wkv_out, through the scratch of the op. */
-        RWKV7_TRY(rwkv7_vk_key_prep(be, &(const struct rwkv7_key_prep_args){a->kk, a->kmod, a->k, a->a, a->k_k, a->k_a,
-                                                                             a->head_size}));
-        RWKV7_TRY(rwkv7_vk_wkv7(be, &(const struct rwkv7_wkv7_args){a->y, a->state, a->slots, a->r, a->w, a->kmod,
-                                                                     a->v, a->kk, a->a, a->n_tok, a->head_size}));
-        return rwkv7_vk_wkv_out(be, &(const struct rwkv7_wkv_out_args){a->dst, a->y, a->r, a->kmod, a->v, a->g, a->r_k,
-                                                                        a->ln_w, a->ln_b, a->head_size, a->eps});
+        return rwkv7_op_compose(be, RWKV7_OP_WKV_BLOCK, a);
     }
     const struct rwkv7_tensor *ts[14] = {a->dst, a->state, a->slots, a->r,   a->w,   a->k,    a->v,
                                          a->a,   a->g,     a->k_k,   a->k_a, a->r_k, a->ln_w, a->ln_b};
@@ -75,23 +68,6 @@ RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block) {
     pc.eps = a->eps;
     const char *name = a->head_size <= 64 ? "wkv_block_n64" : "wkv_block_n128";
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 14, (1u << 0) | (1u << 1), pc.rows * (pc.c / pc.n), 1);
-}
-
-/* The composition of the generic fallback, with this backend's primitives. */
-static enum rwkv7_status lora_up_split(struct rwkv7_backend *be, const struct rwkv7_lora_up_args *a) {
-    for (int i = 0; i < a->n; i++) {
-        const struct rwkv7_lora_up_term *u = &a->u[i];
-        if (u->in_fn != RWKV7_LORA_NO_FN)
-            RWKV7_TRY(rwkv7_vk_unary(be, &(const struct rwkv7_unary_args){u->x, u->x, NULL, (enum rwkv7_unary)u->in_fn}));
-        RWKV7_TRY(rwkv7_vk_matmul(be, &(const struct rwkv7_matmul_args){u->dst, u->w, u->x, false}));
-        if (u->out_fn != RWKV7_LORA_NO_FN)
-            RWKV7_TRY(rwkv7_vk_unary(
-                be, &(const struct rwkv7_unary_args){u->dst, u->dst, u->bias, (enum rwkv7_unary)u->out_fn}));
-    }
-    if (a->vres >= 0) return rwkv7_vk_mix(be, &(const struct rwkv7_mix_args){a->v, a->v, a->v_first, a->u[a->vres].dst});
-    if (a->vres == RWKV7_LORA_VRES_RECORD)
-        return rwkv7_vk_last_rows(be, &(const struct rwkv7_last_rows_args){a->v_first, a->v, 1});
-    return RWKV7_OK;
 }
 
 static enum rwkv7_status lora_up_rows(struct rwkv7_backend *be, const struct rwkv7_lora_up_args *a) {
@@ -126,7 +102,7 @@ static enum rwkv7_status lora_up_rows(struct rwkv7_backend *be, const struct rwk
         hi = (hi + 3) / 4 * 4;
         one = hi - lo <= vk->props.limits.maxStorageBufferRange && hi <= alias->size && align <= 1024;
     }
-    if (!one || !alias) return lora_up_split(be, a);
+    if (!one || !alias) return rwkv7_op_compose(be, RWKV7_OP_LORA_UP, a);
 
     struct rwkv7_vk_arg vargs[16];
     memset(vargs, 0, sizeof vargs);
