@@ -34,12 +34,38 @@
 #define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */
 #define RWKV7_VK_WG_MM 256     /* tiled matmul invocations: each owns 4 features x 4 tokens */
 #define RWKV7_VK_WKV_MAX_N 128 /* largest head size of the wkv7 kernels */
-/* Chunked wkv7 (wkv7_chunked.comp, prefill): tokens per chunk at head size n (64 or 128) and the
- * shared memory it takes in bytes (6 (L, N) tiles, N decays, 5 (L, L) matrices). L = 16 at
- * n = 64 and 8 at n = 128 keep both under 32 KiB (lavapipe's and many GPUs' limit). Prefills of
- * at least one chunk use it; shorter runs and decode use the serial wkv7.comp. */
+/* Chunked wkv7 (prefill), two passes: wkv7_chunk_prep.comp builds every state-free matrix of
+ * every chunk at once (one workgroup of n invocations per sequence, head and chunk) into a
+ * scratch buffer; wkv7_chunk_state.comp walks the chunks in order, one workgroup of
+ * RWKV7_VK_WG_WKV_STATE invocations per sequence, head and slab of RWKV7_VK_WKV_SLAB state rows.
+ * CHUNK_LEN: tokens per chunk at head size n (64 or 128); L = 16 at n = 64 and 8 at n = 128 keep
+ * both kernels' shared memory (bytes, PREP_SHARED / STATE_SHARED) under 32 KiB, lavapipe's and
+ * many GPUs' limit. CHUNK_BLOCK: floats of one chunk's scratch block (rg, wy, kg, bg as (L, n)
+ * tiles, the whole-chunk decay (n), A_rk, A_rb, M as (L, L) matrices; offsets WKV_BLK_*). */
 #define RWKV7_VK_WKV_CHUNK_LEN(n) ((n) <= 64 ? 16 : 8)
-#define RWKV7_VK_WKV_CHUNK_SHARED(n, l) (4 * (6 * (l) * (n) + (n) + 5 * (l) * (l)))
+#define RWKV7_VK_WKV_SLAB 16
+#define RWKV7_VK_WG_WKV_STATE 64
+#define RWKV7_VK_WKV_CHUNK_BLOCK(n, l) (4 * (l) * (n) + (n) + 3 * (l) * (l))
+#define RWKV7_VK_WKV_PREP_SHARED(n, l) (4 * (5 * (l) * (n) + 5 * (l) * (l)))
+#define RWKV7_VK_WKV_STATE_SHARED(n, l) \
+    (4 * (RWKV7_VK_WKV_SLAB * ((n) + 1) + 4 * (l) * (n) + (n) + 3 * (l) * (l) + 2 * (l) * RWKV7_VK_WKV_SLAB))
+/* Scratch of the two passes (bytes): prefills whose sequences x heads x chunks need more run in
+ * windows of whole chunks; one chunk that does not fit falls back to the serial kernel. */
+#define RWKV7_VK_WKV_SCRATCH (32u << 20)
+
+/* The chunked wkv7 passes: bindings of wkv7.comp plus binding 9, the scratch blocks. A pass covers
+ * the window of tokens [t0, t0 + nt) of every sequence; its chunks start at t0. */
+RWKV7_PC(rwkv7_vk_pc_wkv) {
+    RWKV7_U32 off[8]; /* element offsets of bindings 0..7 (y, state, r, w, k, v, kk, a) */
+    RWKV7_U32 c;      /* row length (C) */
+    RWKV7_U32 rows;   /* sequences */
+    RWKV7_U32 n;      /* head size */
+    RWKV7_U32 fn;     /* int offset of the slots */
+    RWKV7_U32 n2;     /* tokens per sequence */
+    RWKV7_U32 t0;     /* first token of the window */
+    RWKV7_U32 nt;     /* tokens in the window */
+    RWKV7_U32 pad0;
+};
 
 /* Word offsets of the IQ tables inside the lookup-table buffer (binding of matmul/embed). Each
  * u64 grid entry takes two words (low word = elements 0-3). */

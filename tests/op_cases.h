@@ -37,6 +37,17 @@ static const struct op_seq_case op_seq_cases[] = {{1, 1}, {2, 1}, {3, 1}, {2, 8}
  * chunked kernel (16 tokens at head size 64, 8 at 128), several chunks, a ragged tail. */
 static const int op_wkv_tok_cases[] = {1, 15, 16, 17, 64, 100};
 #define OP_N_WKV_TOK ((int)(sizeof op_wkv_tok_cases / sizeof op_wkv_tok_cases[0]))
+/* WKV7 model shapes, with --perf only (the serial vs chunked measurements of bench/RESULTS.md):
+ * 0.1B (12 heads of 64) and 1.5B (32 heads of 64) prefills of one sequence, and a batch of 4. */
+struct op_wkv_perf_case {
+    int head_size, n_head, n_seq, n_tok;
+};
+static const struct op_wkv_perf_case op_wkv_perf_cases[] = {
+    {64, 12, 1, 16}, {64, 12, 1, 32},  {64, 12, 1, 64},  {64, 12, 1, 128}, {64, 12, 1, 256}, {64, 12, 1, 512},
+    {64, 32, 1, 16}, {64, 32, 1, 32},  {64, 32, 1, 64},  {64, 32, 1, 128}, {64, 32, 1, 256}, {64, 32, 1, 512},
+    {64, 12, 4, 64}, {128, 16, 1, 128},
+};
+#define OP_N_WKV_PERF ((int)(sizeof op_wkv_perf_cases / sizeof op_wkv_perf_cases[0]))
 #define OP_C 256
 #define OP_HEAD 64
 

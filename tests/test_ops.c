@@ -328,6 +328,16 @@ static void build_cases(void) {
                      op_wkv_tok_cases[i]);
         }
     }
+    /* Wide WKV7 runs (p[3] heads): one longer than the Vulkan chunked kernel's scratch holds, so it
+     * runs in two windows with a ragged last chunk; with --perf, model shapes (op_cases.h). */
+    c = add_case(RWKV7_OP_WKV7, 0, 128, 2, 500, 16);
+    snprintf(c->name, sizeof c->name, "WKV7(head_size=128,c=2048,n_seq=2,n_tok=500)");
+    for (int i = 0; g_perf && i < OP_N_WKV_PERF; i++) {
+        const struct op_wkv_perf_case *w = &op_wkv_perf_cases[i];
+        c = add_case(RWKV7_OP_WKV7, 0, w->head_size, w->n_seq, w->n_tok, w->n_head);
+        snprintf(c->name, sizeof c->name, "WKV7(head_size=%d,c=%d,n_seq=%d,n_tok=%d)", w->head_size,
+                 w->head_size * w->n_head, w->n_seq, w->n_tok);
+    }
 }
 
 /* ---- one case ---- */
@@ -491,9 +501,9 @@ static void run_case(const struct op_case *k) {
     }
     case RWKV7_OP_WKV7: {
         /* Real domain: decay w in [0.545, 1), kk unit-norm per head, a in (0, 1). */
-        int hs = p[0], n_seq = p[1], n_tok = p[2], C = 2 * hs, rows = n_seq * n_tok;
+        int hs = p[0], n_seq = p[1], n_tok = p[2], nh = p[3] ? p[3] : 2, C = nh * hs, rows = n_seq * n_tok;
         float *kk = rnd((int64_t)C * rows, -1, 1);
-        for (int i = 0; i < rows * 2; i++) {
+        for (int i = 0; i < rows * nh; i++) {
             double s = 0;
             for (int j = 0; j < hs; j++) s += (double)kk[i * hs + j] * kk[i * hs + j];
             for (int j = 0; j < hs; j++) kk[i * hs + j] = (float)(kk[i * hs + j] / sqrt(s));
@@ -506,8 +516,9 @@ static void run_case(const struct op_case *k) {
         free(wd);
         struct pair r = mk_rand(C, rows, -1, 1), kx = mk_rand(C, rows, -1, 1), v = mk_rand(C, rows, -1, 1),
                     a = mk_rand(C, rows, 0.001f, 0.999f), y = mk_rand(C, rows, 0, 0),
-                    state = mk_rand((int64_t)C * hs, 3, -0.5f, 0.5f);
-        int32_t sl[2] = {1, 2};
+                    state = mk_rand((int64_t)C * hs, n_seq + 1 > 3 ? n_seq + 1 : 3, -0.5f, 0.5f);
+        int32_t sl[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* slot 0 stays untouched */
+        CHECK(n_seq <= 8, "%s: at most 8 sequences", cas);
         struct pair slots = mk_i32(sl, n_seq);
         RUN(wkv7, cas,
             ((struct rwkv7_wkv7_args){&y.c, &state.c, &slots.c, &r.c, &w.c, &kx.c, &v.c, &pkk.c, &a.c, n_tok, hs}),

@@ -26,6 +26,9 @@ foreach(src ${RWKV7_TEST_SRC})
   if(name STREQUAL "test_vk_coopmat")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan)
   endif()
+  if(name STREQUAL "test_vk_wkv")
+    target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan ${CMAKE_SOURCE_DIR}/shaders)
+  endif()
   target_link_libraries(${name} PRIVATE rwkv7_host)
   add_test(NAME ${name} COMMAND ${name})
   set(label unit)
@@ -41,8 +44,8 @@ foreach(src ${RWKV7_TEST_SRC})
   endif()
 endforeach()
 
-# The chunked WKV-7 Vulkan kernel is not the default (vulkan/ops.c says why): its op cases again,
-# forced on.
+# The chunked WKV-7 Vulkan kernels run by default only from RWKV7_VK_WKV_MIN_TOK tokens
+# (vulkan/wkv.h): the op cases again with them forced on, down to runs of 2 tokens.
 if(RWKV7_HAVE_VULKAN)
   add_test(NAME test_ops_vk_wkv_chunked COMMAND test_ops -b vulkan -o wkv7)
   set_tests_properties(test_ops_vk_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked

@@ -329,43 +329,7 @@ RWKV7_OP_SIG(rwkv7_vk_key_prep, key_prep) {
     return rwkv7_vk_dispatch(vk, "key_prep", &pc, sizeof pc, vargs, 6, 3u, pc.rows * (pc.c / pc.n), 1);
 }
 
-RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
-    const struct rwkv7_tensor *y = args->y, *state = args->state, *slots = args->slots,
-                              *r = args->r, *w = args->w, *k = args->k, *v = args->v,
-                              *kk = args->kk, *a = args->a;
-    int n_tok = args->n_tok;
-    int head_size = args->head_size;
-    struct rwkv7_vk *vk = as_vk(be);
-    RWKV7_TRY(rwkv7_vk_alive(vk));
-    if (head_size > RWKV7_VK_WKV_MAX_N)
-        return rwkv7_fail(RWKV7_ERR_UNSUPPORTED, "vulkan: wkv7 head size %d above %d", head_size, RWKV7_VK_WKV_MAX_N);
-    const struct rwkv7_tensor *ts[9] = {y, state, r, w, k, v, kk, a, slots};
-    struct rwkv7_vk_arg vargs[9];
-    uint32_t offs[9];
-    struct rwkv7_vk_pc_elem pc = {0};
-    RWKV7_TRY(bind_all(vk, "wkv7", ts, 9, vargs, offs));
-    memcpy(pc.off, offs, sizeof pc.off);
-    pc.fn = offs[8];
-    pc.c = (uint32_t)r->ne[0];
-    pc.rows = (uint32_t)slots->ne[0];
-    pc.n = (uint32_t)head_size;
-    pc.n2 = (uint32_t)n_tok;
-    /* The serial kernel for every shape by default: measured on lavapipe (rwkv7 bench -p 128 -n 0,
-     * g01b-f16, head size 64, RWKV7_VK_WKV=serial vs chunked alternated: 3.41 vs 2.17 t/s, then
-     * 8.02 vs 5.53 t/s for the whole prefill; bench/RESULTS.md), the chunked form is slower at
-     * prefill shapes: it keeps the serial kernel's grid (one workgroup per head) and its per-token
-     * dependent chain, and adds the chunk phases. RWKV7_VK_WKV=chunked selects it (prefills of at
-     * least one chunk at head sizes 64 / 128 with the shared memory), which is how test_ops keeps
-     * it tested (tests/tests.cmake: test_ops_vk_wkv_chunked) until a parallel form replaces it. */
-    const int chunk = RWKV7_VK_WKV_CHUNK_LEN(head_size);
-    const char *name = head_size <= 64 ? "wkv7_n64" : "wkv7_n128";
-    const char *force = getenv("RWKV7_VK_WKV");
-    bool chunked = force && !strcmp(force, "chunked");
-    if ((head_size == 64 || head_size == 128) && chunked && n_tok >= chunk &&
-        (uint32_t)RWKV7_VK_WKV_CHUNK_SHARED(head_size, chunk) <= vk->props.limits.maxComputeSharedMemorySize)
-        name = head_size == 64 ? "wkv7_chunked_n64" : "wkv7_chunked_n128";
-    return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 9, 3u, pc.rows * (pc.c / pc.n), 1);
-}
+/* wkv7: vulkan/wkv.c */
 
 RWKV7_OP_SIG(rwkv7_vk_wkv_out, wkv_out) {
     const struct rwkv7_tensor *dst = args->dst, *y = args->y, *r = args->r, *k = args->k,

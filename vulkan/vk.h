@@ -112,6 +112,7 @@ struct rwkv7_vk {
     struct rwkv7_buf *dummy;    /* bound to unused binding slots */
     struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
     struct rwkv7_buf *partials; /* split-K matvec partial sums (ops.c), made on first use */
+    struct rwkv7_buf *wkv_scratch; /* chunked wkv7 blocks (RWKV7_VK_WKV_SCRATCH bytes, ops.c), made on first use */
 
     /* Ranges read / written by the dispatches recorded since the last barrier in cmd. */
     struct rwkv7_vk_span pend_rd[RWKV7_VK_MAX_PENDING], pend_wr[RWKV7_VK_MAX_PENDING];

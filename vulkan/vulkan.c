@@ -159,6 +159,7 @@ static void vk_free(struct rwkv7_backend *be) {
         if (vk->dummy) rwkv7_vk_buf_free(be, vk->dummy);
         if (vk->tables) rwkv7_vk_buf_free(be, vk->tables);
         if (vk->partials) rwkv7_vk_buf_free(be, vk->partials);
+        if (vk->wkv_scratch) rwkv7_vk_buf_free(be, vk->wkv_scratch);
         rwkv7_vk_pipelines_free(vk);
         for (int i = 0; i < vk->n_blocks; i++) { /* blocks of buffers the caller never freed */
             if (vk->blocks[i].alias) {
