@@ -36,19 +36,17 @@
 #define RWKV7_VK_WKV_MAX_N 128 /* largest head size of the wkv7 kernels */
 /* Chunked wkv7 (prefill), two passes: wkv7_chunk_prep.comp builds every state-free matrix of
  * every chunk at once (one workgroup of n invocations per sequence, head and chunk) into a
- * scratch buffer; wkv7_chunk_state.comp walks the chunks in order, one workgroup of
- * RWKV7_VK_WG_WKV_STATE invocations per sequence, head and slab of RWKV7_VK_WKV_SLAB state rows.
+ * scratch buffer; wkv7_chunk_state.comp walks the chunks in order, one workgroup per sequence,
+ * head and slab of RWKV7_VK_WKV_SLAB state rows (one invocation per row).
  * CHUNK_LEN: tokens per chunk at head size n (64 or 128); L = 16 at n = 64 and 8 at n = 128 keep
  * both kernels' shared memory (bytes, PREP_SHARED / STATE_SHARED) under 32 KiB, lavapipe's and
  * many GPUs' limit. CHUNK_BLOCK: floats of one chunk's scratch block (rg, wy, kg, bg as (L, n)
- * tiles, the whole-chunk decay (n), A_rk, A_rb, M as (L, L) matrices; offsets WKV_BLK_*). */
+ * tiles, the whole-chunk decay (n), A_rk, A_rb, M as (L, L) matrices, in that order). */
 #define RWKV7_VK_WKV_CHUNK_LEN(n) ((n) <= 64 ? 16 : 8)
 #define RWKV7_VK_WKV_SLAB 16
-#define RWKV7_VK_WG_WKV_STATE 64
 #define RWKV7_VK_WKV_CHUNK_BLOCK(n, l) (4 * (l) * (n) + (n) + 3 * (l) * (l))
 #define RWKV7_VK_WKV_PREP_SHARED(n, l) (4 * (5 * (l) * (n) + 5 * (l) * (l)))
-#define RWKV7_VK_WKV_STATE_SHARED(n, l) \
-    (4 * (RWKV7_VK_WKV_SLAB * ((n) + 1) + 4 * (l) * (n) + (n) + 3 * (l) * (l) + 2 * (l) * RWKV7_VK_WKV_SLAB))
+#define RWKV7_VK_WKV_STATE_SHARED(n, l) (4 * 2 * (l) * RWKV7_VK_WKV_SLAB)
 /* Scratch of the two passes (bytes): prefills whose sequences x heads x chunks need more run in
  * windows of whole chunks; one chunk that does not fit falls back to the serial kernel. */
 #define RWKV7_VK_WKV_SCRATCH (32u << 20)

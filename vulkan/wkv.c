@@ -34,8 +34,12 @@ int rwkv7_vk_wkv_pick(const struct rwkv7_vk_wkv_shape *s, const char *env, const
         return 0;
     }
     const bool forced = env && !strcmp(env, "chunked");
+    if (!forced && s->cpu_device) {
+        *why = "serial (measured faster on CPU devices, vulkan/wkv.h)";
+        return 0;
+    }
     if (!forced && s->n_tok < RWKV7_VK_WKV_MIN_TOK) {
-        *why = "serial (a run shorter than the measured break-even, vulkan/wkv.h)";
+        *why = "serial (a run shorter than RWKV7_VK_WKV_MIN_TOK, vulkan/wkv.h)";
         return 0;
     }
     if (s->n_tok < 2) {
@@ -75,7 +79,8 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
     const uint32_t c = (uint32_t)args->r->ne[0], n_seq = (uint32_t)args->slots->ne[0];
     const uint32_t n_head = c / (uint32_t)n, n_tok = (uint32_t)args->n_tok;
     struct rwkv7_vk_wkv_shape shape = {n, (int)n_head, (int)n_seq, (int)n_tok,
-                                       vk->props.limits.maxComputeSharedMemorySize};
+                                       vk->props.limits.maxComputeSharedMemorySize,
+                                       vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU};
     const int window = rwkv7_vk_wkv_pick(&shape, getenv("RWKV7_VK_WKV"), NULL);
     if (window == 0) {
         struct rwkv7_vk_pc_elem pc = {0};

@@ -5,15 +5,22 @@
 #ifndef RWKV7_VK_WKV_H
 #define RWKV7_VK_WKV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
-/* Prefills of at least this many tokens per sequence run chunked by default (measured on lavapipe:
- * bench/RESULTS.md, section vkwkv). */
-#define RWKV7_VK_WKV_MIN_TOK 16
+/* The default rule (bench/RESULTS.md, section vkwkv): on a CPU device (lavapipe) the serial kernel,
+ * measured faster or equal at every prefill shape: there the chunked form's extra work (the prep
+ * pass, ~4/5 of the serial FMAs in the walk plus the block reads) is not repaid by parallelism the
+ * CPU's few cores cannot use. On a GPU the chunked passes from RWKV7_VK_WKV_MIN_TOK tokens per
+ * sequence: an estimate from the design (the serial kernel has n_seq * n_head workgroups and two
+ * barriers plus a dependent 64-FMA chain per token; the walk has 4x the workgroups, no barrier and
+ * 4 tokens of independent dot products per pass), not yet measured on a GPU. */
+#define RWKV7_VK_WKV_MIN_TOK 32
 
 struct rwkv7_vk_wkv_shape {
     int head_size, n_head, n_seq, n_tok;
     uint32_t shared_bytes; /* maxComputeSharedMemorySize */
+    bool cpu_device;       /* VK_PHYSICAL_DEVICE_TYPE_CPU */
 };
 
 /* Returns the tokens per chunked window (a positive multiple of the chunk length, the whole
