@@ -27,7 +27,8 @@ int main(void) {
     s.n_tok = 100;
     CHECK(rwkv7_vk_wkv_pick(&s, NULL, &why) == 112, "100 tokens: 7 chunks of 16 (%s)", why);
     s = shape(128, 16, 1, 100);
-    CHECK(rwkv7_vk_wkv_pick(&s, NULL, &why) == 104, "head size 128: chunks of 8 (%s)", why);
+    CHECK(rwkv7_vk_wkv_pick(&s, NULL, &why) == 0, "head size 128: serial by default (%s)", why);
+    CHECK(rwkv7_vk_wkv_pick(&s, "chunked", &why) == 104, "head size 128 forced: chunks of 8 (%s)", why);
     /* Decode and short runs stay serial; forcing reaches down to 2 tokens. */
     s = shape(64, 12, 4, 1);
     CHECK(rwkv7_vk_wkv_pick(&s, NULL, &why) == 0, "decode is serial");

@@ -38,6 +38,10 @@ int rwkv7_vk_wkv_pick(const struct rwkv7_vk_wkv_shape *s, const char *env, const
         *why = "serial (measured faster on CPU devices, vulkan/wkv.h)";
         return 0;
     }
+    if (!forced && n != 64) {
+        *why = "serial (head size 128: chunked only when forced, vulkan/wkv.h)";
+        return 0;
+    }
     if (!forced && s->n_tok < RWKV7_VK_WKV_MIN_TOK) {
         *why = "serial (a run shorter than RWKV7_VK_WKV_MIN_TOK, vulkan/wkv.h)";
         return 0;

@@ -14,7 +14,8 @@
  * CPU's few cores cannot use. On a GPU the chunked passes from RWKV7_VK_WKV_MIN_TOK tokens per
  * sequence: an estimate from the design (the serial kernel has n_seq * n_head workgroups and two
  * barriers plus a dependent 64-FMA chain per token; the walk has 4x the workgroups, no barrier and
- * 4 tokens of independent dot products per pass), not yet measured on a GPU. */
+ * 4 tokens of independent dot products per pass), not yet measured on a GPU; head size 64 only
+ * (head size 128, chunks of 8, measured 0.3x serial on lavapipe, runs chunked only when forced). */
 #define RWKV7_VK_WKV_MIN_TOK 32
 
 struct rwkv7_vk_wkv_shape {
