@@ -50,6 +50,11 @@ if(RWKV7_HAVE_VULKAN)
   add_test(NAME test_ops_vk_wkv_chunked COMMAND test_ops -b vulkan -o wkv7)
   set_tests_properties(test_ops_vk_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # ... and under the validation layer: the two passes' scratch hand-over (prep writes, the state
+  # walk reads, the next window's prep overwrites) is a hazard sync validation would report.
+  add_test(NAME test_vk_validation_wkv_chunked COMMAND test_vk_validation)
+  set_tests_properties(test_vk_validation_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
 endif()
 
 if(RWKV7_FUZZ)
