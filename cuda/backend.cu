@@ -10,6 +10,7 @@
 #include <atomic>
 
 #include "common.cuh"
+#include "gemm.cuh"
 #include "ops.cuh"
 
 /* ---- errors ---- */
@@ -68,6 +69,7 @@ static void cuda_free(struct rwkv7_backend *be) {
         (void)cudaStreamSynchronize(cu->stream);
         for (int i = 0; i < RWKV7_CUDA_MAX_GRAPHS; i++)
             if (cu->graphs[i].exec) (void)cudaGraphExecDestroy(cu->graphs[i].exec);
+        rwkv7_cuda_gemm_free(cu);
         for (int i = 0; i < 2; i++) {
             if (cu->staging[i]) (void)cudaFreeHost(cu->staging[i]);
             if (cu->staging_done[i]) (void)cudaEventDestroy(cu->staging_done[i]);
@@ -572,6 +574,7 @@ static enum rwkv7_status cuda_init(const char *device, int n_threads, struct rwk
     INIT_CHECK(cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
     INIT_CHECK(rwkv7_cuda_embed_init());
     INIT_CHECK(rwkv7_cuda_matmul_init());
+    INIT_CHECK(rwkv7_cuda_gemm_init());
     INIT_CHECK(cudaDeviceSynchronize());
 #undef INIT_CHECK
     format_banner(cu->banner, sizeof cu->banner, dev, &cu->prop);

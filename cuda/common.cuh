@@ -58,6 +58,10 @@ struct rwkv7_cuda {
     uint64_t capture_key;                           /* key of the recording in progress */
     uint64_t graph_clock;                           /* LRU clock */
     struct rwkv7_cuda_graph graphs[RWKV7_CUDA_MAX_GRAPHS];
+    void *gemm_scratch;                             /* gemm.cu: split activations + split-K partials */
+    size_t gemm_scratch_size;                       /* bytes of gemm_scratch */
+    void *gemm_retired[16];                         /* outgrown while recording: freed with the backend */
+    int gemm_n_retired;
 };
 
 static inline struct rwkv7_cuda *rwkv7_cuda_of(struct rwkv7_backend *be) {

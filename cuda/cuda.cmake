@@ -13,9 +13,10 @@ if(NOT CMAKE_CUDA_COMPILER)
 endif()
 
 # Explicit architecture list (no nvidia-smi probing): SASS for Turing..Hopper plus compute_90 PTX
-# so newer GPUs can JIT. A user-set CMAKE_CUDA_ARCHITECTURES (e.g. 90 while developing) wins.
+# so newer GPUs can JIT. A user-set CMAKE_CUDA_ARCHITECTURES wins: one GPU while developing (90),
+# or any list ("80;90-real;90-virtual": SASS for sm_80 and sm_90, PTX of compute_90).
 if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES OR CMAKE_CUDA_ARCHITECTURES STREQUAL "")
-  set(CMAKE_CUDA_ARCHITECTURES "75;80;86;89;90-real;90-virtual")
+  set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;86-real;89-real;90-real;90-virtual")
 endif()
 if(NOT DEFINED CMAKE_CUDA_RUNTIME_LIBRARY)
   set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
@@ -32,6 +33,10 @@ set_target_properties(rwkv7_cuda PROPERTIES CUDA_RUNTIME_LIBRARY Static CUDA_ARC
 target_compile_options(rwkv7_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo --expt-relaxed-constexpr -Xcompiler=-Wall,-Wextra,-Wno-unused-parameter,-Wno-unknown-pragmas>)
 target_link_libraries(rwkv7_cuda PRIVATE CUDA::cudart_static)
+# RWKV7_WERROR: nvcc's own warnings (front end, ptxas) and the host compiler's are errors too.
+if(RWKV7_WERROR)
+  target_compile_options(rwkv7_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings -Xcompiler=-Werror>)
+endif()
 target_sources(rwkv7 PRIVATE $<TARGET_OBJECTS:rwkv7_cuda>)
 # rwkv7 was created before this file ran, so its CUDA properties must be set explicitly.
 set_target_properties(rwkv7 PROPERTIES CUDA_RUNTIME_LIBRARY Static CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHITECTURES}")
@@ -82,8 +87,9 @@ if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_wkv_block.cu
   set_tests_properties(test_cuda_wkv_block PROPERTIES LABELS unit TIMEOUT 600)
 endif()
 
-# Host-only test of the tensor-core prefill tile's arithmetic: the tf32 hi + lo split of
-# cuda/mma_split.cuh and the tile's MMA order emulated on the fixtures' matrix shapes.
+# Host-only test of the tensor-core prefill GEMM (cuda/gemm.cu): the bf16 hi + lo split of
+# cuda/mma_split.cuh, the fragment layout and launch plan of cuda/gemm_tile.cuh, and the tile's MMA
+# order and split-K reduction emulated on the fixtures' matrix shapes.
 if(RWKV7_BUILD_TESTS AND EXISTS ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)
   add_executable(test_cuda_mma ${CMAKE_SOURCE_DIR}/tests/test_cuda_mma.cu)
   target_include_directories(test_cuda_mma PRIVATE ${CMAKE_SOURCE_DIR}/tests)

@@ -2,7 +2,7 @@
 # tools/gpu-check.sh: the first minutes on a machine with an NVIDIA GPU, in one command (README
 # "GPU check"). Prints nvidia-smi and the driver/runtime versions, runs the GPU tests
 # (ctest -L gpu, the op tests for CUDA and their --perf mode; a failing op test again with
-# RWKV7_CUDA_PDL=0), the kernels of a recorded decode step (RWKV7_CUDA_GRAPH_INFO=1), reruns the fixture logits with
+# RWKV7_CUDA_PDL=0; the matmul cases on the SIMT tiles, RWKV7_CUDA_SIMT_TILES=1), the kernels of a recorded decode step (RWKV7_CUDA_GRAPH_INFO=1), reruns the fixture logits with
 # RWKV7_CHECK_RESULTS=1 RWKV7_SYNC_EACH_OP=1 on the first failure, then `rwkv7 bench --synthetic
 # 1.5B,7.2B --types bf16,q8_0,q4_k -b 1,64 -o json` on CUDA (and on Vulkan where a Vulkan GPU is
 # listed). Every output goes under one folder (--out); a summary.txt lists each step's exit code
@@ -142,6 +142,8 @@ if [ -x "$bin/test_ops" ]; then
   step test_ops_cuda 90 "$bin/test_ops" -b cuda ||
     RWKV7_CUDA_PDL=0 step test_ops_cuda_nopdl 90 "$bin/test_ops" -b cuda
   step test_ops_cuda_perf 90 "$bin/test_ops" -b cuda --perf
+  # the prefill products again on the fp32 SIMT tiles sm_75 uses (cuda/gemm.cu)
+  RWKV7_CUDA_SIMT_TILES=1 step test_ops_cuda_simt 60 "$bin/test_ops" -b cuda -o matmul
 fi
 # kernels per decoded token as recorded in the CUDA graph (README "CUDA": 18 L + 1 today)
 RWKV7_CUDA_GRAPH_INFO=1 step graph_kernels 60 "$bin/rwkv7" bench --synthetic 1.5B --types q4_k -b 1 -p 8 -n 4 -r 1 \
