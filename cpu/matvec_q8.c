@@ -19,12 +19,14 @@
  * the same order, so outputs are bit-identical to it for every T. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "matmul_q8.h"
 #include "matvec_q8.h"
+#include "iq_tables.h"
 #include "status.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -74,6 +76,23 @@ struct mv_job {
     struct mv_act a;
 };
 
+/* The IQ3 grids split into 16-bit halves (bytes 0-1 and 2-3 of each entry), 64-byte aligned so
+ * that 32 entries are one vector: looked up with vpermi2w 64 entries at a time (mv_iq3_codes). */
+static _Alignas(64) uint16_t mv_grid_xxs[2][256];
+static _Alignas(64) uint16_t mv_grid_s[2][512];
+static pthread_once_t mv_grid_once = PTHREAD_ONCE_INIT;
+
+static void mv_grid_init(void) {
+    for (int i = 0; i < 256; i++) {
+        mv_grid_xxs[0][i] = (uint16_t)(rwkv7_iq3xxs_grid[i] & 0xFFFF);
+        mv_grid_xxs[1][i] = (uint16_t)(rwkv7_iq3xxs_grid[i] >> 16);
+    }
+    for (int i = 0; i < 512; i++) {
+        mv_grid_s[0][i] = (uint16_t)(rwkv7_iq3s_grid[i] & 0xFFFF);
+        mv_grid_s[1][i] = (uint16_t)(rwkv7_iq3s_grid[i] >> 16);
+    }
+}
+
 static void mv_quantize(const float *x, int64_t K, int8_t *qo, float *d, float *ds, int32_t *s32, int32_t *s16);
 static void mv_rows(void *p, int64_t m0, int64_t m1, int ith);
 
@@ -82,6 +101,7 @@ enum rwkv7_status rwkv7_mv_q8_matmul(struct rwkv7_cpu *cpu, const struct rwkv7_m
     /* the same rule as matmul_q8.c (see there): with int8 matmuls the serial WKV keeps prefill
      * equal to serial decoding */
     if (!cpu->wkv_chunk_env) cpu->wkv_chunk = 0;
+    if (j->type == RWKV7_DTYPE_IQ3_S || j->type == RWKV7_DTYPE_IQ3_XXS) pthread_once(&mv_grid_once, mv_grid_init);
     const size_t bytes = 64 + (size_t)T * ((size_t)K + 4 * 5 * (size_t)nb);
     RWKV7_TRY(rwkv7_cpu_reserve(&cpu->q8_act, &cpu->q8_act_n, 1, (bytes + 3) / 4));
     char *base = (char *)(((uintptr_t)cpu->q8_act[0] + 63) & ~(uintptr_t)63);
@@ -197,8 +217,8 @@ MM_INLINE void mv_scales(const int type, const uint8_t *blk, __m512i vrow, __m51
     }
 }
 
-/* Chunk ch (0..3) of a row's super-block b: 64 unsigned codes; for IQ3 also the sign mask. */
-MM_INLINE __m512i mv_codes(const int type, const uint8_t *b, const int ch, __mmask64 *neg) {
+/* Q4_K, Q6_K: chunk ch (0..3) of a row's super-block b as 64 unsigned codes. */
+MM_INLINE __m512i mv_codes(const int type, const uint8_t *b, const int ch) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     if (type == RWKV7_DTYPE_Q4_K) { /* low nibbles: groups 4h, 4h + 2; high: 4h + 1, 4h + 3 */
         const __m512i raw = _mm512_loadu_si512((const void *)(b + 16 + 64 * (ch >> 1)));
@@ -218,25 +238,62 @@ MM_INLINE __m512i mv_codes(const int type, const uint8_t *b, const int ch, __mma
         /* (lo & 0x0F) | (hi & 0x30) */
         return _mm512_ternarylogic_epi32(lo, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)), m4, 0xEC);
     }
-    const __m512i idx8 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2 + 16 * ch)));
-    if (type == RWKV7_DTYPE_IQ3_S) {
-        /* bit k of qh[2ch] / qh[2ch + 1] is bit 8 of index k of group 2ch / 2ch + 1 */
-        const __mmask16 hb = (__mmask16)rwkv7_le16(b + 66 + 2 * ch);
-        const __m512i idx = _mm512_mask_or_epi32(idx8, hb, idx8, _mm512_set1_epi32(0x100));
-        uint64_t s;
-        memcpy(&s, b + 74 + 8 * ch, 8);
-        *neg = (__mmask64)s;
-        return _mm512_i32gather_epi32(idx, (const void *)rwkv7_iq3s_grid, 4);
-    }
-    /* IQ3_XXS: four 7-bit sign fields per group word; the 8th sign of each 8 is their parity */
-    const uint64_t f = (uint64_t)(rwkv7_le32(b + 66 + 8 * ch) & 0x0FFFFFFFu) |
-                       (uint64_t)(rwkv7_le32(b + 70 + 8 * ch) & 0x0FFFFFFFu) << 28;
+    return _mm512_setzero_si512();
+}
+
+/* 32 grid indices (16-bit lanes) -> the 16-bit half tab[] of their grid entries: one vpermi2w
+ * per 64 entries, then blends on the index bits above 6 (n = 256 or 512 entries). */
+MM_INLINE __m512i mv_grid16(const uint16_t *tab, const int n, __m512i w) {
+    __m512i r[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < n / 64; t++)
+        r[t] = _mm512_permutex2var_epi16(_mm512_load_si512((const void *)(tab + 64 * t)), w,
+                                         _mm512_load_si512((const void *)(tab + 64 * t + 32)));
+    const __mmask32 k6 = _mm512_test_epi16_mask(w, _mm512_set1_epi16(0x40));
+    const __mmask32 k7 = _mm512_test_epi16_mask(w, _mm512_set1_epi16(0x80));
+    const __m512i a = _mm512_mask_mov_epi16(_mm512_mask_mov_epi16(r[0], k6, r[1]), k7, _mm512_mask_mov_epi16(r[2], k6, r[3]));
+    if (n == 256) return a;
+    const __mmask32 k8 = _mm512_test_epi16_mask(w, _mm512_set1_epi16(0x100));
+    const __m512i b = _mm512_mask_mov_epi16(_mm512_mask_mov_epi16(r[4], k6, r[5]), k7, _mm512_mask_mov_epi16(r[6], k6, r[7]));
+    return _mm512_mask_mov_epi16(a, k8, b);
+}
+
+/* IQ3_XXS: the 8 sign bytes of the two groups whose sign words are w0, w1: four 7-bit fields per
+ * word, the 8th sign of each 8 their parity. */
+MM_INLINE uint64_t mv_xxs_signs(uint32_t w0, uint32_t w1) {
+    const uint64_t f = (uint64_t)(w0 & 0x0FFFFFFFu) | (uint64_t)(w1 & 0x0FFFFFFFu) << 28;
     const uint64_t x = _pdep_u64(f, 0x7F7F7F7F7F7F7F7Full);
     uint64_t p = (x ^ (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
     p ^= p >> 2;
     p ^= p >> 1;
-    *neg = (__mmask64)(x | (p & 0x0101010101010101ull) << 7);
-    return _mm512_i32gather_epi32(idx8, (const void *)rwkv7_iq3xxs_grid, 4);
+    return x | (p & 0x0101010101010101ull) << 7;
+}
+
+/* IQ3, weights 128 c2 .. 128 c2 + 127 of a row's super-block b (groups 4 c2 + e, e = 0..3):
+ * lo's 128-bit lane e = the first 16 codes of group e, hi's = its last 16, both unsigned, with
+ * the sign masks of those bytes. A row's partial sums then need one add tree per 128 weights. */
+MM_INLINE void mv_iq3_codes(const int type, const uint8_t *b, const int c2, __m512i *lo, __m512i *hi, __mmask64 *nlo,
+                            __mmask64 *nhi) {
+    __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(b + 2 + 32 * c2)));
+    uint64_t s0, s1;
+    if (type == RWKV7_DTYPE_IQ3_S) { /* bit k of qh[g] is bit 8 of index k of group g */
+        w = _mm512_mask_add_epi16(w, (__mmask32)rwkv7_le32(b + 66 + 4 * c2), w, _mm512_set1_epi16(0x100));
+        memcpy(&s0, b + 74 + 16 * c2, 8);
+        memcpy(&s1, b + 82 + 16 * c2, 8);
+    } else {
+        const uint8_t *sw = b + 66 + 16 * c2;
+        s0 = mv_xxs_signs(rwkv7_le32(sw), rwkv7_le32(sw + 4));
+        s1 = mv_xxs_signs(rwkv7_le32(sw + 8), rwkv7_le32(sw + 12));
+    }
+    const uint16_t *tab = type == RWKV7_DTYPE_IQ3_S ? mv_grid_s[0] : mv_grid_xxs[0];
+    const int n = type == RWKV7_DTYPE_IQ3_S ? 512 : 256;
+    const __m512i l = mv_grid16(tab, n, w), h = mv_grid16(tab + n, n, w);
+    /* 128-bit lane e of l, h: entries 8e .. 8e + 7 = group e; unpack: lo = its entries 0-3 */
+    *lo = _mm512_unpacklo_epi16(l, h);
+    *hi = _mm512_unpackhi_epi16(l, h);
+    const uint64_t m0 = 0x0000FFFF0000FFFFull, m1 = 0xFFFF0000FFFF0000ull;
+    *nlo = (__mmask64)(_pext_u64(s0, m0) | _pext_u64(s1, m0) << 32);
+    *nhi = (__mmask64)(_pext_u64(s0, m1) | _pext_u64(s1, m1) << 32);
 }
 
 /* The input bytes of chunk ch of super-block sb, matching mv_codes' element order. */
@@ -270,6 +327,80 @@ MM_INLINE void mv_tree(const __m512i p[16], __m512i h[4]) {
     h[3] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
+/* What one 16-row tile's chunk needs: the rows (rp[], or evenly spaced from blk when full), the
+ * inputs, and where the rows' sub-block sums go. */
+struct mv_tile_ctx {
+    const struct mv_job *q;
+    const uint8_t *blk;         /* row 0's super-block */
+    const uint8_t *const *rp;   /* rows (clamped to the last real one) */
+    size_t rb, ahead, boff;     /* row bytes, prefetch distance, super-block offset in a row */
+    int64_t K, sb;
+    int nr;
+};
+
+MM_INLINE const uint8_t *mv_row(const struct mv_tile_ctx *t, int r) {
+    /* a full tile's rows are evenly spaced: no pointer table to keep in registers */
+    return t->nr == MV_ROWS ? t->blk + (size_t)r * t->rb : t->rp[r] + t->boff;
+}
+
+/* IQ3: weights 128 c2 .. 128 c2 + 127 of the super-block -> sums[c][2 g], g = 4 c2 + e (whole groups). */
+MM_INLINE void mv_chunk_iq3(const struct mv_tile_ctx *t, const int type, const int c2, const int nc,
+                            __m512i sums[MV_COLS][16]) {
+    __m512i xl[MV_COLS], xh[MV_COLS], p[MV_COLS][16];
+    for (int c = 0; c < nc; c++) { /* lane e of xl / xh: first / last 16 inputs of group e */
+        const int8_t *xp = t->q->a.q + c * t->K + 256 * t->sb + 128 * c2;
+        const __m512i x0 = _mm512_loadu_si512((const void *)xp), x1 = _mm512_loadu_si512((const void *)(xp + 64));
+        xl[c] = _mm512_shuffle_i32x4(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+        xh[c] = _mm512_shuffle_i32x4(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MV_ROWS; r++) {
+        const uint8_t *b = mv_row(t, r);
+        _mm_prefetch((const char *)b + t->ahead + 64 * c2, _MM_HINT_T0);
+        __m512i lo, hi;
+        __mmask64 nlo, nhi;
+        mv_iq3_codes(type, b, c2, &lo, &hi, &nlo, &nhi);
+        const __m512i z = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            p[c][r] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(z, lo, _mm512_mask_sub_epi8(xl[c], nlo, z, xl[c])), hi,
+                                          _mm512_mask_sub_epi8(xh[c], nhi, z, xh[c]));
+    }
+    for (int c = 0; c < nc; c++) {
+        __m512i h[4];
+        mv_tree(p[c], h);
+        for (int e = 0; e < 4; e++) sums[c][2 * (4 * c2 + e)] = h[e];
+    }
+}
+
+/* Q4_K, Q6_K: 64-weight chunk ch of the super-block -> sums[c][s] per 16 weights, in k order. */
+MM_INLINE void mv_chunk_k(const struct mv_tile_ctx *t, const int type, const int ch, const int nc,
+                          __m512i sums[MV_COLS][16]) {
+    __m512i xv[MV_COLS], p[MV_COLS][16];
+    for (int c = 0; c < nc; c++) xv[c] = mv_x(type, t->q->a.q + c * t->K, t->sb, ch);
+#pragma GCC unroll 16
+    for (int r = 0; r < MV_ROWS; r++) {
+        const uint8_t *b = mv_row(t, r);
+        _mm_prefetch((const char *)b + t->ahead + (mv_bb(type) * (size_t)ch) / 4, _MM_HINT_T0);
+        const __m512i w = mv_codes(type, b, ch);
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) p[c][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[c]);
+    }
+    for (int c = 0; c < nc; c++) {
+        __m512i h[4];
+        mv_tree(p[c], h);
+        if (type == RWKV7_DTYPE_Q4_K) { /* groups ga and ga + 2 */
+            const int ga = 4 * (ch >> 1) + (ch & 1);
+            sums[c][2 * ga] = h[0];
+            sums[c][2 * ga + 1] = h[1];
+            sums[c][2 * ga + 4] = h[2];
+            sums[c][2 * ga + 5] = h[3];
+        } else {
+            for (int e = 0; e < 4; e++) sums[c][4 * ch + e] = h[e];
+        }
+    }
+}
+
 /* Outputs of rows m .. m + nr - 1 (nr <= 16) for the nc inputs. */
 MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr, const int nc) {
     const struct rwkv7_mm_job *j = q->j;
@@ -281,42 +412,24 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
     const __m512i vrow = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                              _mm512_set1_epi32(nr - 1)),
                                             _mm512_set1_epi32((int)rb));
-    const size_t ahead = MV_ROWS * rb;
+    struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .ahead = MV_ROWS * rb, .K = K, .nr = nr};
     __m512 acc[MV_COLS];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < NS; sb++) {
+        t.sb = sb;
+        t.boff = BB * (size_t)sb;
+        t.blk = w0 + t.boff;
         __m512 sc[16], bi[8];
-        mv_scales(type, w0 + BB * (size_t)sb, vrow, sc, bi);
-        __m512i sums[MV_COLS][16]; /* per input: the 16 rows' sums per 16 weights, in k order */
-        for (int ch = 0; ch < 4; ch++) {
-            __m512i xv[MV_COLS], p[MV_COLS][16];
-            for (int c = 0; c < nc; c++) xv[c] = mv_x(type, q->a.q + c * K, sb, ch);
-#pragma GCC unroll 16
-            for (int r = 0; r < MV_ROWS; r++) {
-                const uint8_t *b = rp[r] + BB * (size_t)sb;
-                _mm_prefetch((const char *)b + ahead + (BB * (size_t)ch) / 4, _MM_HINT_T0);
-                __mmask64 neg = 0;
-                const __m512i w = mv_codes(type, b, ch, &neg);
-#pragma GCC unroll 4
-                for (int c = 0; c < nc; c++) {
-                    const __m512i xs = mv_iq3(type) ? _mm512_mask_sub_epi8(xv[c], neg, _mm512_setzero_si512(), xv[c]) : xv[c];
-                    p[c][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xs);
-                }
-            }
-            for (int c = 0; c < nc; c++) {
-                __m512i h[4];
-                mv_tree(p[c], h);
-                /* 16-weight pieces of the chunk -> their place in k order */
-                if (type == RWKV7_DTYPE_Q4_K) {
-                    const int ga = 4 * (ch >> 1) + (ch & 1);
-                    sums[c][2 * ga] = h[0];
-                    sums[c][2 * ga + 1] = h[1];
-                    sums[c][2 * ga + 4] = h[2];
-                    sums[c][2 * ga + 5] = h[3];
-                } else {
-                    for (int e = 0; e < 4; e++) sums[c][4 * ch + e] = h[e];
-                }
-            }
+        mv_scales(type, t.blk, vrow, sc, bi);
+        __m512i sums[MV_COLS][16]; /* per input: the 16 rows' integer sums per 16 weights (IQ3: per 32) */
+        if (mv_iq3(type)) {
+            mv_chunk_iq3(&t, type, 0, nc, sums);
+            mv_chunk_iq3(&t, type, 1, nc, sums);
+        } else {
+            mv_chunk_k(&t, type, 0, nc, sums);
+            mv_chunk_k(&t, type, 1, nc, sums);
+            mv_chunk_k(&t, type, 2, nc, sums);
+            mv_chunk_k(&t, type, 3, nc, sums);
         }
         /* the float steps, sub-blocks ascending, as matmul_q8.c does them */
         for (int c = 0; c < nc; c++) {
@@ -330,7 +443,7 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
                         acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(sc[s], _mm512_set1_ps(xd[g])), acc[c]);
                     }
                 } else {
-                    const __m512i ia = _mm512_add_epi32(sums[c][2 * g], sums[c][2 * g + 1]);
+                    const __m512i ia = mv_iq3(type) ? sums[c][2 * g] : _mm512_add_epi32(sums[c][2 * g], sums[c][2 * g + 1]);
                     acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(sc[g], _mm512_set1_ps(xd[g])), acc[c]);
                     if (type == RWKV7_DTYPE_Q4_K) acc[c] = _mm512_fmadd_ps(bi[g], _mm512_set1_ps(xds[g]), acc[c]);
                 }
@@ -350,7 +463,10 @@ MM_INLINE void mv_rows_t(const struct mv_job *q, int64_t m0, int64_t m1, const i
     for (int64_t m = m0; m < m1; m += MV_ROWS) {
         const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;
         switch (q->j->T) {
-        case 1: mv_tile(q, type, m, nr, 1); break;
+        case 1:
+            if (nr == MV_ROWS) mv_tile(q, type, m, MV_ROWS, 1);
+            else mv_tile(q, type, m, nr, 1);
+            break;
         case 2: mv_tile(q, type, m, nr, 2); break;
         case 3: mv_tile(q, type, m, nr, 3); break;
         default: mv_tile(q, type, m, nr, 4); break;
