@@ -52,7 +52,7 @@ bool rwkv7_mv_q8_use(int type, int64_t T, int isa) {
         int ok = 0;
 #ifdef MV_X86
         __builtin_cpu_init();
-        ok = __builtin_cpu_supports("bmi2") != 0;
+        ok = __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx512vbmi");
 #endif
         const char *e = getenv("RWKV7_CPU_MV");
         if (e && !strcmp(e, "0")) ok = 0;
@@ -76,20 +76,28 @@ struct mv_job {
     struct mv_act a;
 };
 
-/* The IQ3 grids split into 16-bit halves (bytes 0-1 and 2-3 of each entry), 64-byte aligned so
- * that 32 entries are one vector: looked up with vpermi2w 64 entries at a time (mv_iq3_codes). */
-static _Alignas(64) uint16_t mv_grid_xxs[2][256];
-static _Alignas(64) uint16_t mv_grid_s[2][512];
+/* The IQ3 grids packed for a register lookup (mv_iq3_codes): an entry's 4 bytes take 8 values
+ * each (IQ3_S: 1, 3, ..., 15; IQ3_XXS: 4, 12, ..., 52, 62), so an entry is 4 3-bit level numbers
+ * in one 16-bit word, looked up with vpermi2w 64 entries at a time and expanded with
+ * vpmultishiftqb and a vpermb table of the 8 values. 64-byte aligned: 32 entries per vector. */
+static _Alignas(64) uint16_t mv_grid_xxs[256];
+static _Alignas(64) uint16_t mv_grid_s[512];
 static pthread_once_t mv_grid_once = PTHREAD_ONCE_INIT;
 
+/* The level number of a grid byte: IQ3_S (b - 1) / 2, IQ3_XXS (b - 4) / 8 with 62 as level 7. */
 static void mv_grid_init(void) {
-    for (int i = 0; i < 256; i++) {
-        mv_grid_xxs[0][i] = (uint16_t)(rwkv7_iq3xxs_grid[i] & 0xFFFF);
-        mv_grid_xxs[1][i] = (uint16_t)(rwkv7_iq3xxs_grid[i] >> 16);
-    }
     for (int i = 0; i < 512; i++) {
-        mv_grid_s[0][i] = (uint16_t)(rwkv7_iq3s_grid[i] & 0xFFFF);
-        mv_grid_s[1][i] = (uint16_t)(rwkv7_iq3s_grid[i] >> 16);
+        unsigned v = 0;
+        for (int b = 0; b < 4; b++) v |= ((rwkv7_iq3s_grid[i] >> (8 * b) & 0xFF) - 1) / 2 << (3 * b);
+        mv_grid_s[i] = (uint16_t)v;
+    }
+    for (int i = 0; i < 256; i++) {
+        unsigned v = 0;
+        for (int b = 0; b < 4; b++) {
+            const unsigned x = rwkv7_iq3xxs_grid[i] >> (8 * b) & 0xFF;
+            v |= (x == 62 ? 7 : (x - 4) / 8) << (3 * b);
+        }
+        mv_grid_xxs[i] = (uint16_t)v;
     }
 }
 
@@ -121,10 +129,10 @@ enum rwkv7_status rwkv7_mv_q8_matmul(struct rwkv7_cpu *cpu, const struct rwkv7_m
 }
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c,bmi2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c,bmi2"))), apply_to = function)
 #elif defined(__GNUC__)
 #pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c,bmi2")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c,bmi2")
 #endif
 
 #include <immintrin.h>
@@ -285,12 +293,16 @@ MM_INLINE void mv_iq3_codes(const int type, const uint8_t *b, const int c2, __m5
         s0 = mv_xxs_signs(rwkv7_le32(sw), rwkv7_le32(sw + 4));
         s1 = mv_xxs_signs(rwkv7_le32(sw + 8), rwkv7_le32(sw + 12));
     }
-    const uint16_t *tab = type == RWKV7_DTYPE_IQ3_S ? mv_grid_s[0] : mv_grid_xxs[0];
-    const int n = type == RWKV7_DTYPE_IQ3_S ? 512 : 256;
-    const __m512i l = mv_grid16(tab, n, w), h = mv_grid16(tab + n, n, w);
-    /* 128-bit lane e of l, h: entries 8e .. 8e + 7 = group e; unpack: lo = its entries 0-3 */
-    *lo = _mm512_unpacklo_epi16(l, h);
-    *hi = _mm512_unpackhi_epi16(l, h);
+    /* 128-bit lane e of pk: packed entries 8e .. 8e + 7 = group e; qword 0 of a lane holds
+     * entries 0-3: copied to both halves, each byte picks its 3 bits (+ garbage above, which the
+     * 64-entry vpermb table ignores: entry i = the value of level i & 7) */
+    const bool s3 = type == RWKV7_DTYPE_IQ3_S;
+    const __m512i pk = s3 ? mv_grid16(mv_grid_s, 512, w) : mv_grid16(mv_grid_xxs, 256, w);
+    const long long e01 = 0x1916131009060300ll, e23 = 0x3936333029262320ll; /* bit offsets 3b + 16 entry */
+    const __m512i ctl = _mm512_setr_epi64(e01, e23, e01, e23, e01, e23, e01, e23);
+    const __m512i lut = _mm512_set1_epi64(s3 ? 0x0F0D0B0907050301ll : 0x3E342C241C140C04ll);
+    *lo = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(ctl, _mm512_unpacklo_epi64(pk, pk)), lut);
+    *hi = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(ctl, _mm512_unpackhi_epi64(pk, pk)), lut);
     const uint64_t m0 = 0x0000FFFF0000FFFFull, m1 = 0xFFFF0000FFFF0000ull;
     *nlo = (__mmask64)(_pext_u64(s0, m0) | _pext_u64(s1, m0) << 32);
     *nhi = (__mmask64)(_pext_u64(s0, m1) | _pext_u64(s1, m1) << 32);
