@@ -16,8 +16,8 @@
 #include "cpu.h"
 #include "matmul_simd.h"
 
-/* Whether matmul takes this path: T <= 4, a type above, rwkv7_mm_q8_use true, the CPU has
- * BMI2, and rwkv7_mv_q8_force did not turn it off. */
+/* Whether matmul takes this path: T <= 4 (Q6_K: T <= 3), a type above, rwkv7_mm_q8_use true, the CPU has
+ * BMI2 and AVX512-VBMI, and rwkv7_mv_q8_force did not turn it off. */
 bool rwkv7_mv_q8_use(int type, int64_t T, int isa);
 
 /* Tests: 0 = never use these kernels (the int8 path's own decode kernel runs), -1 = automatic. */
