@@ -426,7 +426,7 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
     const __m512i vrow = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                              _mm512_set1_epi32(nr - 1)),
                                             _mm512_set1_epi32((int)rb));
-    struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .ahead = MV_ROWS * rb, .K = K, .nr = nr};
+    struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .ahead = 2 * MV_ROWS * rb, .K = K, .nr = nr};
     __m512 acc[MV_COLS];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < NS; sb++) {
