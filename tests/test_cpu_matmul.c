@@ -185,7 +185,7 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
 static void test_matvec_q8(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int type, int64_t K) {
     const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(type);
     if (!rwkv7_mv_q8_use(type, 1, rwkv7_mm_isa())) {
-        fprintf(stderr, "test_cpu_matmul: %s: no int8 decode kernel on this CPU (needs AVX-512 VNNI, VBMI, BMI2)\n", ti->name);
+        fprintf(stderr, "test_cpu_matmul: %s: int8 decode kernel not in use (needs the AVX-512 level with VNNI, VBMI, BMI2; see RWKV7_CPU_ISA, RWKV7_CPU_MATVEC, RWKV7_CPU_INT8)\n", ti->name);
         return;
     }
     const size_t rb = rwkv7_dtype_row_bytes(type, K);
