@@ -15,7 +15,8 @@
  *   portable path below, 8 rows dequantized with to_f32 into a scratch, dotted with 8 fixed fp32 partial sums.
  * Activations stay fp32 on these paths (nothing is lost beyond fp32 rounding of the sums); F32
  * weights therefore keep the reference accuracy. With AVX-512 VNNI the quantized types go to the
- * int8-activation path instead (matmul_q8.c; off for the "exact" device and RWKV7_CPU_INT8=0).
+ * int8-activation path instead (matmul_q8.c; off for the "exact" device and RWKV7_CPU_INT8=0);
+ * for T <= 4, Q4_K, Q6_K, IQ3_S and IQ3_XXS run its bit-identical decode kernels in matvec_q8.c.
  * Determinism: the thread pool splits rows only, and each output's summation order is fixed by
  * the path (ISA) alone: results do not depend on the thread count, on T, or on the other
  * sequences in the call. Different ISAs give different (equally accurate) roundings. */
@@ -32,6 +33,7 @@
 #include "dtype.h"
 #include "matmul_q8.h"
 #include "matmul_simd.h"
+#include "matvec_q8.h"
 #include "status.h"
 
 #define CPU(be) ((struct rwkv7_cpu *)(be))
@@ -172,6 +174,7 @@ RWKV7_OP_SIG(rwkv7_cpu_matmul, matmul) {
     size_t scratch = (size_t)(MATMUL_ROWS * K);
 #if defined(__x86_64__) || defined(__i386__)
     const int isa = rwkv7_mm_isa();
+    if (!cpu->exact && rwkv7_mv_q8_use(w->type, j.T, isa)) return rwkv7_mv_q8_matmul(cpu, &j); /* decode */
     if (!cpu->exact && rwkv7_mm_q8_use(w->type, isa)) return rwkv7_mm_q8_matmul(cpu, &j);
     if (isa != RWKV7_MM_SCALAR) {
         fn = isa == RWKV7_MM_AVX512 ? rwkv7_mm_rows_avx512 : isa == RWKV7_MM_AVX2 ? rwkv7_mm_rows_avx2 : rwkv7_mm_rows_avx;

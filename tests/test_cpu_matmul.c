@@ -18,6 +18,7 @@
 #include "dtype.h"
 #include "dtype_random.h"
 #include "matmul_q8.h"
+#include "matvec_q8.h"
 #include "matmul_simd.h"
 #include "status.h"
 #include "testing.h"
@@ -178,6 +179,50 @@ static void test_case(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int 
     free(single);
 }
 
+/* The int8 decode kernels (cpu/matvec_q8.c, T <= 4) against the int8 path's own kernel: the same
+ * arithmetic, so every output must have the same bits, on ragged rows (263 = 16 x 16 + 7), with
+ * dst accumulation, and with a NaN input. The reference comparison above covers them too. */
+static void test_matvec_q8(struct rwkv7_backend *be1, struct rwkv7_backend *be2, int type, int64_t K) {
+    const struct rwkv7_dtype_info *ti = rwkv7_dtype_get(type);
+    if (!rwkv7_mv_q8_use(type, 1, rwkv7_mm_isa())) {
+        fprintf(stderr, "test_cpu_matmul: %s: int8 decode kernel not in use (needs the AVX-512 level with VNNI, VBMI, BMI2; see RWKV7_CPU_ISA, RWKV7_CPU_MATVEC, RWKV7_CPU_INT8)\n", ti->name);
+        return;
+    }
+    const size_t rb = rwkv7_dtype_row_bytes(type, K);
+    uint8_t *w = malloc(rb * M_ROWS);
+    float *x = malloc(sizeof(float) * (size_t)(K * 4));
+    float *a = malloc(sizeof(float) * M_ROWS * 4), *b = malloc(sizeof(float) * M_ROWS * 4);
+    rwkv7_dtype_random_rows(type, 901 + (uint64_t)type, w, M_ROWS, K, 0.05f);
+    uint64_t s = 0x2545F4914F6CDD1Dull ^ (uint64_t)K;
+    for (int64_t i = 0; i < K * 4; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0) * (i % 97 == 0 ? 40.0f : 1.0f);
+    }
+    for (int T = 1; T <= 4; T++) {
+        for (int acc = 0; acc < 2; acc++) {
+            for (int i = 0; i < M_ROWS * T; i++) a[i] = b[i] = acc ? (float)(i % 5) - 2.0f : 0.0f;
+            rwkv7_mv_q8_force(0);
+            CHECK(run_matmul(be1, type, w, K, x, T, a, acc), "%s", ti->name);
+            rwkv7_mv_q8_force(-1);
+            CHECK(run_matmul(be2, type, w, K, x, T, b, acc), "%s", ti->name);
+            int diff = 0;
+            for (int i = 0; i < M_ROWS * T; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+            CHECK(diff == 0, "%s K=%lld T=%d accumulate=%d: %d outputs differ from the int8 prefill kernel's", ti->name,
+                  (long long)K, T, acc, diff);
+        }
+    }
+    x[K + K / 3] = NAN; /* column 1 only */
+    for (int i = 0; i < M_ROWS * 2; i++) b[i] = 0;
+    CHECK(run_matmul(be2, type, w, K, x, 2, b, false), "%s", ti->name);
+    int bad = 0;
+    for (int i = 0; i < M_ROWS; i++) bad += !isfinite(b[i]) + (isfinite(b[M_ROWS + i]) != 0);
+    CHECK(bad == 0, "%s K=%lld: a NaN in column 1 gives %d wrong (non-)finite outputs", ti->name, (long long)K, bad);
+    free(w);
+    free(x);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     struct rwkv7_backend *be1 = NULL, *be2 = NULL;
     if (rwkv7_backend_init("cpu", NULL, 1, true, &be1) != RWKV7_OK ||
@@ -194,6 +239,9 @@ int main(void) {
         const int64_t Ks[] = {256, 768, odd};
         for (int i = 0; i < 3; i++) test_case(be1, be2, type, Ks[i]);
     }
+    static const int mv_types[] = {RWKV7_DTYPE_Q4_K, RWKV7_DTYPE_Q6_K, RWKV7_DTYPE_IQ3_S, RWKV7_DTYPE_IQ3_XXS};
+    for (int i = 0; i < 4; i++)
+        for (int64_t K = 256; K <= 1280; K += 512) test_matvec_q8(be1, be2, mv_types[i], K);
     rwkv7_backend_free(be1);
     rwkv7_backend_free(be2);
     return test_finish("test_cpu_matmul");
