@@ -137,11 +137,12 @@ static enum rwkv7_status cpu_init(const char *device, int n_threads, struct rwkv
         free(cpu);
         return rwkv7_fail(RWKV7_ERR_INTERNAL, "cpu: cannot start %d threads", n_threads);
     }
-    /* Prefill uses the chunked WKV form with 16-token chunks (faster than the serial loop on a
-     * CPU at 8-16, slower at 32+: tests/test_wkv7.c prints the timings); decode is always serial.
-     * RWKV7_CPU_WKV_CHUNK=0 forces the serial recurrence, N forces chunks of N tokens. */
+    /* Prefill runs the serial WKV recurrence like decode: vectorized (cpu/wkv7_serial.c) it is
+     * 3-5x faster than the chunked form at any chunk size (tests/test_wkv7.c prints the timings),
+     * and prefill then equals serial decoding bit for bit. RWKV7_CPU_WKV_CHUNK=N forces chunks of
+     * N tokens (1..64; 0 = serial). */
     const char *env = getenv("RWKV7_CPU_WKV_CHUNK");
-    cpu->wkv_chunk = env ? atoi(env) : 16;
+    cpu->wkv_chunk = env ? atoi(env) : 0;
     cpu->wkv_chunk_env = env != NULL; /* else the first int8 matmul sets it to 0: cpu/matmul_q8.c */
     if (cpu->wkv_chunk < 0 || cpu->wkv_chunk > 64) cpu->wkv_chunk = 0;
     snprintf(cpu->base.desc, sizeof cpu->base.desc, "CPU, %d thread%s, %s kernels", n_threads, n_threads == 1 ? "" : "s",

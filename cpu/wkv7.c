@@ -16,36 +16,8 @@ static void wkv7_check_args(const struct rwkv7_wkv7_job *p, int h0, int h1) {
 
 /* ---- token-serial form ---------------------------------------------------------------------- */
 
-/* The decode path and the reference. Loop order h, t, i: one head's state (N*N floats) and one
- * token's five input slices stay in L1 while every row sees the token. Per row, sa_i needs the
- * whole old row, so it is one pass; the update and y_i share the second pass. */
-void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_job *p, int h0, int h1) {
-    wkv7_check_args(p, h0, h1);
-    const int n = p->head_size;
-    const size_t c = (size_t)p->n_embd;
-    for (int h = h0; h < h1; h++) {
-        float *st = p->state + (size_t)h * n * n;
-        for (int t = 0; t < p->n_tok; t++) {
-            const size_t o = (size_t)t * c + (size_t)h * n;
-            const float *r = p->r + o, *w = p->w + o, *k = p->k + o, *v = p->v + o;
-            const float *kk = p->kk + o, *a = p->a + o;
-            float *y = p->y + o;
-            for (int i = 0; i < n; i++) {
-                float *s = st + (size_t)i * n;
-                float sa = 0.0f;
-                for (int j = 0; j < n; j++) sa += -kk[j] * s[j];
-                const float vi = v[i];
-                float yi = 0.0f;
-                for (int j = 0; j < n; j++) {
-                    const float x = s[j] * w[j] + vi * k[j] + sa * (kk[j] * a[j]);
-                    s[j] = x;
-                    yi += x * r[j];
-                }
-                y[i] = yi;
-            }
-        }
-    }
-}
+/* The decode path and the reference, rwkv7_cpu_wkv7_serial, is in cpu/wkv7_serial.c (vectorized,
+ * the same bits at every ISA level). */
 
 /* ---- chunked form --------------------------------------------------------------------------- */
 

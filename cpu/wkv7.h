@@ -27,7 +27,8 @@ struct rwkv7_wkv7_job {
 
 /* Token-serial recurrence for heads [h0, h1), exactly as written in the spec, in fp32:
  * sa_i = sum_j (-kk_j) S_ij (old S); S_ij = S_ij w_j + v_i k_j + sa_i (kk_j a_j); y_i = sum_j S_ij r_j
- * (new S). Summation order is j ascending, so results are deterministic bit for bit. */
+ * (new S). Each sum runs in 16 lanes (j mod 16, j ascending) added in a fixed tree
+ * (cpu/wkv7_serial.c), so results are deterministic bit for bit and equal at every ISA level. */
 void rwkv7_cpu_wkv7_serial(const struct rwkv7_wkv7_job *p, int h0, int h1);
 
 /* Floats of scratch that rwkv7_cpu_wkv7_chunked needs for a given chunk length and head size. */

@@ -674,8 +674,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     build_cases();
-    /* The backends under test start first: the reference then reads RWKV7_CPU_WKV_CHUNK=0 and runs
-     * the serial recurrence, so the CPU backend's own chunked prefill is tested against it too. */
+    /* The backends under test start first, the CPU one with 16-token WKV chunks (its default is
+     * the serial form); the reference then reads RWKV7_CPU_WKV_CHUNK=0 and runs the serial
+     * recurrence, so the CPU backend's chunked form is tested against it too. */
+    setenv("RWKV7_CPU_WKV_CHUNK", "16", 1);
     struct rwkv7_backend *devs[8];
     int n_dev = 0;
     const struct rwkv7_backend_reg *r;

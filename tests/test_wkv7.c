@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "matmul_simd.h"
 #include "testing.h"
 #include "wkv7.h"
 
@@ -151,6 +152,32 @@ static void check_serial_vs_double(int n_tok, int n_embd, int head_size, unsigne
           "serial vs double state (T=%d N=%d): rel %.3g nmse %.3g", n_tok, head_size, es.rel,
           es.nmse);
     free(st), free(y), free(dst), free(dy), free(fst), free(fy);
+    inputs_free(&in);
+}
+
+/* The serial form gives the same bits at every ISA level the CPU has (cpu/wkv7_serial.c: the same
+ * lane sums and tree in plain C, AVX and AVX-512), head sizes 64, 128 and a ragged 20. */
+static void check_serial_isa_levels(int n_tok, int n_embd, int head_size, unsigned long long seed) {
+    struct wkv7_inputs in;
+    inputs_init(&in, n_tok, n_embd, head_size, seed);
+    const size_t nx = (size_t)n_tok * n_embd, ns = (size_t)n_embd * head_size;
+    float *st0 = NULL, *y0 = NULL;
+    const int best = rwkv7_mm_isa();
+    for (int isa = RWKV7_MM_SCALAR; isa <= best; isa++) {
+        rwkv7_mm_isa_force(isa);
+        float *st = copy_of(in.state, ns), *y = malloc(nx * sizeof(float));
+        struct rwkv7_wkv7_job p = make_args(&in, 0, n_tok, st, y);
+        rwkv7_cpu_wkv7_serial(&p, 0, n_embd / head_size);
+        if (!st0) {
+            st0 = st, y0 = y;
+            continue;
+        }
+        CHECK(!memcmp(st, st0, ns * sizeof(float)) && !memcmp(y, y0, nx * sizeof(float)),
+              "serial at %s differs from scalar (T=%d N=%d)", rwkv7_mm_isa_name(isa), n_tok, head_size);
+        free(st), free(y);
+    }
+    rwkv7_mm_isa_force(-1);
+    free(st0), free(y0);
     inputs_free(&in);
 }
 
@@ -302,6 +329,9 @@ int main(void) {
     check_chunked(0, 128, 64, seed++);
     check_serial_vs_double(200, 128, 64, seed++);
     check_serial_vs_double(64, 256, 128, seed++);
+    check_serial_isa_levels(37, 128, 64, seed++);
+    check_serial_isa_levels(9, 256, 128, seed++);
+    check_serial_isa_levels(5, 40, 20, seed++);
     check_sensitivity();
     fprintf(stderr, "worst chunked vs serial: rel %.3g nmse %.3g (limits %.0e, %.0e)\n",
             g_chunk_worst.rel, g_chunk_worst.nmse, CHUNK_MAX_REL, CHUNK_MAX_NMSE);
