@@ -1,6 +1,7 @@
-/* matvec_unit.glsl: the per-weight-buffer half of matvec.comp, included once per weight binding
- * with WQ (its uint view), WV (its uvec4 view) and FN(name) (a suffix for the function names)
- * defined, because GLSL cannot pass a buffer to a function. It defines the word readers, the unit
+/* matvec_unit.glsl: the per-product half of matvec.comp, included once per binding slot with WQ
+ * (the weights' uint view), WV (their uvec4 view), XF / XV (the activations' float / vec4 views)
+ * and FN(name) (a suffix for the function names) defined, because GLSL cannot pass a buffer to a
+ * function. It defines the word readers, the unit
  * decoder FN(dqu) (one lane's natural slice of a block: UW weights as NG vec4 groups at the block
  * offsets upos(j, i); matvec.comp defines UW, NG, upos per type) and FN(rowdot), the K loop of
  * one row. Tensors are only 2-byte aligned, so words are read at even byte offsets (the uvec4
@@ -17,7 +18,7 @@ float FN(rh)(uint b) { return unpackHalf2x16(FN(r16)(b)).x; }
 #if defined(FLOAT_WEIGHTS)
 /* Floats: the UW weights from byte bb (16 bytes: 4 f32 or 8 f16/bf16). */
 uvec4 FN(ld16)(uint bb, bool al) {
-    if (al) return WV[bb >> 4];
+    if (ALIGNED != 0u || al) return WV[bb >> 4];
     return uvec4(FN(r32)(bb), FN(r32)(bb + 4u), FN(r32)(bb + 8u), FN(r32)(bb + 12u));
 }
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
@@ -155,36 +156,54 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
 }
 #endif
 
-/* acc[t] += this lane's share of row (bytes from rowb) . x_pi (rows t) over K range [kb, ke).
- * The activations of each K tile are staged in shared memory by the whole workgroup (so every
- * invocation, live or not, runs the same number of barriers). Lane `lane` takes the units whose
- * index in the row is lane mod LPR, in increasing order: the accumulation order of a row does not
- * depend on t or on the tile length (the batch-invariant mode relies on it). */
-void FN(rowdot)(uint pi, bool live, uint rowb, bool al, uint kb, uint ke, uint lane, inout float acc[MAXT]) {
-    uint kt_max = tile_len(p.t);
-    for (uint k0 = kb; k0 < ke; k0 += kt_max) {
-        uint kt = min(kt_max, ke - k0);
-        barrier();
-        stage_x(pi, k0, kt, kt_max);
-        barrier();
-        if (!live) continue;
-        uint u0 = k0 / UW, u1 = (k0 + kt + UW - 1u) / UW;
-        for (uint u = u0 + (lane + LPR - u0 % LPR) % LPR; u < u1; u += LPR) {
-            uint e = u * UW, b = e / QK, j = (e % QK) / UW;
-            vec4 g[NG];
+/* Activations straight from the storage buffer (small, cache-resident): a vec4 when x is 16-byte
+ * aligned and k % 4 == 0, else 4 floats. ldxt: zero at and past element k of the row (the tail
+ * unit of a float row of k % UW != 0: its weights are zero there, x may be another row). */
+vec4 FN(ldx)(uint i, bool xal) {
+    if (ALIGNED != 0u || xal) return XV[i >> 2];
+    return vec4(XF[i], XF[i + 1u], XF[i + 2u], XF[i + 3u]);
+}
+vec4 FN(ldxt)(uint base, uint e) {
+    vec4 v;
+    for (uint c = 0u; c < 4u; c++) v[c] = e + c < p.k ? XF[base + e + c] : 0.0;
+    return v;
+}
+
+/* acc[t][r] += dot(unit u of rows r, x rows t): the NR rows' weights are dequantized first
+ * (independent loads in flight), then each activation vec4 is read once for all NR rows. */
+void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc[MAXT][NR]) {
+    uint e = u * UW, b = e / QK, j = (e % QK) / UW;
+    vec4 g[NR][NG];
+    for (uint r = 0u; r < NR; r++) FN(dqu)(rowb[r] + b * BB, j, al, g[r]);
+    for (uint t = 0u; t < MAXT; t++) {
+        if (t >= p.t) break;
+        uint xb = p.x_off[pi] + t * p.k + b * QK;
+        for (uint i = 0u; i < NG; i++) {
+            vec4 xv = FN(ldx)(xb + upos(j, i), xal);
+            for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
+        }
+    }
+}
+
+/* acc[t][r] += this lane's share of row r (bytes from rowb[r]) . x_pi (rows t) over K range
+ * [kb, ke). Lane `lane` takes the units whose index in the row is lane mod LPR, in increasing
+ * order (a float row's partial last unit, if any, last): the accumulation order of a row does
+ * not depend on t (the batch-invariant mode relies on it). No barrier. */
+void FN(rowdot)(uint pi, uint rowb[NR], bool al, bool xal, uint kb, uint ke, uint lane, inout float acc[MAXT][NR]) {
+    uint u_full = ke / UW; /* units wholly inside [kb, ke); kb is a multiple of 256 */
+    for (uint u = kb / UW + lane; u < u_full; u += LPR) FN(unit)(pi, rowb, al, xal, u, acc);
 #if defined(FLOAT_WEIGHTS)
-            if (e + UW > p.k)
-                FN(dqtail)(rowb, e, g);
-            else
-#endif
-                FN(dqu)(rowb + b * BB, j, al, g);
-            uint xb = b * QK - k0;
-            for (uint t = 0u; t < MAXT; t++) {
-                if (t >= p.t) break;
-                float s = 0.0;
-                for (uint i = 0u; i < NG; i++) s += dot(g[i], Xs[(t * kt_max + xb + upos(j, i)) >> 2]);
-                acc[t] += s;
+    if (ALIGNED == 0u && ke % UW != 0u && (u_full - kb / UW) % LPR == lane) {
+        uint e = u_full * UW;
+        vec4 g[NR][NG];
+        for (uint r = 0u; r < NR; r++) FN(dqtail)(rowb[r], e, g[r]);
+        for (uint t = 0u; t < p.t; t++) {
+            uint xb = p.x_off[pi] + t * p.k;
+            for (uint i = 0u; i < NG; i++) {
+                vec4 xv = FN(ldxt)(xb, e + 4u * i);
+                for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
             }
         }
     }
+#endif
 }
