@@ -14,6 +14,16 @@ uint FN(r32)(uint b) {
 }
 uint FN(r8)(uint b) { return (WQ[b >> 2] >> ((b & 3u) << 3)) & 0xFFu; }
 float FN(rh)(uint b) { return unpackHalf2x16(FN(r16)(b)).x; }
+/* Word at byte b of a block: one load in the aligned pipeline when blocks are 4-byte aligned. */
+uint FN(rw)(uint b) { return ALIGNED != 0u && BB % 4u == 0u ? WQ[b >> 2] : FN(r32)(b); }
+/* The two words at byte b (b even): three loads and a funnel shift, whatever b's alignment. */
+uvec2 FN(r64)(uint b) {
+    uint w = b >> 2, s = (b & 2u) << 3;
+    uint w0 = WQ[w], w1 = WQ[w + 1u];
+    if (s == 0u) return uvec2(w0, w1);
+    uint w2 = WQ[w + 2u];
+    return uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
+}
 
 #if defined(FLOAT_WEIGHTS)
 /* Floats: the UW weights from byte bb (16 bytes: 4 f32 or 8 f16/bf16). */
@@ -53,9 +63,9 @@ void FN(dqtail)(uint rowb, uint e, out vec4 g[NG]) {
 /* Quarter block: 8 int8 at byte 2 + 8 j. */
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
     float d = FN(rh)(bb);
-    uint u0 = FN(r32)(bb + 2u + 8u * j), u1 = FN(r32)(bb + 6u + 8u * j);
-    g[0] = d * vec4(sbyte(u0, 0u), sbyte(u0, 1u), sbyte(u0, 2u), sbyte(u0, 3u));
-    g[1] = d * vec4(sbyte(u1, 0u), sbyte(u1, 1u), sbyte(u1, 2u), sbyte(u1, 3u));
+    uvec2 u = FN(r64)(bb + 2u + 8u * j);
+    g[0] = d * vec4(sbyte(u.x, 0u), sbyte(u.x, 1u), sbyte(u.x, 2u), sbyte(u.x, 3u));
+    g[1] = d * vec4(sbyte(u.y, 0u), sbyte(u.y, 1u), sbyte(u.y, 2u), sbyte(u.y, 3u));
 }
 #elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_IQ4_NL) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
 /* One word of qs (bytes 4 j .. 4 j + 3): elements 4 j .. 4 j + 3 (low nibbles) and 16 + 4 j ..
@@ -97,33 +107,37 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
 }
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 /* Unit j = 8 c + i: qs word i of 32-byte chunk c, i.e. elements 64 c + 4 i .. (low nibbles,
- * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1); the two 6-bit
- * scale/min pairs are unpacked once for the unit. */
+ * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1). The two 6-bit
+ * scale/min pairs come from the three 12-byte scale words without a branch on c (lanes of one
+ * sweep hold different c). */
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
-    uint c = j >> 3, i = j & 7u, s = bb + 4u;
-    vec2 dm = unpackHalf2x16(FN(r32)(bb));
-    uint sl = 2u * c, sh = sl + 1u; /* sub-blocks; sl < 4 iff c < 2 */
-    float scl, mnl, sch, mnh;
+    uint c = j >> 3, i = j & 7u;
+    vec2 dm = unpackHalf2x16(FN(rw)(bb));
+    uint s0 = FN(rw)(bb + 4u), s1 = FN(rw)(bb + 8u), s2 = FN(rw)(bb + 12u);
+    /* Bytes (2c, 2c+1) for c < 2, (2c-4, 2c-3) for c >= 2, as the low 16 bits. */
+    uint sh = (c & 1u) << 4;
+    uint q0 = (s0 >> sh) & 0xFFFFu, q1 = (s1 >> sh) & 0xFFFFu, q2 = (s2 >> sh) & 0xFFFFu;
+    uint scp, mnp; /* the two sub-blocks' scales / mins, one per byte */
     if (c < 2u) {
-        scl = float(FN(r8)(s + sl) & 63u), mnl = float(FN(r8)(s + sl + 4u) & 63u);
-        sch = float(FN(r8)(s + sh) & 63u), mnh = float(FN(r8)(s + sh + 4u) & 63u);
+        scp = q0 & 0x3F3Fu;
+        mnp = q1 & 0x3F3Fu;
     } else {
-        scl = float((FN(r8)(s + sl + 4u) & 15u) | ((FN(r8)(s + sl - 4u) >> 6) << 4));
-        mnl = float((FN(r8)(s + sl + 4u) >> 4) | ((FN(r8)(s + sl) >> 6) << 4));
-        sch = float((FN(r8)(s + sh + 4u) & 15u) | ((FN(r8)(s + sh - 4u) >> 6) << 4));
-        mnh = float((FN(r8)(s + sh + 4u) >> 4) | ((FN(r8)(s + sh) >> 6) << 4));
+        scp = (q2 & 0x0F0Fu) | ((q0 >> 2) & 0x3030u);
+        mnp = ((q2 >> 4) & 0x0F0Fu) | ((q1 >> 2) & 0x3030u);
     }
+    float scl = float(scp & 0xFFu), sch = float(scp >> 8), mnl = float(mnp & 0xFFu), mnh = float(mnp >> 8);
 #if defined(TYPE_Q5_K)
-    uint u = FN(r32)(bb + 48u + 32u * c + 4u * i);
-    uint hb = FN(r32)(bb + 16u + 4u * i);
+    uint u = FN(rw)(bb + 48u + 32u * c + 4u * i);
+    uint hb = FN(rw)(bb + 16u + 4u * i);
 #else
-    uint u = FN(r32)(bb + 16u + 32u * c + 4u * i);
+    uint u = FN(rw)(bb + 16u + 32u * c + 4u * i);
 #endif
+    uint sl = 2u * c, shb = sl + 1u;
     uvec4 lo = (uvec4(u) >> uvec4(0u, 8u, 16u, 24u)) & 15u;
     uvec4 hi = (uvec4(u) >> uvec4(4u, 12u, 20u, 28u)) & 15u;
 #if defined(TYPE_Q5_K)
     lo |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sl)) & 1u) << 4;
-    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sh)) & 1u) << 4;
+    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + shb)) & 1u) << 4;
 #endif
     g[0] = (dm.x * scl) * vec4(lo) - dm.y * mnl;
     g[1] = (dm.x * sch) * vec4(hi) - dm.y * mnh;

@@ -126,8 +126,9 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     pc.t = t;
     pc.n = (uint32_t)n;
     uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk) * mv_nr(w0->type), n_rg = 0, sum_m = 0, d_writes = 1u << 13;
-    /* The aligned pipeline (matvec.comp's ALIGNED) when every row and activation row starts on a
-     * 16-byte boundary and k % 8 == 0 (whole vector units): what real models always give. */
+    /* The aligned pipeline (matvec.comp's ALIGNED) when every activation row and every float weight
+     * row starts on a 16-byte boundary, quantized weights on a 4-byte one (whole words for blocks
+     * of a multiple of 4 bytes), and k % 8 == 0 (whole vector units): what real models give. */
     bool float_w = w0->type == RWKV7_DTYPE_F32 || w0->type == RWKV7_DTYPE_F16 || w0->type == RWKV7_DTYPE_BF16;
     uint32_t row_bytes = (uint32_t)rwkv7_dtype_row_bytes(w0->type, w0->ne[0]);
     bool aligned = pc.k % 8 == 0 && (!float_w || row_bytes % 16 == 0);
@@ -137,7 +138,7 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
         pc.x_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[4 + i], ps[i].x, 4) + r * pc.k;
         pc.d_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[8 + i], ps[i].dst, 4) + r * pc.m[i];
         pc.mode[i] = ps[i].mode;
-        aligned = aligned && pc.x_off[i] % 4 == 0 && (!float_w || pc.w_off[i] % 16 == 0);
+        aligned = aligned && pc.x_off[i] % 4 == 0 && pc.w_off[i] % (float_w ? 16 : 4) == 0;
         n_rg += ceil_div(pc.m[i], rpw);
         sum_m += pc.m[i];
     }
