@@ -83,12 +83,10 @@ uint upos(uint j, uint i) { return 32u * j + 4u * i; }
 #endif
 
 /* Rows per row slot: each lane dequantizes its unit of NR rows (NR independent loads in flight)
- * and reads the matching activations once for all of them. Fewer rows where a unit is large
- * (registers: NR * NG vec4 of weights). vulkan/ops.c mv_nr() mirrors this table. */
+ * and reads the matching activations once for all of them. One row for the dq32 types, whose
+ * unit is 32 weights (registers: NR * NG vec4 of weights). vulkan/ops.c mv_nr() mirrors this. */
 #if NG >= 8
 #define NR 1u
-#elif NG >= 4
-#define NR 2u
 #else
 #define NR 4u
 #endif

@@ -150,13 +150,15 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
     float d = FN(rh)(bb + 208u);
     uint ul0 = FN(r32)(bb + 64u * h + 4u * i), ul1 = FN(r32)(bb + 64u * h + 32u + 4u * i);
     uint uh = FN(r32)(bb + 128u + 32u * h + 4u * i);
-    uint s0 = bb + 192u + 8u * h + (i >> 2);
+    /* The 8 scale bytes of half h in one 8-byte read; this unit's are bytes i / 4 + 2 q. */
+    uvec2 scw = FN(r64)(bb + 192u + 8u * h);
     const uvec4 sh = uvec4(0u, 8u, 16u, 24u);
     for (uint q = 0u; q < 4u; q++) {
         uint ul = (q & 1u) == 0u ? ul0 : ul1;
         uvec4 lo4 = (uvec4(ul) >> (sh + (q >> 1) * 4u)) & 15u;
         uvec4 hi2 = (uvec4(uh) >> (sh + 2u * q)) & 3u;
-        float sc = float(int(FN(r8)(s0 + 2u * q) << 24) >> 24);
+        uint sb = (i >> 2) + 2u * q; /* byte 0..7 */
+        float sc = float(sbyte(sb < 4u ? scw.x : scw.y, sb & 3u));
         g[q] = (d * sc) * (vec4(lo4 | (hi2 << 4)) - 32.0);
     }
 }

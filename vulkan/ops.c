@@ -97,12 +97,9 @@ static int mv_max_n(int type) {
     }
 }
 
-/* Rows per row slot of the matvec (matvec.comp's NR): 4 for the types whose lane unit is two
- * vec4 or fewer, 2 for Q6_K (four), 1 for the dq32 types (eight). */
-static uint32_t mv_nr(int type) {
-    if (type == RWKV7_DTYPE_Q6_K) return 2;
-    return mv_max_n(type) > 1 ? 4 : 1;
-}
+/* Rows per row slot of the matvec (matvec.comp's NR): 4, but 1 for the dq32 types (a lane unit
+ * of eight vec4). */
+static uint32_t mv_nr(int type) { return mv_max_n(type) > 1 ? 4 : 1; }
 
 /* K splits for a group of n_rg row groups at row length k: a GPU needs hundreds of workgroups in
  * flight, so narrow matrices (the LoRA downs) and long rows (FFN value) give each row several
