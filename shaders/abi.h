@@ -21,14 +21,13 @@
 /* Workgroup sizes. 64 = two NVIDIA warps / one AMD wave64 / lavapipe-friendly. */
 #define RWKV7_VK_WG_ELEM 256   /* elementwise kernels: one invocation per element */
 #define RWKV7_VK_WG_ROW 64     /* row kernels (norm, key_prep, wkv_out): one workgroup per row/group */
-#define RWKV7_VK_WG_MATVEC 128 /* matvec: several rows per workgroup, RWKV7_VK_MATVEC_LPR lanes each */
+#define RWKV7_VK_WG_MATVEC 128 /* matvec: row slots of RWKV7_VK_MATVEC_LPR lanes, several rows each */
 #define RWKV7_VK_MATVEC_MAX_T 8 /* matvec handles up to this many input rows; more use the tiled path */
 /* Lanes per row of the matvec (specialization constant 0 overrides it with the device's subgroup
  * size when that is larger, so a subgroup never straddles two rows). 32 lanes x 16 bytes = one
  * 512-byte coalesced sweep of a row per step. */
 #define RWKV7_VK_MATVEC_LPR 32
 #define RWKV7_VK_MATVEC_MAX_N 4  /* products per matvec dispatch (matmul_n) */
-#define RWKV7_VK_MATVEC_XS 4096  /* floats of activations staged in shared memory per K tile */
 #define RWKV7_VK_MM_TILE_M 64  /* tiled matmul: output features per workgroup */
 #define RWKV7_VK_MM_TILE_T 64  /* tiled matmul: input rows (tokens) per workgroup */
 #define RWKV7_VK_MM_TILE_K 32  /* tiled matmul: K step, one 32-element weight chunk per tile row */

@@ -1,14 +1,16 @@
 #version 450
 /* matvec.comp: decode matvec, dst_i (m_i, t) (=|+=) W_i (k, m_i) x_i (k, t) for t <= MAXT and up
  * to MAXN products of one weight type (abi.h rwkv7_vk_pc_matvec). Layout for GPU bandwidth:
- * a workgroup of WG invocations owns RPW = WG / LPR rows; the LPR lanes of a row read
- * consecutive slices of it (matvec_unit.glsl: 16 bytes of f16/bf16/f32 per lane, a word of 4/5-bit
- * quants or a quarter Q8_0 block per lane, so one sweep of a row's lanes is one contiguous range),
- * dequantize them in registers and dot them with the activations, which the workgroup stages in
- * shared memory one K tile at a time (read once per workgroup, not once per row). Rows reduce with
- * subgroupAdd (USE_SUBGROUP; LPR >= subgroup size, so a subgroup lies inside one row) or a
- * shared-memory tree. With n_split > 1 the workgroups of a row group each take k_split elements
- * of K and write partial sums that matvec_reduce.comp adds (narrow and long matrices). */
+ * a workgroup of WG invocations has WG / LPR row slots of NR rows each; the LPR lanes of a slot
+ * read consecutive slices of its rows (matvec_unit.glsl: 16 bytes of f16/bf16/f32 per lane, a
+ * word of 4/5-bit quants or a quarter Q8_0 block per lane, so one sweep of a row's lanes is one
+ * contiguous range), NR rows at a time (NR independent loads in flight per lane), dequantize them
+ * in registers and dot them with the activations, which each lane reads straight from the
+ * storage buffer as vec4 (they are small and cache-resident; one read serves NR rows). The K loop
+ * has no barrier; the rows reduce once at the end with subgroupAdd (USE_SUBGROUP; LPR >= subgroup
+ * size, so a subgroup lies inside one slot) or a shared-memory tree. With n_split > 1 the
+ * workgroups of a row group each take k_split elements of K and write partial sums that
+ * matvec_reduce.comp adds (narrow and long matrices). */
 #extension GL_GOOGLE_include_directive : require
 #ifdef USE_SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : require
@@ -20,7 +22,10 @@
 #define MAXT RWKV7_VK_MATVEC_MAX_T
 layout(local_size_x = WG) in;
 layout(constant_id = 0) const uint LPR = RWKV7_VK_MATVEC_LPR; /* lanes per row (power of two) */
-const uint RPW = WG / LPR;                                     /* rows per workgroup */
+/* 1 (the host's "+a" pipelines) when every weight row and activation row starts on a 16-byte
+ * boundary and k % 8 == 0: the K loop then reads whole uvec4 / vec4 with no alignment or row-end
+ * branch (a branch costs instructions on a GPU and both sides on a SIMD-emulating driver). */
+layout(constant_id = 1) const uint ALIGNED = 0u;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_matvec p; };
 layout(binding = 0) readonly buffer BW0 { uint Wq[]; };
 layout(binding = 0) readonly buffer BV0 { uvec4 Wv0[]; };
@@ -31,9 +36,13 @@ layout(binding = 2) readonly buffer BV2 { uvec4 Wv2[]; };
 layout(binding = 3) readonly buffer BW3 { uint Wq3[]; };
 layout(binding = 3) readonly buffer BV3 { uvec4 Wv3[]; };
 layout(binding = 4) readonly buffer BX0 { float X0[]; };
+layout(binding = 4) readonly buffer BXV0 { vec4 XV0[]; };
 layout(binding = 5) readonly buffer BX1 { float X1[]; };
+layout(binding = 5) readonly buffer BXV1 { vec4 XV1[]; };
 layout(binding = 6) readonly buffer BX2 { float X2[]; };
+layout(binding = 6) readonly buffer BXV2 { vec4 XV2[]; };
 layout(binding = 7) readonly buffer BX3 { float X3[]; };
+layout(binding = 7) readonly buffer BXV3 { vec4 XV3[]; };
 layout(binding = 8) buffer BD0 { float D0[]; };
 layout(binding = 9) buffer BD1 { float D1[]; };
 layout(binding = 10) buffer BD2 { float D2[]; };
@@ -73,61 +82,63 @@ uint upos(uint j, uint i) { return 128u * (j >> 3) + 4u * (j & 7u) + 32u * i; }
 uint upos(uint j, uint i) { return 32u * j + 4u * i; }
 #endif
 
-shared vec4 Xs[RWKV7_VK_MATVEC_XS / 4];
-shared float red[MAXT][WG];
+/* Rows per row slot: each lane dequantizes its unit of NR rows (NR independent loads in flight)
+ * and reads the matching activations once for all of them. One row for the dq32 types, whose
+ * unit is 32 weights (registers: NR * NG vec4 of weights). vulkan/ops.c mv_nr() mirrors this. */
+#if NG >= 8
+#define NR 1u
+#else
+#define NR 4u
+#endif
+#define RPW (WG / LPR * NR) /* rows per workgroup */
 
-/* K tile length at t input rows: the most whole 256-element blocks whose t rows fit Xs. */
-uint tile_len(uint t) { return max(256u, (RWKV7_VK_MATVEC_XS / t) / 256u * 256u); }
-
-float ld_x(uint pi, uint i) {
-    switch (pi) {
-    case 0u: return X0[i];
-    case 1u: return X1[i];
-    case 2u: return X2[i];
-    default: return X3[i];
-    }
-}
-
-/* Xs[t][0, kt_max) = x_pi[t][k0, k0 + kt), zero past kt (float rows of k % 4 != 0). */
-void stage_x(uint pi, uint k0, uint kt, uint kt_max) {
-    uint n4 = (kt + UW - 1u) / UW * (UW / 4u); /* whole units: a row's tail unit reads zeros */
-    for (uint i = gl_LocalInvocationID.x; i < p.t * n4; i += WG) {
-        uint t = i / n4, e = 4u * (i % n4);
-        uint xb = p.x_off[pi] + t * p.k + k0 + e;
-        vec4 v;
-        for (uint c = 0u; c < 4u; c++) v[c] = e + c < kt ? ld_x(pi, xb + c) : 0.0;
-        Xs[(t * kt_max + e) >> 2] = v;
-    }
-}
+/* Row sums of the subgroups (or the lanes, without subgroups): MAXT * NR sums per row slot. */
+shared float red[MAXT * 4u * 32u];
 
 #define WQ Wq
 #define WV Wv0
+#define XF X0
+#define XV XV0
 #define FN(n) n##_0
 #include "matvec_unit.glsl"
 #undef WQ
 #undef WV
+#undef XF
+#undef XV
 #undef FN
 #if MAXN > 1
 #define WQ Wq1
 #define WV Wv1
+#define XF X1
+#define XV XV1
 #define FN(n) n##_1
 #include "matvec_unit.glsl"
 #undef WQ
 #undef WV
+#undef XF
+#undef XV
 #undef FN
 #define WQ Wq2
 #define WV Wv2
+#define XF X2
+#define XV XV2
 #define FN(n) n##_2
 #include "matvec_unit.glsl"
 #undef WQ
 #undef WV
+#undef XF
+#undef XV
 #undef FN
 #define WQ Wq3
 #define WV Wv3
+#define XF X3
+#define XV XV3
 #define FN(n) n##_3
 #include "matvec_unit.glsl"
 #undef WQ
 #undef WV
+#undef XF
+#undef XV
 #undef FN
 #endif
 
@@ -163,49 +174,60 @@ void main() {
     uint m = p.m[pi], n_rg = (m + RPW - 1u) / RPW;
     uint s = wg / n_rg, rg = wg % n_rg;
     uint lid = gl_LocalInvocationID.x, slot = lid / LPR, lane = lid % LPR;
-    uint row = rg * RPW + slot;
-    bool live = row < m;
-    uint rb = row_bytes(), rowb = p.w_off[pi] + min(row, m - 1u) * rb;
+    uint row0 = rg * RPW + slot * NR; /* this slot's rows: row0 .. row0 + NR - 1 */
+    uint rb = row_bytes();
     bool al = ((p.w_off[pi] | rb) & 15u) == 0u;
+    bool xal = ((p.x_off[pi] | p.k) & 3u) == 0u;
     uint kb = s * p.k_split, ke = min(p.k, kb + p.k_split);
-    float acc[MAXT];
-    for (uint t = 0u; t < MAXT; t++) acc[t] = 0.0;
+    float acc[MAXT][NR];
+    for (uint t = 0u; t < MAXT; t++)
+        for (uint r = 0u; r < NR; r++) acc[t][r] = 0.0;
+    /* Rows past m repeat row m - 1 (every lane runs the same loop) and are never stored. */
+    uint rowb[NR];
+    for (uint r = 0u; r < NR; r++) rowb[r] = p.w_off[pi] + min(row0 + r, m - 1u) * rb;
     switch (pi) {
-    case 0u: rowdot_0(pi, live, rowb, al, kb, ke, lane, acc); break;
+    case 0u: rowdot_0(pi, rowb, al, xal, kb, ke, lane, acc); break;
 #if MAXN > 1
-    case 1u: rowdot_1(pi, live, rowb, al, kb, ke, lane, acc); break;
-    case 2u: rowdot_2(pi, live, rowb, al, kb, ke, lane, acc); break;
-    default: rowdot_3(pi, live, rowb, al, kb, ke, lane, acc); break;
+    case 1u: rowdot_1(pi, rowb, al, xal, kb, ke, lane, acc); break;
+    case 2u: rowdot_2(pi, rowb, al, xal, kb, ke, lane, acc); break;
+    default: rowdot_3(pi, rowb, al, xal, kb, ke, lane, acc); break;
 #endif
     }
-    /* Row sum over its LPR lanes into red[t][slot * LPR]. */
+    /* Lane l < t * NR of the slot ends up with the sum of output (t, r) = (l / NR, l % NR) over
+     * the slot's LPR lanes: one barrier (subgroups) or one short tree per t (shared memory). */
+    float sum = 0.0;
+    uint ot = lane / NR, orow = row0 + lane % NR;
 #ifdef USE_SUBGROUP
-    uint sg = gl_SubgroupSize;
+    uint sg = gl_SubgroupSize, nsg = WG / sg; /* sg >= 4 (the host's condition): nsg <= 32 */
     for (uint t = 0u; t < MAXT; t++) {
         if (t >= p.t) break;
-        float v = subgroupAdd(acc[t]);
-        /* Subgroups are taken to be consecutive invocation ranges (as on every driver we know). */
-        if (subgroupElect()) red[t][lid / sg] = v;
+        for (uint r = 0u; r < NR; r++) {
+            float v = subgroupAdd(acc[t][r]);
+            /* Subgroups are taken to be consecutive invocation ranges (as on every driver we know). */
+            if (subgroupElect()) red[(t * NR + r) * nsg + lid / sg] = v;
+        }
     }
     barrier();
-    float sum_t = 0.0;
-    if (lane < p.t && live)
-        for (uint g = 0u; g < LPR / sg; g++) sum_t += red[lane][slot * (LPR / sg) + g];
+    if (lane < p.t * NR)
+        for (uint g = 0u; g < LPR / sg; g++) sum += red[lane * nsg + slot * (LPR / sg) + g];
 #else
-    for (uint t = 0u; t < MAXT; t++) red[t][lid] = acc[t];
-    barrier();
-    for (uint w = LPR / 2u; w > 0u; w >>= 1) {
-        if (lane < w)
-            for (uint t = 0u; t < MAXT; t++) red[t][lid] += red[t][lid + w];
+    for (uint t = 0u; t < MAXT; t++) {
+        if (t >= p.t) break;
+        for (uint r = 0u; r < NR; r++) red[r * WG + lid] = acc[t][r];
+        barrier();
+        for (uint w = LPR / 2u; w > 0u; w >>= 1) {
+            if (lane < w)
+                for (uint r = 0u; r < NR; r++) red[r * WG + lid] += red[r * WG + lid + w];
+            barrier();
+        }
+        if (ot == t) sum = red[(lane % NR) * WG + slot * LPR];
         barrier();
     }
-    float sum_t = lane < p.t ? red[lane][slot * LPR] : 0.0;
 #endif
-    /* Lane t of the row writes output row t. */
-    if (lane < p.t && live) {
+    if (lane < p.t * NR && orow < m) {
         if (p.n_split == 1u)
-            store(pi, p.d_off[pi] + lane * m + row, sum_t, p.mode[pi]);
+            store(pi, p.d_off[pi] + ot * m + orow, sum, p.mode[pi]);
         else
-            P[p_base + (s * p.t + lane) * m + row] = sum_t;
+            P[p_base + (s * p.t + ot) * m + orow] = sum;
     }
 }

@@ -1,6 +1,7 @@
-/* matvec_unit.glsl: the per-weight-buffer half of matvec.comp, included once per weight binding
- * with WQ (its uint view), WV (its uvec4 view) and FN(name) (a suffix for the function names)
- * defined, because GLSL cannot pass a buffer to a function. It defines the word readers, the unit
+/* matvec_unit.glsl: the per-product half of matvec.comp, included once per binding slot with WQ
+ * (the weights' uint view), WV (their uvec4 view), XF / XV (the activations' float / vec4 views)
+ * and FN(name) (a suffix for the function names) defined, because GLSL cannot pass a buffer to a
+ * function. It defines the word readers, the unit
  * decoder FN(dqu) (one lane's natural slice of a block: UW weights as NG vec4 groups at the block
  * offsets upos(j, i); matvec.comp defines UW, NG, upos per type) and FN(rowdot), the K loop of
  * one row. Tensors are only 2-byte aligned, so words are read at even byte offsets (the uvec4
@@ -13,11 +14,21 @@ uint FN(r32)(uint b) {
 }
 uint FN(r8)(uint b) { return (WQ[b >> 2] >> ((b & 3u) << 3)) & 0xFFu; }
 float FN(rh)(uint b) { return unpackHalf2x16(FN(r16)(b)).x; }
+/* Word at byte b of a block: one load in the aligned pipeline when blocks are 4-byte aligned. */
+uint FN(rw)(uint b) { return ALIGNED != 0u && BB % 4u == 0u ? WQ[b >> 2] : FN(r32)(b); }
+/* The two words at byte b (b even): three loads and a funnel shift, whatever b's alignment. */
+uvec2 FN(r64)(uint b) {
+    uint w = b >> 2, s = (b & 2u) << 3;
+    uint w0 = WQ[w], w1 = WQ[w + 1u];
+    if (s == 0u) return uvec2(w0, w1);
+    uint w2 = WQ[w + 2u];
+    return uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
+}
 
 #if defined(FLOAT_WEIGHTS)
 /* Floats: the UW weights from byte bb (16 bytes: 4 f32 or 8 f16/bf16). */
 uvec4 FN(ld16)(uint bb, bool al) {
-    if (al) return WV[bb >> 4];
+    if (ALIGNED != 0u || al) return WV[bb >> 4];
     return uvec4(FN(r32)(bb), FN(r32)(bb + 4u), FN(r32)(bb + 8u), FN(r32)(bb + 12u));
 }
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
@@ -52,9 +63,9 @@ void FN(dqtail)(uint rowb, uint e, out vec4 g[NG]) {
 /* Quarter block: 8 int8 at byte 2 + 8 j. */
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
     float d = FN(rh)(bb);
-    uint u0 = FN(r32)(bb + 2u + 8u * j), u1 = FN(r32)(bb + 6u + 8u * j);
-    g[0] = d * vec4(sbyte(u0, 0u), sbyte(u0, 1u), sbyte(u0, 2u), sbyte(u0, 3u));
-    g[1] = d * vec4(sbyte(u1, 0u), sbyte(u1, 1u), sbyte(u1, 2u), sbyte(u1, 3u));
+    uvec2 u = FN(r64)(bb + 2u + 8u * j);
+    g[0] = d * vec4(sbyte(u.x, 0u), sbyte(u.x, 1u), sbyte(u.x, 2u), sbyte(u.x, 3u));
+    g[1] = d * vec4(sbyte(u.y, 0u), sbyte(u.y, 1u), sbyte(u.y, 2u), sbyte(u.y, 3u));
 }
 #elif defined(TYPE_Q4_0) || defined(TYPE_Q4_1) || defined(TYPE_IQ4_NL) || defined(TYPE_Q5_0) || defined(TYPE_Q5_1)
 /* One word of qs (bytes 4 j .. 4 j + 3): elements 4 j .. 4 j + 3 (low nibbles) and 16 + 4 j ..
@@ -96,33 +107,37 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
 }
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
 /* Unit j = 8 c + i: qs word i of 32-byte chunk c, i.e. elements 64 c + 4 i .. (low nibbles,
- * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1); the two 6-bit
- * scale/min pairs are unpacked once for the unit. */
+ * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1). The two 6-bit
+ * scale/min pairs come from the three 12-byte scale words without a branch on c (lanes of one
+ * sweep hold different c). */
 void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
-    uint c = j >> 3, i = j & 7u, s = bb + 4u;
-    vec2 dm = unpackHalf2x16(FN(r32)(bb));
-    uint sl = 2u * c, sh = sl + 1u; /* sub-blocks; sl < 4 iff c < 2 */
-    float scl, mnl, sch, mnh;
+    uint c = j >> 3, i = j & 7u;
+    vec2 dm = unpackHalf2x16(FN(rw)(bb));
+    uint s0 = FN(rw)(bb + 4u), s1 = FN(rw)(bb + 8u), s2 = FN(rw)(bb + 12u);
+    /* Bytes (2c, 2c+1) for c < 2, (2c-4, 2c-3) for c >= 2, as the low 16 bits. */
+    uint sh = (c & 1u) << 4;
+    uint q0 = (s0 >> sh) & 0xFFFFu, q1 = (s1 >> sh) & 0xFFFFu, q2 = (s2 >> sh) & 0xFFFFu;
+    uint scp, mnp; /* the two sub-blocks' scales / mins, one per byte */
     if (c < 2u) {
-        scl = float(FN(r8)(s + sl) & 63u), mnl = float(FN(r8)(s + sl + 4u) & 63u);
-        sch = float(FN(r8)(s + sh) & 63u), mnh = float(FN(r8)(s + sh + 4u) & 63u);
+        scp = q0 & 0x3F3Fu;
+        mnp = q1 & 0x3F3Fu;
     } else {
-        scl = float((FN(r8)(s + sl + 4u) & 15u) | ((FN(r8)(s + sl - 4u) >> 6) << 4));
-        mnl = float((FN(r8)(s + sl + 4u) >> 4) | ((FN(r8)(s + sl) >> 6) << 4));
-        sch = float((FN(r8)(s + sh + 4u) & 15u) | ((FN(r8)(s + sh - 4u) >> 6) << 4));
-        mnh = float((FN(r8)(s + sh + 4u) >> 4) | ((FN(r8)(s + sh) >> 6) << 4));
+        scp = (q2 & 0x0F0Fu) | ((q0 >> 2) & 0x3030u);
+        mnp = ((q2 >> 4) & 0x0F0Fu) | ((q1 >> 2) & 0x3030u);
     }
+    float scl = float(scp & 0xFFu), sch = float(scp >> 8), mnl = float(mnp & 0xFFu), mnh = float(mnp >> 8);
 #if defined(TYPE_Q5_K)
-    uint u = FN(r32)(bb + 48u + 32u * c + 4u * i);
-    uint hb = FN(r32)(bb + 16u + 4u * i);
+    uint u = FN(rw)(bb + 48u + 32u * c + 4u * i);
+    uint hb = FN(rw)(bb + 16u + 4u * i);
 #else
-    uint u = FN(r32)(bb + 16u + 32u * c + 4u * i);
+    uint u = FN(rw)(bb + 16u + 32u * c + 4u * i);
 #endif
+    uint sl = 2u * c, shb = sl + 1u;
     uvec4 lo = (uvec4(u) >> uvec4(0u, 8u, 16u, 24u)) & 15u;
     uvec4 hi = (uvec4(u) >> uvec4(4u, 12u, 20u, 28u)) & 15u;
 #if defined(TYPE_Q5_K)
     lo |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sl)) & 1u) << 4;
-    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sh)) & 1u) << 4;
+    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + shb)) & 1u) << 4;
 #endif
     g[0] = (dm.x * scl) * vec4(lo) - dm.y * mnl;
     g[1] = (dm.x * sch) * vec4(hi) - dm.y * mnh;
@@ -135,13 +150,15 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
     float d = FN(rh)(bb + 208u);
     uint ul0 = FN(r32)(bb + 64u * h + 4u * i), ul1 = FN(r32)(bb + 64u * h + 32u + 4u * i);
     uint uh = FN(r32)(bb + 128u + 32u * h + 4u * i);
-    uint s0 = bb + 192u + 8u * h + (i >> 2);
+    /* The 8 scale bytes of half h in one 8-byte read; this unit's are bytes i / 4 + 2 q. */
+    uvec2 scw = FN(r64)(bb + 192u + 8u * h);
     const uvec4 sh = uvec4(0u, 8u, 16u, 24u);
     for (uint q = 0u; q < 4u; q++) {
         uint ul = (q & 1u) == 0u ? ul0 : ul1;
         uvec4 lo4 = (uvec4(ul) >> (sh + (q >> 1) * 4u)) & 15u;
         uvec4 hi2 = (uvec4(uh) >> (sh + 2u * q)) & 3u;
-        float sc = float(int(FN(r8)(s0 + 2u * q) << 24) >> 24);
+        uint sb = (i >> 2) + 2u * q; /* byte 0..7 */
+        float sc = float(sbyte(sb < 4u ? scw.x : scw.y, sb & 3u));
         g[q] = (d * sc) * (vec4(lo4 | (hi2 << 4)) - 32.0);
     }
 }
@@ -155,36 +172,54 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
 }
 #endif
 
-/* acc[t] += this lane's share of row (bytes from rowb) . x_pi (rows t) over K range [kb, ke).
- * The activations of each K tile are staged in shared memory by the whole workgroup (so every
- * invocation, live or not, runs the same number of barriers). Lane `lane` takes the units whose
- * index in the row is lane mod LPR, in increasing order: the accumulation order of a row does not
- * depend on t or on the tile length (the batch-invariant mode relies on it). */
-void FN(rowdot)(uint pi, bool live, uint rowb, bool al, uint kb, uint ke, uint lane, inout float acc[MAXT]) {
-    uint kt_max = tile_len(p.t);
-    for (uint k0 = kb; k0 < ke; k0 += kt_max) {
-        uint kt = min(kt_max, ke - k0);
-        barrier();
-        stage_x(pi, k0, kt, kt_max);
-        barrier();
-        if (!live) continue;
-        uint u0 = k0 / UW, u1 = (k0 + kt + UW - 1u) / UW;
-        for (uint u = u0 + (lane + LPR - u0 % LPR) % LPR; u < u1; u += LPR) {
-            uint e = u * UW, b = e / QK, j = (e % QK) / UW;
-            vec4 g[NG];
+/* Activations straight from the storage buffer (small, cache-resident): a vec4 when x is 16-byte
+ * aligned and k % 4 == 0, else 4 floats. ldxt: zero at and past element k of the row (the tail
+ * unit of a float row of k % UW != 0: its weights are zero there, x may be another row). */
+vec4 FN(ldx)(uint i, bool xal) {
+    if (ALIGNED != 0u || xal) return XV[i >> 2];
+    return vec4(XF[i], XF[i + 1u], XF[i + 2u], XF[i + 3u]);
+}
+vec4 FN(ldxt)(uint base, uint e) {
+    vec4 v;
+    for (uint c = 0u; c < 4u; c++) v[c] = e + c < p.k ? XF[base + e + c] : 0.0;
+    return v;
+}
+
+/* acc[t][r] += dot(unit u of rows r, x rows t): the NR rows' weights are dequantized first
+ * (independent loads in flight), then each activation vec4 is read once for all NR rows. */
+void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc[MAXT][NR]) {
+    uint e = u * UW, b = e / QK, j = (e % QK) / UW;
+    vec4 g[NR][NG];
+    for (uint r = 0u; r < NR; r++) FN(dqu)(rowb[r] + b * BB, j, al, g[r]);
+    for (uint t = 0u; t < MAXT; t++) {
+        if (t >= p.t) break;
+        uint xb = p.x_off[pi] + t * p.k + b * QK;
+        for (uint i = 0u; i < NG; i++) {
+            vec4 xv = FN(ldx)(xb + upos(j, i), xal);
+            for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
+        }
+    }
+}
+
+/* acc[t][r] += this lane's share of row r (bytes from rowb[r]) . x_pi (rows t) over K range
+ * [kb, ke). Lane `lane` takes the units whose index in the row is lane mod LPR, in increasing
+ * order (a float row's partial last unit, if any, last): the accumulation order of a row does
+ * not depend on t (the batch-invariant mode relies on it). No barrier. */
+void FN(rowdot)(uint pi, uint rowb[NR], bool al, bool xal, uint kb, uint ke, uint lane, inout float acc[MAXT][NR]) {
+    uint u_full = ke / UW; /* units wholly inside [kb, ke); kb is a multiple of 256 */
+    for (uint u = kb / UW + lane; u < u_full; u += LPR) FN(unit)(pi, rowb, al, xal, u, acc);
 #if defined(FLOAT_WEIGHTS)
-            if (e + UW > p.k)
-                FN(dqtail)(rowb, e, g);
-            else
-#endif
-                FN(dqu)(rowb + b * BB, j, al, g);
-            uint xb = b * QK - k0;
-            for (uint t = 0u; t < MAXT; t++) {
-                if (t >= p.t) break;
-                float s = 0.0;
-                for (uint i = 0u; i < NG; i++) s += dot(g[i], Xs[(t * kt_max + xb + upos(j, i)) >> 2]);
-                acc[t] += s;
+    if (ALIGNED == 0u && ke % UW != 0u && (u_full - kb / UW) % LPR == lane) {
+        uint e = u_full * UW;
+        vec4 g[NR][NG];
+        for (uint r = 0u; r < NR; r++) FN(dqtail)(rowb[r], e, g[r]);
+        for (uint t = 0u; t < p.t; t++) {
+            uint xb = p.x_off[pi] + t * p.k;
+            for (uint i = 0u; i < NG; i++) {
+                vec4 xv = FN(ldxt)(xb, e + 4u * i);
+                for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
             }
         }
     }
+#endif
 }

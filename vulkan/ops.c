@@ -97,6 +97,10 @@ static int mv_max_n(int type) {
     }
 }
 
+/* Rows per row slot of the matvec (matvec.comp's NR): 4, but 1 for the dq32 types (a lane unit
+ * of eight vec4). */
+static uint32_t mv_nr(int type) { return mv_max_n(type) > 1 ? 4 : 1; }
+
 /* K splits for a group of n_rg row groups at row length k: a GPU needs hundreds of workgroups in
  * flight, so narrow matrices (the LoRA downs) and long rows (FFN value) give each row several
  * workgroups. Depends on the shapes only, never on t: the batch-invariant mode needs every row
@@ -118,13 +122,20 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     pc.k = (uint32_t)w0->ne[0];
     pc.t = t;
     pc.n = (uint32_t)n;
-    uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk), n_rg = 0, sum_m = 0, d_writes = 1u << 13;
+    uint32_t rpw = RWKV7_VK_WG_MATVEC / rwkv7_vk_matvec_lpr(vk) * mv_nr(w0->type), n_rg = 0, sum_m = 0, d_writes = 1u << 13;
+    /* The aligned pipeline (matvec.comp's ALIGNED) when every activation row and every float weight
+     * row starts on a 16-byte boundary, quantized weights on a 4-byte one (whole words for blocks
+     * of a multiple of 4 bytes), and k % 8 == 0 (whole vector units): what real models give. */
+    bool float_w = w0->type == RWKV7_DTYPE_F32 || w0->type == RWKV7_DTYPE_F16 || w0->type == RWKV7_DTYPE_BF16;
+    uint32_t row_bytes = (uint32_t)rwkv7_dtype_row_bytes(w0->type, w0->ne[0]);
+    bool aligned = pc.k % 8 == 0 && (!float_w || row_bytes % 16 == 0);
     for (int i = 0; i < n; i++) {
         pc.m[i] = (uint32_t)ps[i].w->ne[1];
         pc.w_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[i], ps[i].w, 2) * 2;
         pc.x_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[4 + i], ps[i].x, 4) + r * pc.k;
         pc.d_off[i] = rwkv7_vk_arg_tensor(vk, &vargs[8 + i], ps[i].dst, 4) + r * pc.m[i];
         pc.mode[i] = ps[i].mode;
+        aligned = aligned && pc.x_off[i] % 4 == 0 && pc.w_off[i] % (float_w ? 16 : 4) == 0;
         n_rg += ceil_div(pc.m[i], rpw);
         sum_m += pc.m[i];
     }
@@ -138,9 +149,9 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     vargs[13] = vargs[8];
     mv_split(pc.k, n_rg, &pc.n_split, &pc.k_split);
     if ((uint64_t)pc.n_split * t * sum_m > MV_PARTIALS) pc.n_split = 1, pc.k_split = pc.k;
-    bool sg = vk->subgroup_arith && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
+    bool sg = vk->subgroup_arith && vk->subgroup_size >= 4 && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
     char name[32];
-    snprintf(name, sizeof name, "matvec_%s%s", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "");
+    snprintf(name, sizeof name, "matvec_%s%s%s", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "", aligned ? "+a" : "");
     if (pc.n_split == 1)
         return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes, n_rg, 1);
     if (!vk->partials) RWKV7_TRY(rwkv7_vk_make_buffer(vk, MV_PARTIALS * sizeof(float), false, &vk->partials));

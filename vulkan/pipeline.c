@@ -44,7 +44,8 @@ enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk) {
                                           .pPoolSizes = &ps};
         VK_CHECK(vk, vkCreateDescriptorPool(vk->device, &pci, NULL, &vk->desc_pool));
     }
-    vk->pipelines = calloc((size_t)rwkv7_vk_spv_count, sizeof *vk->pipelines);
+    /* Two slots per variant: plain, and the aligned specialization of the matvec ("+a" names). */
+    vk->pipelines = calloc(2 * (size_t)rwkv7_vk_spv_count, sizeof *vk->pipelines);
     if (!vk->pipelines) return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of host memory");
     return RWKV7_OK;
 }
@@ -52,7 +53,7 @@ enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk) {
 void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
     if (!vk->device) return;
     if (vk->pipelines)
-        for (int i = 0; i < rwkv7_vk_spv_count; i++)
+        for (int i = 0; i < 2 * rwkv7_vk_spv_count; i++)
             if (vk->pipelines[i]) vkDestroyPipeline(vk->device, vk->pipelines[i], NULL);
     free(vk->pipelines);
     vk->pipelines = NULL;
@@ -61,22 +62,29 @@ void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
     if (vk->dsl) vkDestroyDescriptorSetLayout(vk->device, vk->dsl, NULL);
 }
 
+/* The pipeline of a variant by name, created on first use. A "+a" suffix on a matvec name asks
+ * for its aligned specialization (matvec.comp's ALIGNED constant: rows, activations and K in
+ * whole 16-byte units, so the K loop carries no alignment or row-end branches). */
 static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkPipeline *out) {
+    size_t len = strlen(name);
+    uint32_t aligned = len > 2 && strcmp(name + len - 2, "+a") == 0;
+    if (aligned) len -= 2;
     int idx = -1;
     for (int i = 0; i < rwkv7_vk_spv_count; i++)
-        if (!strcmp(rwkv7_vk_spv_table[i].name, name)) idx = i;
+        if (strlen(rwkv7_vk_spv_table[i].name) == len && !strncmp(rwkv7_vk_spv_table[i].name, name, len)) idx = i;
     if (idx < 0) return rwkv7_fail(RWKV7_ERR_INTERNAL, "vulkan: no embedded shader variant '%s'", name);
-    if (!vk->pipelines[idx]) {
+    VkPipeline *slot = &vk->pipelines[idx + (aligned ? rwkv7_vk_spv_count : 0)];
+    if (!*slot) {
         const struct rwkv7_vk_spv *s = &rwkv7_vk_spv_table[idx];
         VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                         .codeSize = *s->size, /* bytes */
                                         .pCode = s->code};
         VkShaderModule mod;
         VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
-        /* matvec variants: constant 0 = lanes per row (matvec.comp's LPR). */
-        uint32_t lpr = rwkv7_vk_matvec_lpr(vk);
-        VkSpecializationMapEntry me = {.constantID = 0, .offset = 0, .size = sizeof lpr};
-        VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &me, .dataSize = sizeof lpr, .pData = &lpr};
+        /* matvec variants: constant 0 = lanes per row (matvec.comp's LPR), 1 = ALIGNED. */
+        uint32_t sc[2] = {rwkv7_vk_matvec_lpr(vk), aligned};
+        VkSpecializationMapEntry me[2] = {{.constantID = 0, .offset = 0, .size = 4}, {.constantID = 1, .offset = 4, .size = 4}};
+        VkSpecializationInfo spec = {.mapEntryCount = 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -85,14 +93,14 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                       .pName = "main",
                       .pSpecializationInfo = strncmp(name, "matvec_", 7) == 0 ? &spec : NULL},
             .layout = vk->layout};
-        VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, &vk->pipelines[idx]);
+        VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, slot);
         vkDestroyShaderModule(vk->device, mod, NULL);
         if (r != VK_SUCCESS) {
-            vk->pipelines[idx] = VK_NULL_HANDLE;
+            *slot = VK_NULL_HANDLE;
             return rwkv7_vk_fail_result(vk, r, name, __func__, __FILE__, __LINE__);
         }
     }
-    *out = vk->pipelines[idx];
+    *out = *slot;
     return RWKV7_OK;
 }
 
