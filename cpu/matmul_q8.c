@@ -126,6 +126,7 @@ enum rwkv7_status rwkv7_mm_q8_matmul(struct rwkv7_cpu *cpu, const struct rwkv7_m
 #include <immintrin.h>
 
 #include "matmul_deq_x86.h"
+#include "q8_act_x86.h"
 
 /* Input rows [t0, t1) quantized as matmul_q8.h says. */
 static void q8_quantize_rows(void *p, int64_t t0, int64_t t1, int ith) {
@@ -137,26 +138,7 @@ static void q8_quantize_rows(void *p, int64_t t0, int64_t t1, int ith) {
         int8_t *qo = (int8_t *)(q->a.q + t * (K / 4));
         float *d = (float *)q->a.d + t * nb, *ds = (float *)q->a.ds + t * nb;
         int32_t *s32 = (int32_t *)q->a.s32 + t * nb, *s16 = (int32_t *)q->a.s16 + t * 2 * nb;
-        for (int64_t b = 0; b < nb; b++) {
-            const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
-            const __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
-            /* NaN or infinity: not <= FLT_MAX (unordered compares true) */
-            const __mmask16 bad = _mm512_cmp_ps_mask(a0, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ) |
-                                  _mm512_cmp_ps_mask(a1, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
-            const float amax = bad ? 0.0f : _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
-            const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-            /* a non-finite block's values are all 0 (its NaN scale carries the NaN) */
-            const __m512i q0 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-            const __m512i q1 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-            _mm_storeu_si128((__m128i *)(qo + 32 * b), _mm512_cvtepi32_epi8(q0));
-            _mm_storeu_si128((__m128i *)(qo + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
-            const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);
-            d[b] = bad ? NAN : amax / 127.0f;
-            s16[2 * b] = h0;
-            s16[2 * b + 1] = h1;
-            s32[b] = h0 + h1;
-            ds[b] = d[b] * (float)(h0 + h1);
-        }
+        rwkv7_q8_quantize_row(x, K, qo, d, ds, s32, s16);
     }
 }
 

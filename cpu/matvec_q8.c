@@ -103,8 +103,8 @@ static void mv_grid_init(void) {
     }
 }
 
-static void mv_quantize(const float *x, int64_t K, int8_t *qo, float *d, float *ds, int32_t *s32, int32_t *s16);
 static void mv_rows(void *p, int64_t m0, int64_t m1, int ith);
+static void mv_quantize(const float *x, int64_t K, int8_t *qo, float *d, float *ds, int32_t *s32, int32_t *s16);
 
 enum rwkv7_status rwkv7_mv_q8_matmul(struct rwkv7_cpu *cpu, const struct rwkv7_mm_job *j) {
     const int64_t K = j->K, T = j->T, nb = K / 32;
@@ -140,28 +140,11 @@ enum rwkv7_status rwkv7_mv_q8_matmul(struct rwkv7_cpu *cpu, const struct rwkv7_m
 #include <immintrin.h>
 
 #include "matmul_deq_x86.h"
+#include "q8_act_x86.h"
 
-/* One input row quantized exactly as matmul_q8.h says (the prefill kernel's own quantizer gives
- * the same bits; test_cpu_matmul compares the two paths bitwise). */
+/* One input row, with the prefill kernel's own quantizer (compiled here for this file's target). */
 static void mv_quantize(const float *x, int64_t K, int8_t *qo, float *d, float *ds, int32_t *s32, int32_t *s16) {
-    for (int64_t b = 0; b < K / 32; b++) {
-        const __m512 v0 = _mm512_loadu_ps(x + 32 * b), v1 = _mm512_loadu_ps(x + 32 * b + 16);
-        const __m512 a0 = _mm512_abs_ps(v0), a1 = _mm512_abs_ps(v1);
-        const __mmask16 bad = _mm512_cmp_ps_mask(a0, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ) |
-                              _mm512_cmp_ps_mask(a1, _mm512_set1_ps(3.40282347e38f), _CMP_NLE_UQ);
-        const float amax = bad ? 0.0f : _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
-        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        const __m512i q0 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(id)));
-        const __m512i q1 = bad ? _mm512_setzero_si512() : _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(id)));
-        _mm_storeu_si128((__m128i *)(qo + 32 * b), _mm512_cvtepi32_epi8(q0));
-        _mm_storeu_si128((__m128i *)(qo + 32 * b + 16), _mm512_cvtepi32_epi8(q1));
-        const int32_t h0 = _mm512_reduce_add_epi32(q0), h1 = _mm512_reduce_add_epi32(q1);
-        d[b] = bad ? NAN : amax / 127.0f;
-        s16[2 * b] = h0;
-        s16[2 * b + 1] = h1;
-        s32[b] = h0 + h1;
-        ds[b] = d[b] * (float)(h0 + h1);
-    }
+    rwkv7_q8_quantize_row(x, K, qo, d, ds, s32, s16);
 }
 
 /* Per type: super-block bytes; sub-block size 16 (Q6_K) or 32; offset of the unsigned codes
