@@ -25,8 +25,11 @@
 template <int TYPE, int NCOL, int WPR>
 constexpr int mv_min_blocks() {
     /* ptxas spills (sm_75 / sm_90) without these exceptions: Q6_K at 4 warps per row under 128
-     * registers (8 bytes), the float types and TQ1_0 at 8 columns under 128 (4-56 bytes) */
+     * registers (8 bytes), the float types and TQ1_0 at 8 columns under 128 (4-56 bytes), F32 at
+     * 8 columns under 170 (sm_90: 168 registers and 4 bytes spilled; F32 weight matrices are rare,
+     * so 2 blocks per SM cost little) */
     if (NCOL == 1 && TYPE == RWKV7_DTYPE_Q6_K && WPR == 4) return 3;
+    if (NCOL == 8 && TYPE == RWKV7_DTYPE_F32) return 2;
     if (NCOL == 1) return TYPE == RWKV7_DTYPE_Q3_K && WPR == 4 ? 4 : 6;
     return NCOL == 8 && (dq_traits<TYPE>::block == 8 || TYPE == RWKV7_DTYPE_TQ1_0) ? 3 : 4;
 }
