@@ -16,7 +16,8 @@
  * Activations stay fp32 on these paths (nothing is lost beyond fp32 rounding of the sums); F32
  * weights therefore keep the reference accuracy. With AVX-512 VNNI the quantized types go to the
  * int8-activation path instead (matmul_q8.c; off for the "exact" device and RWKV7_CPU_INT8=0);
- * for T <= 4, Q4_K, Q6_K, IQ3_S and IQ3_XXS run its bit-identical decode kernels in matvec_q8.c.
+ * for T <= 4, Q4_K, Q6_K, IQ3_S, IQ3_XXS, Q8_0 and Q4_0 run its bit-identical decode kernels in
+ * matvec_q8.c.
  * Determinism: the thread pool splits rows only, and each output's summation order is fixed by
  * the path (ISA) alone: results do not depend on the thread count, on T, or on the other
  * sequences in the call. Different ISAs give different (equally accurate) roundings. */

@@ -1,7 +1,7 @@
-/* matvec_q8.c: int8-activation decode (T <= 4) for Q4_K, Q6_K, IQ3_S and IQ3_XXS on AVX-512 VNNI
- * (contract: matvec_q8.h; arithmetic: matmul_q8.h). At 0.1B these four types hold nearly every
- * weight of the Q4_K_M/S and IQ3_M/XS files (the head is Q6_K), and decode is bound by the
- * instructions per weight, not by memory, so this file spends as few as it can:
+/* matvec_q8.c: int8-activation decode (T <= 4) for Q4_K, Q6_K, IQ3_S, IQ3_XXS, Q8_0 and Q4_0 on
+ * AVX-512 VNNI (contract: matvec_q8.h; arithmetic: matmul_q8.h). At 0.1B these types hold nearly
+ * every weight of the Q4_K_M/S, IQ3_M/XS, Q8_0 and Q4_0 files (the head is Q6_K), and decode is
+ * bound by the instructions per weight, not by memory, so this file spends as few as it can:
  * - 16 rows at a time, a super-block (256 weights) at a time, in 64-weight chunks: one vpdpbusd
  *   per row and chunk, then matmul_q8.c's transposing add tree turns the 16 rows' partial sums
  *   into per-row sub-block sums (the float steps need each sub-block's exact integer sum).
@@ -12,6 +12,9 @@
  * - IQ3 signs go to the inputs, not to the codes: |w| x (-q) = (-|w|) x q, so one masked byte
  *   negate per row and input (the stored sign bits are the mask; IQ3_XXS's parity bit is
  *   rebuilt with pdep and three xor-shifts) and the codes stay unsigned, with no +128 offset.
+ * - Q8_0 / Q4_0 (mv_tile32): 2 blocks per 64-byte vector (Q8_0 two 32-byte loads, xor 0x80;
+ *   Q4_0 two 16-byte broadcasts, a shift, a mask), one scale gather per block for the 16 rows;
+ *   the general kernel spent more on its per-row scalar scale fill than on the dot products.
  * - Scales: the 16 rows' scale fields of a super-block come in with a few 16-lane gathers and
  *   are unpacked lane-wise with the same float operations as mm_scales, so the values are the
  *   same bits as the int8 prefill kernel's.
@@ -43,7 +46,7 @@ void rwkv7_mv_q8_force(int on) { mv_forced = on; }
 
 static bool mv_type(int type) {
     return type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_Q6_K || type == RWKV7_DTYPE_IQ3_S ||
-           type == RWKV7_DTYPE_IQ3_XXS;
+           type == RWKV7_DTYPE_IQ3_XXS || type == RWKV7_DTYPE_Q8_0 || type == RWKV7_DTYPE_Q4_0;
 }
 
 bool rwkv7_mv_q8_use(int type, int64_t T, int isa) {
@@ -398,6 +401,84 @@ MM_INLINE void mv_chunk_k(const struct mv_tile_ctx *t, const int type, const int
     }
 }
 
+/* Q8_0, Q4_0 (32-weight blocks, one fp16 scale each): blocks g, g + 1 of a row as 64 unsigned
+ * codes in element order (two false: block g only, the upper half is ignored, its inputs are 0).
+ * Q8_0's signed codes get + 128 (one xor), Q4_0's nibbles keep their + 8; mv_tile32 subtracts
+ * 128 or 8 times the inputs' sum, as matmul_q8.c does. Q4_0's 16 bytes hold weights 0-15 in the
+ * low nibbles and 16-31 in the high: each block's bytes go to two 128-bit lanes, shifted apart. */
+MM_INLINE __m512i mv_codes32(const int type, const uint8_t *row, int64_t g, const bool two) {
+    if (type == RWKV7_DTYPE_Q8_0) {
+        const uint8_t *b = row + 34 * g + 2;
+        const __m512i a = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b));
+        const __m512i v = two ? _mm512_inserti64x4(a, _mm256_loadu_si256((const __m256i *)(b + 34)), 1) : a;
+        return _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+    }
+    const uint8_t *b = row + 18 * g + 2;
+    const __m512i lo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)b));
+    const __m512i v = two ? _mm512_mask_broadcast_i32x4(lo, (__mmask16)0xFF00, _mm_loadu_si128((const __m128i *)(b + 18))) : lo;
+    const __m512i cnt = _mm512_setr_epi64(0, 0, 0x0004000400040004ll, 0x0004000400040004ll, 0, 0, 0x0004000400040004ll,
+                                          0x0004000400040004ll);
+    return _mm512_and_si512(_mm512_srlv_epi16(v, cnt), _mm512_set1_epi8(0x0F));
+}
+
+/* Q8_0, Q4_0: outputs of rows m .. m + nr - 1 for the nc inputs, 2 blocks (64 weights) at a time;
+ * the 16 rows' scales of a block are one gather. Per block and in block order: the exact integer
+ * sum, minus the offset times the inputs' sum, then the same two float ops as matmul_q8.c's q8_vec. */
+MM_INLINE void mv_tile32(const struct mv_job *q, const int type, int64_t m, int nr, const int nc) {
+    const struct rwkv7_mm_job *j = q->j;
+    const int64_t K = j->K, G = K / 32;
+    const size_t rb = j->row_bytes, BB = type == RWKV7_DTYPE_Q8_0 ? 34 : 18;
+    const int32_t off = type == RWKV7_DTYPE_Q8_0 ? 128 : 8;
+    const uint8_t *w0 = j->w + (size_t)m * rb;
+    const uint8_t *rp[MV_ROWS];
+    for (int r = 0; r < MV_ROWS; r++) rp[r] = w0 + (size_t)(r < nr ? r : nr - 1) * rb;
+    const __m512i vrow = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                             _mm512_set1_epi32(nr - 1)),
+                                            _mm512_set1_epi32((int)rb));
+    struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .K = K, .nr = nr};
+    const size_t ahead = 2 * MV_ROWS * rb;
+    __m512 acc[MV_COLS];
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < G; g += 2) {
+        const bool two = g + 1 < G;
+        t.boff = BB * (size_t)g;
+        t.blk = w0 + t.boff;
+        const __m512 s0 = mv_half_lo(mv_g32(t.blk, vrow, 0));
+        const __m512 s1 = two ? mv_half_lo(mv_g32(t.blk, vrow, (int)BB)) : _mm512_setzero_ps();
+        __m512i xv[MV_COLS], p[MV_COLS][16];
+        for (int c = 0; c < nc; c++) {
+            const int8_t *xq = q->a.q + c * K + 32 * g;
+            xv[c] = two ? _mm512_loadu_si512((const void *)xq) : _mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFull, xq);
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < MV_ROWS; r++) {
+            const uint8_t *b = mv_row(&t, r);
+            _mm_prefetch((const char *)b + ahead, _MM_HINT_T0);
+            const __m512i w = mv_codes32(type, b - t.boff, g, two);
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) p[c][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[c]);
+        }
+        for (int c = 0; c < nc; c++) {
+            __m512i h[4];
+            mv_tree(p[c], h);
+            const float *xd = q->a.d + c * G;
+            const int32_t *x32 = q->a.s32 + c * G;
+            for (int e = 0; e < (two ? 2 : 1); e++) {
+                const int64_t gg = g + e;
+                const __m512i ia = _mm512_sub_epi32(_mm512_add_epi32(h[2 * e], h[2 * e + 1]), _mm512_set1_epi32(off * x32[gg]));
+                acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(e ? s1 : s0, _mm512_set1_ps(xd[gg])), acc[c]);
+            }
+        }
+    }
+    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
+    for (int c = 0; c < nc; c++) {
+        float *d = j->dst + c * j->M + m;
+        __m512 v = acc[c];
+        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
+        _mm512_mask_storeu_ps(d, mask, v);
+    }
+}
+
 /* Outputs of rows m .. m + nr - 1 (nr <= 16) for the nc inputs. */
 MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr, const int nc) {
     const struct rwkv7_mm_job *j = q->j;
@@ -457,6 +538,21 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
 }
 
 MM_INLINE void mv_rows_t(const struct mv_job *q, int64_t m0, int64_t m1, const int type) {
+    if (type == RWKV7_DTYPE_Q8_0 || type == RWKV7_DTYPE_Q4_0) {
+        for (int64_t m = m0; m < m1; m += MV_ROWS) {
+            const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;
+            switch (q->j->T) {
+            case 1:
+                if (nr == MV_ROWS) mv_tile32(q, type, m, MV_ROWS, 1);
+                else mv_tile32(q, type, m, nr, 1);
+                break;
+            case 2: mv_tile32(q, type, m, nr, 2); break;
+            case 3: mv_tile32(q, type, m, nr, 3); break;
+            default: mv_tile32(q, type, m, nr, 4); break;
+            }
+        }
+        return;
+    }
     for (int64_t m = m0; m < m1; m += MV_ROWS) {
         const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;
         switch (q->j->T) {
@@ -479,6 +575,8 @@ MV_TYPE_FN(q4_k, RWKV7_DTYPE_Q4_K)
 MV_TYPE_FN(q6_k, RWKV7_DTYPE_Q6_K)
 MV_TYPE_FN(iq3_s, RWKV7_DTYPE_IQ3_S)
 MV_TYPE_FN(iq3_xxs, RWKV7_DTYPE_IQ3_XXS)
+MV_TYPE_FN(q8_0, RWKV7_DTYPE_Q8_0)
+MV_TYPE_FN(q4_0, RWKV7_DTYPE_Q4_0)
 
 static void mv_rows(void *p, int64_t m0, int64_t m1, int ith) {
     (void)ith;
@@ -488,6 +586,8 @@ static void mv_rows(void *p, int64_t m0, int64_t m1, int ith) {
     case RWKV7_DTYPE_Q6_K: mv_rows_q6_k(q, m0, m1); break;
     case RWKV7_DTYPE_IQ3_S: mv_rows_iq3_s(q, m0, m1); break;
     case RWKV7_DTYPE_IQ3_XXS: mv_rows_iq3_xxs(q, m0, m1); break;
+    case RWKV7_DTYPE_Q8_0: mv_rows_q8_0(q, m0, m1); break;
+    case RWKV7_DTYPE_Q4_0: mv_rows_q4_0(q, m0, m1); break;
     default: break;
     }
 }

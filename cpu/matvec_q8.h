@@ -1,5 +1,5 @@
 /* matvec_q8.h: the int8-activation decode kernels (T <= 4) of the CPU backend for Q4_K, Q6_K,
- * IQ3_S and IQ3_XXS on AVX-512 VNNI (cpu/matvec_q8.c).
+ * IQ3_S, IQ3_XXS, Q8_0 and Q4_0 on AVX-512 VNNI (cpu/matvec_q8.c).
  *
  * Arithmetic: exactly matmul_q8.h's (same input quantization, same exact integer sums per
  * sub-block, same float steps in the same order), so every output is bit-identical to the

@@ -242,6 +242,11 @@ int main(void) {
     static const int mv_types[] = {RWKV7_DTYPE_Q4_K, RWKV7_DTYPE_Q6_K, RWKV7_DTYPE_IQ3_S, RWKV7_DTYPE_IQ3_XXS};
     for (int i = 0; i < 4; i++)
         for (int64_t K = 256; K <= 1280; K += 512) test_matvec_q8(be1, be2, mv_types[i], K);
+    /* the 32-weight block types: also an odd number of blocks (800 = 25 x 32, a lone last block) */
+    static const int mv_types32[] = {RWKV7_DTYPE_Q8_0, RWKV7_DTYPE_Q4_0};
+    static const int64_t Ks32[] = {256, 800, 1280};
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 3; k++) test_matvec_q8(be1, be2, mv_types32[i], Ks32[k]);
     rwkv7_backend_free(be1);
     rwkv7_backend_free(be2);
     return test_finish("test_cpu_matmul");
