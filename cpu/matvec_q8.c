@@ -537,35 +537,30 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
     }
 }
 
+/* Rows [m0, m1) in tiles of MV_ROWS, with the column count (and a full tile at T = 1) as
+ * compile-time constants of the tile function, so each case is its own specialized loop. */
+#define MV_WALK(tile)                                                                 \
+    for (int64_t m = m0; m < m1; m += MV_ROWS) {                                      \
+        const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;                    \
+        switch (q->j->T) {                                                            \
+        case 1:                                                                       \
+            if (nr == MV_ROWS) tile(q, type, m, MV_ROWS, 1);                          \
+            else tile(q, type, m, nr, 1);                                             \
+            break;                                                                    \
+        case 2: tile(q, type, m, nr, 2); break;                                       \
+        case 3: tile(q, type, m, nr, 3); break;                                       \
+        default: tile(q, type, m, nr, 4); break;                                      \
+        }                                                                             \
+    }
+
 MM_INLINE void mv_rows_t(const struct mv_job *q, int64_t m0, int64_t m1, const int type) {
     if (type == RWKV7_DTYPE_Q8_0 || type == RWKV7_DTYPE_Q4_0) {
-        for (int64_t m = m0; m < m1; m += MV_ROWS) {
-            const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;
-            switch (q->j->T) {
-            case 1:
-                if (nr == MV_ROWS) mv_tile32(q, type, m, MV_ROWS, 1);
-                else mv_tile32(q, type, m, nr, 1);
-                break;
-            case 2: mv_tile32(q, type, m, nr, 2); break;
-            case 3: mv_tile32(q, type, m, nr, 3); break;
-            default: mv_tile32(q, type, m, nr, 4); break;
-            }
-        }
-        return;
-    }
-    for (int64_t m = m0; m < m1; m += MV_ROWS) {
-        const int nr = m1 - m < MV_ROWS ? (int)(m1 - m) : MV_ROWS;
-        switch (q->j->T) {
-        case 1:
-            if (nr == MV_ROWS) mv_tile(q, type, m, MV_ROWS, 1);
-            else mv_tile(q, type, m, nr, 1);
-            break;
-        case 2: mv_tile(q, type, m, nr, 2); break;
-        case 3: mv_tile(q, type, m, nr, 3); break;
-        default: mv_tile(q, type, m, nr, 4); break;
-        }
+        MV_WALK(mv_tile32)
+    } else {
+        MV_WALK(mv_tile)
     }
 }
+#undef MV_WALK
 
 #define MV_TYPE_FN(name, T)                                                                              \
     static __attribute__((noinline)) void mv_rows_##name(const struct mv_job *q, int64_t m0, int64_t m1) { \
