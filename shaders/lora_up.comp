@@ -17,6 +17,9 @@
 #define WG RWKV7_VK_WG_LORA
 #define MAXT RWKV7_VK_MATVEC_MAX_T
 layout(local_size_x = WG) in;
+/* Activation rows (the host's "+u<T>" pipeline, T = p.t): constant trip counts below, so the loops
+ * unroll and acc[] / v[] stay in registers (indexed arrays went through memory; vulkan/pipeline.c). */
+layout(constant_id = 2) const uint NT = MAXT;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_lora p; };
 layout(binding = 0) readonly buffer BW { uint Wq[]; };
 layout(binding = 1) readonly buffer BT { uint Tab[]; };
@@ -100,28 +103,35 @@ void main() {
     uint row = (gid - g0) * WG + tid;
     if (row >= m) return;
     float acc[MAXT];
-    for (uint t = 0u; t < MAXT; t++) acc[t] = 0.0;
+    for (uint t = 0u; t < NT; t++) acc[t] = 0.0;
     uint rb = p.w_off[ti] + row * p.row_bytes[ti];
     uint n_chunks = (k + 31u) / 32u;
     for (uint c = 0u; c < n_chunks; c++) {
+        /* Every loop over the 32 elements has a constant trip count (the elements past a float
+         * row's end, k % 32 != 0, read its last element and count as zero). */
         float v[32];
-        uint e0 = c * 32u, jn = min(32u, k - e0); /* float types allow k % 32 != 0 */
+        uint e0 = c * 32u, jn = min(32u, k - e0);
         if (kind == 1u) {
-            for (uint j = 0u; j < jn; j++) v[j] = uintBitsToFloat(rd32(rb + 4u * (e0 + j)));
+            for (uint j = 0u; j < 32u; j++) {
+                float w = uintBitsToFloat(rd32(rb + 4u * (e0 + min(j, jn - 1u))));
+                v[j] = j < jn ? w : 0.0;
+            }
         } else if (kind == 2u) {
-            for (uint j = 0u; j < jn; j++) v[j] = rdf16(rb + 2u * (e0 + j));
+            for (uint j = 0u; j < 32u; j++) {
+                float w = rdf16(rb + 2u * (e0 + min(j, jn - 1u)));
+                v[j] = j < jn ? w : 0.0;
+            }
         } else {
             dq32(rb + (c / CPB) * BB, c % CPB, v);
         }
-        for (uint t = 0u; t < MAXT; t++) {
-            if (t >= p.t) break;
+        for (uint t = 0u; t < NT; t++) {
             float s = 0.0;
-            for (uint j = 0u; j < jn; j++) s += v[j] * xs[t * k + e0 + j];
+            uint xo = t * k + e0;
+            for (uint j = 0u; j < 32u; j++) s += j < jn ? v[j] * xs[xo + min(j, jn - 1u)] : 0.0;
             acc[t] += s;
         }
     }
-    for (uint t = 0u; t < MAXT; t++) {
-        if (t >= p.t) break;
+    for (uint t = 0u; t < NT; t++) {
         float z = acc[t];
         if (out_fn != 0u) z = unary(out_fn, z + (has_bias ? rd_bias(ti, row) : 0.0));
         wr_dst(ti, t * m + row, z);

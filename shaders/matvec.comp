@@ -26,6 +26,9 @@ layout(constant_id = 0) const uint LPR = RWKV7_VK_MATVEC_LPR; /* lanes per row (
  * boundary and k % 8 == 0: the K loop then reads whole uvec4 / vec4 with no alignment or row-end
  * branch (a branch costs instructions on a GPU and both sides on a SIMD-emulating driver). */
 layout(constant_id = 1) const uint ALIGNED = 0u;
+/* Activation rows of this dispatch (the host's "+a<T>" / "+u<T>" pipelines, T = p.t): a constant
+ * trip count unrolls every per-row loop, so acc[][] stays in registers (vulkan/pipeline.c). */
+layout(constant_id = 2) const uint NT = MAXT;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_matvec p; };
 layout(binding = 0) readonly buffer BW0 { uint Wq[]; };
 layout(binding = 0) readonly buffer BV0 { uvec4 Wv0[]; };
@@ -180,7 +183,7 @@ void main() {
     bool xal = ((p.x_off[pi] | p.k) & 3u) == 0u;
     uint kb = s * p.k_split, ke = min(p.k, kb + p.k_split);
     float acc[MAXT][NR];
-    for (uint t = 0u; t < MAXT; t++)
+    for (uint t = 0u; t < NT; t++)
         for (uint r = 0u; r < NR; r++) acc[t][r] = 0.0;
     /* Rows past m repeat row m - 1 (every lane runs the same loop) and are never stored. */
     uint rowb[NR];
@@ -199,8 +202,7 @@ void main() {
     uint ot = lane / NR, orow = row0 + lane % NR;
 #ifdef USE_SUBGROUP
     uint sg = gl_SubgroupSize, nsg = WG / sg; /* sg >= 4 (the host's condition): nsg <= 32 */
-    for (uint t = 0u; t < MAXT; t++) {
-        if (t >= p.t) break;
+    for (uint t = 0u; t < NT; t++) {
         for (uint r = 0u; r < NR; r++) {
             float v = subgroupAdd(acc[t][r]);
             /* Subgroups are taken to be consecutive invocation ranges (as on every driver we know). */
@@ -208,11 +210,10 @@ void main() {
         }
     }
     barrier();
-    if (lane < p.t * NR)
+    if (lane < NT * NR)
         for (uint g = 0u; g < LPR / sg; g++) sum += red[lane * nsg + slot * (LPR / sg) + g];
 #else
-    for (uint t = 0u; t < MAXT; t++) {
-        if (t >= p.t) break;
+    for (uint t = 0u; t < NT; t++) {
         for (uint r = 0u; r < NR; r++) red[r * WG + lid] = acc[t][r];
         barrier();
         for (uint w = LPR / 2u; w > 0u; w >>= 1) {
@@ -224,7 +225,7 @@ void main() {
         barrier();
     }
 #endif
-    if (lane < p.t * NR && orow < m) {
+    if (lane < NT * NR && orow < m) {
         if (p.n_split == 1u)
             store(pi, p.d_off[pi] + ot * m + orow, sum, p.mode[pi]);
         else

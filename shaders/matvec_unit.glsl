@@ -191,8 +191,7 @@ void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc
     uint e = u * UW, b = e / QK, j = (e % QK) / UW;
     vec4 g[NR][NG];
     for (uint r = 0u; r < NR; r++) FN(dqu)(rowb[r] + b * BB, j, al, g[r]);
-    for (uint t = 0u; t < MAXT; t++) {
-        if (t >= p.t) break;
+    for (uint t = 0u; t < NT; t++) {
         uint xb = p.x_off[pi] + t * p.k + b * QK;
         for (uint i = 0u; i < NG; i++) {
             vec4 xv = FN(ldx)(xb + upos(j, i), xal);
@@ -213,7 +212,7 @@ void FN(rowdot)(uint pi, uint rowb[NR], bool al, bool xal, uint kb, uint ke, uin
         uint e = u_full * UW;
         vec4 g[NR][NG];
         for (uint r = 0u; r < NR; r++) FN(dqtail)(rowb[r], e, g[r]);
-        for (uint t = 0u; t < p.t; t++) {
+        for (uint t = 0u; t < NT; t++) {
             uint xb = p.x_off[pi] + t * p.k;
             for (uint i = 0u; i < NG; i++) {
                 vec4 xv = FN(ldxt)(xb, e + 4u * i);

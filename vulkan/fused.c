@@ -140,7 +140,7 @@ static enum rwkv7_status lora_up_rows(struct rwkv7_backend *be, const struct rwk
     pc.c = a->v ? (uint32_t)a->v->ne[0] : 0;
     if (a->vres == RWKV7_LORA_VRES_RECORD) blocks += (pc.c * T + RWKV7_VK_WG_LORA - 1) / RWKV7_VK_WG_LORA;
     char name[32];
-    snprintf(name, sizeof name, "lora_up_%s", rwkv7_vk_type_suffix[vtype]);
+    snprintf(name, sizeof name, "lora_up_%s+u%u", rwkv7_vk_type_suffix[vtype], T); /* specialized for T rows */
     /* writes: the dst bindings 2..5, then v (mix) or v_first (record) */
     uint32_t writes = (0xFu << 2) | (a->vres >= 0 ? 1u << 14 : 0u) | (a->vres == RWKV7_LORA_VRES_RECORD ? 1u << 15 : 0u);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 16, writes, blocks, 1);

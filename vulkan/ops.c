@@ -150,8 +150,8 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     mv_split(pc.k, n_rg, &pc.n_split, &pc.k_split);
     if ((uint64_t)pc.n_split * t * sum_m > MV_PARTIALS) pc.n_split = 1, pc.k_split = pc.k;
     bool sg = vk->subgroup_arith && vk->subgroup_size >= 4 && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
-    char name[32];
-    snprintf(name, sizeof name, "matvec_%s%s%s", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "", aligned ? "+a" : "");
+    char name[40]; /* "+a<t>" / "+u<t>": the aligned or general pipeline specialized for t rows */
+    snprintf(name, sizeof name, "matvec_%s%s+%c%u", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "", aligned ? 'a' : 'u', t);
     if (pc.n_split == 1)
         return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes, n_rg, 1);
     if (!vk->partials) RWKV7_TRY(rwkv7_vk_make_buffer(vk, MV_PARTIALS * sizeof(float), false, &vk->partials));

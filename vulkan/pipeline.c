@@ -44,8 +44,8 @@ enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk) {
                                           .pPoolSizes = &ps};
         VK_CHECK(vk, vkCreateDescriptorPool(vk->device, &pci, NULL, &vk->desc_pool));
     }
-    /* Two slots per variant: plain, and the aligned specialization of the matvec ("+a" names). */
-    vk->pipelines = calloc(2 * (size_t)rwkv7_vk_spv_count, sizeof *vk->pipelines);
+    /* Per variant: the plain pipeline and its specializations ("+a"/"+u" names, see get_pipeline). */
+    vk->pipelines = calloc(RWKV7_VK_PIPE_SLOTS * (size_t)rwkv7_vk_spv_count, sizeof *vk->pipelines);
     if (!vk->pipelines) return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of host memory");
     return RWKV7_OK;
 }
@@ -53,7 +53,7 @@ enum rwkv7_status rwkv7_vk_pipelines_init(struct rwkv7_vk *vk) {
 void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
     if (!vk->device) return;
     if (vk->pipelines)
-        for (int i = 0; i < 2 * rwkv7_vk_spv_count; i++)
+        for (int i = 0; i < RWKV7_VK_PIPE_SLOTS * rwkv7_vk_spv_count; i++)
             if (vk->pipelines[i]) vkDestroyPipeline(vk->device, vk->pipelines[i], NULL);
     free(vk->pipelines);
     vk->pipelines = NULL;
@@ -62,18 +62,31 @@ void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
     if (vk->dsl) vkDestroyDescriptorSetLayout(vk->device, vk->dsl, NULL);
 }
 
-/* The pipeline of a variant by name, created on first use. A "+a" suffix on a matvec name asks
- * for its aligned specialization (matvec.comp's ALIGNED constant: rows, activations and K in
- * whole 16-byte units, so the K loop carries no alignment or row-end branches). */
+/* Specializations: a name may end in "+aT" or "+uT" (T = 1..RWKV7_VK_MATVEC_MAX_T): constant 1
+ * (ALIGNED) is 1 / 0 and constant 2 (NT) is T, the activation rows the dispatch carries. With NT a
+ * compile-time constant the shader's per-row loops have a fixed trip count, so they unroll and
+ * the per-row accumulators stay in registers; a loop over the largest count with an early exit
+ * left them in indexed arrays (memory on a GPU as on lavapipe, where it halved the decode matvec's
+ * speed). Constant 0 is the matvec's lanes per row. Shaders ignore the constants they lack. */
+#define SPEC_SLOT(aligned, nt) (1 + (aligned) + 2 * ((nt) - 1))
+_Static_assert(SPEC_SLOT(1, RWKV7_VK_MATVEC_MAX_T) < RWKV7_VK_PIPE_SLOTS, "vk.h: RWKV7_VK_PIPE_SLOTS");
+
 static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkPipeline *out) {
     size_t len = strlen(name);
-    uint32_t aligned = len > 2 && strcmp(name + len - 2, "+a") == 0;
-    if (aligned) len -= 2;
+    uint32_t aligned = 0, nt = 0, slot_i = 0;
+    const char *plus = strrchr(name, '+');
+    if (plus && (plus[1] == 'a' || plus[1] == 'u') && plus[2] >= '1' && plus[2] <= '0' + RWKV7_VK_MATVEC_MAX_T &&
+        plus[3] == 0) {
+        aligned = plus[1] == 'a';
+        nt = (uint32_t)(plus[2] - '0');
+        slot_i = SPEC_SLOT(aligned, nt);
+        len = (size_t)(plus - name);
+    }
     int idx = -1;
     for (int i = 0; i < rwkv7_vk_spv_count; i++)
         if (strlen(rwkv7_vk_spv_table[i].name) == len && !strncmp(rwkv7_vk_spv_table[i].name, name, len)) idx = i;
     if (idx < 0) return rwkv7_fail(RWKV7_ERR_INTERNAL, "vulkan: no embedded shader variant '%s'", name);
-    VkPipeline *slot = &vk->pipelines[idx + (aligned ? rwkv7_vk_spv_count : 0)];
+    VkPipeline *slot = &vk->pipelines[(size_t)slot_i * rwkv7_vk_spv_count + (size_t)idx];
     if (!*slot) {
         const struct rwkv7_vk_spv *s = &rwkv7_vk_spv_table[idx];
         VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -81,17 +94,19 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                                         .pCode = s->code};
         VkShaderModule mod;
         VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
-        /* matvec variants: constant 0 = lanes per row (matvec.comp's LPR), 1 = ALIGNED. */
-        uint32_t sc[2] = {rwkv7_vk_matvec_lpr(vk), aligned};
-        VkSpecializationMapEntry me[2] = {{.constantID = 0, .offset = 0, .size = 4}, {.constantID = 1, .offset = 4, .size = 4}};
-        VkSpecializationInfo spec = {.mapEntryCount = 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
+        /* Constant 0 = the matvec's lanes per row (matvec.comp's LPR), 1 = ALIGNED, 2 = NT. */
+        uint32_t sc[3] = {rwkv7_vk_matvec_lpr(vk), aligned, nt};
+        VkSpecializationMapEntry me[3] = {{.constantID = 0, .offset = 0, .size = 4},
+                                          {.constantID = 1, .offset = 4, .size = 4},
+                                          {.constantID = 2, .offset = 8, .size = 4}};
+        VkSpecializationInfo spec = {.mapEntryCount = nt ? 3 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
                       .stage = VK_SHADER_STAGE_COMPUTE_BIT,
                       .module = mod,
                       .pName = "main",
-                      .pSpecializationInfo = strncmp(name, "matvec_", 7) == 0 ? &spec : NULL},
+                      .pSpecializationInfo = nt || strncmp(name, "matvec_", 7) == 0 ? &spec : NULL},
             .layout = vk->layout};
         VkResult r = vkCreateComputePipelines(vk->device, VK_NULL_HANDLE, 1, &ci, NULL, slot);
         vkDestroyShaderModule(vk->device, mod, NULL);
@@ -163,6 +178,8 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
         VK_CHECK(vk, vkResetDescriptorPool(vk->device, vk->desc_pool, 0));
         vk->desc_used = 0;
     }
+    double prof_t0 = 0;
+    if (vk->profiling) RWKV7_TRY(rwkv7_vk_prof_begin(vk, &prof_t0));
     RWKV7_TRY(rwkv7_vk_begin(vk));
     VkDescriptorBufferInfo bi[RWKV7_VK_MAX_BINDINGS];
     VkWriteDescriptorSet wr[RWKV7_VK_MAX_BINDINGS];
@@ -204,5 +221,6 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
     RWKV7_ASSERT(gx <= 65535 && gy <= 65535);
     vkCmdDispatch(vk->cmd, gx, gy, 1);
     vk->n_dispatch++;
+    if (vk->profiling) RWKV7_TRY(rwkv7_vk_prof_end(vk, name, n_groups, prof_t0));
     return RWKV7_OK;
 }

@@ -136,6 +136,58 @@ done:
     return gbs;
 }
 
+/* ---- profiling (RWKV7_VK_PROFILE=1) ----
+ * Host wall time around a submit-and-wait of each dispatch alone, so it includes one submission
+ * round trip (tens of us on a GPU; the small kernels read high). Timestamp queries would remove
+ * that, but lavapipe runs each dispatch to completion anyway and the point is where a decode
+ * step's time goes, which this shows on every device without query-pool bookkeeping in replay.
+ * Recording is off while profiling (graph_begin), so every step goes through here. */
+
+enum rwkv7_status rwkv7_vk_prof_begin(struct rwkv7_vk *vk, double *t0) {
+    RWKV7_TRY(rwkv7_vk_flush(vk, true));
+    *t0 = now_s();
+    return RWKV7_OK;
+}
+
+enum rwkv7_status rwkv7_vk_prof_end(struct rwkv7_vk *vk, const char *name, uint32_t n_groups, double t0) {
+    RWKV7_TRY(rwkv7_vk_flush(vk, true));
+    double dt = now_s() - t0;
+    char key[sizeof vk->prof->name];
+    snprintf(key, sizeof key, "%s x%u", name, n_groups);
+    int i = 0;
+    while (i < vk->n_prof && strcmp(vk->prof[i].name, key)) i++;
+    if (i == vk->n_prof) {
+        struct rwkv7_vk_prof *p = realloc(vk->prof, (size_t)(i + 1) * sizeof *p);
+        if (!p) return rwkv7_fail(RWKV7_ERR_OOM, "vulkan: out of host memory (profile)");
+        vk->prof = p;
+        vk->prof[i] = (struct rwkv7_vk_prof){.calls = 0};
+        memcpy(vk->prof[i].name, key, sizeof key);
+        vk->n_prof++;
+    }
+    vk->prof[i].calls++;
+    vk->prof[i].seconds += dt;
+    return RWKV7_OK;
+}
+
+static int prof_cmp(const void *a, const void *b) {
+    double x = ((const struct rwkv7_vk_prof *)a)->seconds, y = ((const struct rwkv7_vk_prof *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+void rwkv7_vk_prof_print(struct rwkv7_vk *vk) {
+    if (!vk->n_prof) return;
+    qsort(vk->prof, (size_t)vk->n_prof, sizeof *vk->prof, prof_cmp);
+    double total = 0;
+    for (int i = 0; i < vk->n_prof; i++) total += vk->prof[i].seconds;
+    fprintf(stderr, "vulkan profile (host time per dispatch, submitted alone): %.3f s in all\n", total);
+    fprintf(stderr, "%-56s %10s %12s %10s %6s\n", "pipeline x workgroups", "calls", "total ms", "us/call", "%");
+    for (int i = 0; i < vk->n_prof; i++) {
+        const struct rwkv7_vk_prof *p = &vk->prof[i];
+        fprintf(stderr, "%-56s %10llu %12.2f %10.1f %6.2f\n", p->name, (unsigned long long)p->calls,
+                p->seconds * 1e3, p->seconds * 1e6 / (double)p->calls, 100.0 * p->seconds / total);
+    }
+}
+
 /* ---- graph replay ---- */
 
 /* Frees recording i (it may be in flight: wait first) and closes the gap. */
@@ -158,8 +210,9 @@ enum rwkv7_status rwkv7_vk_graph_begin(struct rwkv7_backend *be, uint64_t key) {
     /* Recorded under the other row-invariant mode (graph_launch refused it): record again. */
     int old = find_graph(vk, key);
     if (old >= 0) free_graph(vk, old);
-    /* Without push descriptors the recorded sets would be recycled: run uncaptured instead. */
-    if (!vk->has_push_desc || vk->n_graphs >= RWKV7_VK_MAX_GRAPHS) return RWKV7_OK;
+    /* Without push descriptors the recorded sets would be recycled: run uncaptured instead (and
+     * when profiling, which submits each dispatch alone). */
+    if (!vk->has_push_desc || vk->profiling || vk->n_graphs >= RWKV7_VK_MAX_GRAPHS) return RWKV7_OK;
     RWKV7_TRY(rwkv7_vk_flush(vk, false));
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                       .commandPool = vk->cmd_pool,

@@ -58,11 +58,21 @@ struct rwkv7_vk_span {
     VkDeviceSize lo, hi;
 };
 
+/* Pipelines per shader variant: the plain one + aligned/unaligned x NT (pipeline.c). */
+#define RWKV7_VK_PIPE_SLOTS (1 + 2 * RWKV7_VK_MATVEC_MAX_T)
+
 struct rwkv7_vk_graph {
     uint64_t key;        /* owner (context serial) << 32 | step shape (backend.h) */
     VkCommandBuffer cmd; /* recorded once, replayed by graph_launch */
     bool row_invariant;  /* the matmul mode it was recorded in; replayed only in the same */
     uint64_t serial;     /* its last submission (a pending command buffer is not resubmitted) */
+};
+
+/* RWKV7_VK_PROFILE=1: host time per pipeline and grid width (submit.c). */
+struct rwkv7_vk_prof {
+    char name[56];
+    uint64_t calls;
+    double seconds;
 };
 
 struct rwkv7_vk {
@@ -108,7 +118,7 @@ struct rwkv7_vk {
     VkPipelineLayout layout;
     VkDescriptorPool desc_pool; /* without push descriptors: sets allocated per dispatch */
     uint32_t desc_used;         /* sets taken from desc_pool since its last reset */
-    VkPipeline *pipelines;      /* one per rwkv7_vk_spv_table entry, created on first use */
+    VkPipeline *pipelines;      /* RWKV7_VK_PIPE_SLOTS per rwkv7_vk_spv_table entry, created on first use */
     struct rwkv7_buf *dummy;    /* bound to unused binding slots */
     struct rwkv7_buf *tables;   /* IQ grids at the RWKV7_VK_TAB_* offsets of abi.h */
     struct rwkv7_buf *partials; /* split-K matvec partial sums (ops.c), made on first use */
@@ -123,6 +133,10 @@ struct rwkv7_vk {
     bool capturing;          /* between graph_begin and graph_end */
     uint64_t n_dispatch, n_barrier, n_copy; /* recorded so far (RWKV7_VK_STATS reports a capture's) */
     uint64_t capture_key;
+
+    bool profiling;              /* RWKV7_VK_PROFILE: each dispatch submitted and waited for alone */
+    struct rwkv7_vk_prof *prof;  /* its totals, printed by vk_free */
+    int n_prof;
 };
 
 /* One buffer binding: the range [offs, offs + range) of buf. */
@@ -183,6 +197,11 @@ enum rwkv7_status rwkv7_vk_mem_info(struct rwkv7_backend *be, uint64_t *free_byt
 struct rwkv7_buf *rwkv7_vk_block_alias(struct rwkv7_vk *vk, const struct rwkv7_buf *buf);
 
 /* submit.c: sync, the bandwidth probe and graph replay (vtable entries; backend.h). */
+/* Profiling: before a dispatch, submit and finish what is pending; after it, submit, wait and
+ * add the elapsed host time to the entry of (name, n_groups). */
+enum rwkv7_status rwkv7_vk_prof_begin(struct rwkv7_vk *vk, double *t0);
+enum rwkv7_status rwkv7_vk_prof_end(struct rwkv7_vk *vk, const char *name, uint32_t n_groups, double t0);
+void rwkv7_vk_prof_print(struct rwkv7_vk *vk);
 enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be);
 double rwkv7_vk_copy_bandwidth(struct rwkv7_backend *be);
 enum rwkv7_status rwkv7_vk_graph_begin(struct rwkv7_backend *be, uint64_t key);

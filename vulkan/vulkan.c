@@ -151,6 +151,8 @@ static void vk_print_devices(FILE *f) {
 static void vk_free(struct rwkv7_backend *be) {
     struct rwkv7_vk *vk = as_vk(be);
     if (!vk) return;
+    rwkv7_vk_prof_print(vk);
+    free(vk->prof);
     if (vk->device) {
         vkDeviceWaitIdle(vk->device);
         vk->completed = vk->submitted;
@@ -283,6 +285,7 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
     const char *exts[3];
     uint32_t n_ext = 0;
     vk->has_push_desc = d->push_desc && getenv("RWKV7_VK_NO_PUSH_DESCRIPTOR") == NULL; /* env: test the pool path */
+    vk->profiling = getenv("RWKV7_VK_PROFILE") && atoi(getenv("RWKV7_VK_PROFILE")) != 0; /* submit.c */
     vk->has_budget = d->budget;
     if (vk->has_push_desc) exts[n_ext++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (vk->has_budget) exts[n_ext++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
