@@ -8,21 +8,21 @@
  * view serves float rows whose offset and length are multiples of 16). */
 
 uint FN(r16)(uint b) { return (WQ[b >> 2] >> ((b & 2u) << 3)) & 0xFFFFu; }
+/* The word at even byte b: two loads and a funnel shift, no branch (lanes of one sweep straddle
+ * blocks of both 2-byte phases, so a branch on the phase would diverge). */
 uint FN(r32)(uint b) {
-    uint w = b >> 2;
-    return (b & 2u) == 0u ? WQ[w] : ((WQ[w] >> 16) | (WQ[w + 1u] << 16));
+    uint w = b >> 2, s = (b & 2u) << 3;
+    return (WQ[w] >> s) | ((WQ[w + (s >> 4)] << 16) << (16u - s)); /* s = 0: no word past b + 3 */
 }
 uint FN(r8)(uint b) { return (WQ[b >> 2] >> ((b & 3u) << 3)) & 0xFFu; }
 float FN(rh)(uint b) { return unpackHalf2x16(FN(r16)(b)).x; }
 /* Word at byte b of a block: one load in the aligned pipeline when blocks are 4-byte aligned. */
 uint FN(rw)(uint b) { return ALIGNED != 0u && BB % 4u == 0u ? WQ[b >> 2] : FN(r32)(b); }
-/* The two words at byte b (b even): three loads and a funnel shift, whatever b's alignment. */
+/* The two words at byte b (b even): three loads and a funnel shift, whatever b's phase. */
 uvec2 FN(r64)(uint b) {
     uint w = b >> 2, s = (b & 2u) << 3;
-    uint w0 = WQ[w], w1 = WQ[w + 1u];
-    if (s == 0u) return uvec2(w0, w1);
-    uint w2 = WQ[w + 2u];
-    return uvec2((w0 >> 16) | (w1 << 16), (w1 >> 16) | (w2 << 16));
+    uint w0 = WQ[w], w1 = WQ[w + 1u], w2 = WQ[w + 1u + (s >> 4)];
+    return uvec2((w0 >> s) | ((w1 << 16) << (16u - s)), (w1 >> s) | ((w2 << 16) << (16u - s)));
 }
 
 #if defined(FLOAT_WEIGHTS)
