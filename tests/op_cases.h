@@ -48,6 +48,15 @@ static const struct op_wkv_perf_case op_wkv_perf_cases[] = {
     {64, 12, 4, 64}, {128, 16, 1, 128},
 };
 #define OP_N_WKV_PERF ((int)(sizeof op_wkv_perf_cases / sizeof op_wkv_perf_cases[0]))
+/* Decode matvec model shapes, with --perf only, on tensors aligned as a loaded model's are: the
+ * 0.1B FFN key (768 -> 3072) and value (3072 -> 768) and a 1.5B projection (2048 -> 2048) and FFN
+ * key (2048 -> 8192), one token and four; per-kernel GB/s for bench/RESULTS.md. */
+static const struct op_matmul_case op_matvec_perf_cases[] = {
+    {768, 3072, 1, 0}, {3072, 768, 1, 0}, {2048, 2048, 1, 0}, {2048, 8192, 1, 0}, {2048, 2048, 4, 0},
+};
+#define OP_N_MATVEC_PERF ((int)(sizeof op_matvec_perf_cases / sizeof op_matvec_perf_cases[0]))
+static const int op_matvec_perf_types[] = {RWKV7_DTYPE_F16, RWKV7_DTYPE_BF16, RWKV7_DTYPE_Q8_0,
+                                           RWKV7_DTYPE_Q6_K, RWKV7_DTYPE_Q4_K, RWKV7_DTYPE_Q4_0};
 #define OP_C 256
 #define OP_HEAD 64
 

@@ -27,6 +27,11 @@
 /* Odd multiple of 4: tensors start off the device's storage-offset alignment on purpose. */
 #define GUARD      1028
 #define GUARD_BYTE 0xA5
+/* The start of the model-shape perf cases' tensors: a multiple of 64 past the guard, as the
+ * tensors of a loaded model are (GGUF data is 32-byte aligned), so they time the kernels a model
+ * runs (the Vulkan matvec's aligned specialization among them). */
+#define ALIGNED_OFFS 1088
+static size_t g_offs = GUARD; /* where mk1 puts a tensor: GUARD, or ALIGNED_OFFS */
 #define MAX_BUFS   64
 
 static struct rwkv7_backend *g_ref, *g_dev;
@@ -49,21 +54,21 @@ static struct rwkv7_tensor mk1(struct rwkv7_backend *be, int type, int64_t ne0, 
     t.type = type;
     t.ne[0] = ne0, t.ne[1] = ne1, t.ne[2] = 1, t.ne[3] = 1;
     t.nbytes = type == RWKV7_DTYPE_I32 ? (size_t)(ne0 * ne1) * 4 : rwkv7_dtype_row_bytes(type, ne0) * (size_t)ne1;
-    t.offs = GUARD;
+    t.offs = g_offs;
     struct rwkv7_buf *buf = NULL;
-    if (g_n_bufs == MAX_BUFS || be->i->buf_alloc(be, t.nbytes + 2 * GUARD, &buf) != RWKV7_OK) {
+    if (g_n_bufs == MAX_BUFS || be->i->buf_alloc(be, t.offs + t.nbytes + GUARD, &buf) != RWKV7_OK) {
         fprintf(stderr, "buf_alloc failed: %s\n", rwkv7_last_error());
         exit(1);
     }
     g_bufs[g_n_bufs].be = be;
     g_bufs[g_n_bufs++].buf = buf;
     t.buf = buf;
-    unsigned char guard[GUARD];
-    memset(guard, GUARD_BYTE, GUARD);
-    CHECK(be->i->buf_set(be, buf, 0, guard, GUARD) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
-    CHECK(be->i->buf_set(be, buf, GUARD + t.nbytes, guard, GUARD) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
+    unsigned char guard[ALIGNED_OFFS];
+    memset(guard, GUARD_BYTE, sizeof guard);
+    CHECK(be->i->buf_set(be, buf, 0, guard, t.offs) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
+    CHECK(be->i->buf_set(be, buf, t.offs + t.nbytes, guard, GUARD) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
     if (data && t.nbytes)
-        CHECK(be->i->buf_set(be, buf, GUARD, data, t.nbytes) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
+        CHECK(be->i->buf_set(be, buf, t.offs, data, t.nbytes) == RWKV7_OK, "buf_set: %s", rwkv7_last_error());
     return t;
 }
 
@@ -136,7 +141,7 @@ static void check_out(const char *cas, const char *what, const struct pair *p, d
     unsigned char g[GUARD];
     int intact = 1;
     for (int side = 0; side < 2; side++) {
-        CHECK(g_dev->i->buf_get(g_dev, p->d.buf, side ? GUARD + p->d.nbytes : 0, g, GUARD) == RWKV7_OK, "guard read");
+        CHECK(g_dev->i->buf_get(g_dev, p->d.buf, side ? p->d.offs + p->d.nbytes : 0, g, GUARD) == RWKV7_OK, "guard read");
         for (int i = 0; i < GUARD; i++) intact &= g[i] == GUARD_BYTE;
     }
     CHECK(intact, "%s on %s, %s: bytes around the output were overwritten", cas, g_dev->i->name, what);
@@ -332,6 +337,15 @@ static void build_cases(void) {
      * runs in two windows with a ragged last chunk; with --perf, model shapes (op_cases.h). */
     c = add_case(RWKV7_OP_WKV7, 0, 128, 2, 500, 16);
     snprintf(c->name, sizeof c->name, "WKV7(head_size=128,c=2048,n_seq=2,n_tok=500)");
+    /* With --perf, decode matvecs of model shapes on model-aligned tensors (op_cases.h; p[3] bit 1). */
+    for (int i = 0; g_perf && i < OP_N_MATVEC_PERF; i++)
+        for (size_t ti = 0; ti < sizeof op_matvec_perf_types / sizeof op_matvec_perf_types[0]; ti++) {
+            const struct op_matmul_case *m = &op_matvec_perf_cases[i];
+            int t = op_matvec_perf_types[ti];
+            c = add_case(RWKV7_OP_MATMUL, t, m->k, m->m, m->t, 2);
+            snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d,model-aligned)", rwkv7_dtype_name(t),
+                     m->k, m->m, m->t);
+        }
     for (int i = 0; g_perf && i < OP_N_WKV_PERF; i++) {
         const struct op_wkv_perf_case *w = &op_wkv_perf_cases[i];
         c = add_case(RWKV7_OP_WKV7, 0, w->head_size, w->n_seq, w->n_tok, w->n_head);
@@ -354,10 +368,12 @@ static void run_case(const struct op_case *k) {
     }
     switch (k->op) {
     case RWKV7_OP_MATMUL: {
+        if (p[3] & 2) g_offs = ALIGNED_OFFS; /* a model-shape perf case */
         struct pair w = mk_weight(k->type, p[0], p[1], 1000 + (uint64_t)p[0] * 7 + (uint64_t)p[2], 0.05f);
         struct pair x = mk_rand(p[0], p[2], -1, 1), d = mk_rand(p[1], p[2], -1, 1);
-        RUN(matmul, cas, ((struct rwkv7_matmul_args){&d.c, &w.c, &x.c, p[3] != 0}),
-            ((struct rwkv7_matmul_args){&d.d, &w.d, &x.d, p[3] != 0}), check_out(cas, "dst", &d, tol_, why_));
+        g_offs = GUARD;
+        RUN(matmul, cas, ((struct rwkv7_matmul_args){&d.c, &w.c, &x.c, (p[3] & 1) != 0}),
+            ((struct rwkv7_matmul_args){&d.d, &w.d, &x.d, (p[3] & 1) != 0}), check_out(cas, "dst", &d, tol_, why_));
         break;
     }
     case RWKV7_OP_EMBED: {
