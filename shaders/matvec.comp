@@ -29,6 +29,10 @@ layout(constant_id = 1) const uint ALIGNED = 0u;
 /* Activation rows of this dispatch (the host's "+a<T>" / "+u<T>" pipelines, T = p.t): a constant
  * trip count unrolls every per-row loop, so acc[][] stays in registers (vulkan/pipeline.c). */
 layout(constant_id = 2) const uint NT = MAXT;
+/* Q4_K / Q5_K: 1 (the host's "+..n" pipelines) walks the rows in one-word (8-weight) units instead
+ * of two-word ones, for K ranges whose two-word units would leave lanes of the last sweep idle
+ * (matvec_unit.glsl; vulkan/ops.c picks it). A constant, so each pipeline holds one K loop. */
+layout(constant_id = 3) const uint NARROW = 0u;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_matvec p; };
 layout(binding = 0) readonly buffer BW0 { uint Wq[]; };
 layout(binding = 0) readonly buffer BV0 { uvec4 Wv0[]; };
@@ -70,9 +74,11 @@ uint upos(uint j, uint i) { return 8u * j + 4u * i; }
 #define NG 2
 uint upos(uint j, uint i) { return 4u * j + 16u * i; }
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
-#define UW 8u
-#define NG 2
-uint upos(uint j, uint i) { return 64u * (j >> 3) + 4u * (j & 7u) + 32u * i; }
+/* Two qs words per lane (16 lanes per block): the block's scale words are read and unpacked once
+ * per 16 weights instead of per 8. */
+#define UW 16u
+#define NG 4
+uint upos(uint j, uint i) { return 64u * (j >> 2) + 8u * (j & 3u) + 4u * (i & 1u) + 32u * (i >> 1); }
 #elif defined(TYPE_Q6_K)
 #define UW 16u
 #define NG 4

@@ -106,12 +106,11 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
 #endif
 }
 #elif defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
-/* Unit j = 8 c + i: qs word i of 32-byte chunk c, i.e. elements 64 c + 4 i .. (low nibbles,
- * sub-block 2 c) and 64 c + 32 + 4 i .. (high nibbles, sub-block 2 c + 1). The two 6-bit
- * scale/min pairs come from the three 12-byte scale words without a branch on c (lanes of one
- * sweep hold different c). */
-void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
-    uint c = j >> 3, i = j & 7u;
+/* nw (1 or 2) qs words of 32-byte chunk c from byte wo of the chunk: elements 64 c + wo + 4 w ..
+ * (low nibbles, sub-block 2 c) into g[w] and 64 c + 32 + wo + 4 w .. (high nibbles, sub-block
+ * 2 c + 1) into g[nw + w]. The two 6-bit scale/min pairs come from the three 12-byte scale words
+ * without a branch on c (lanes of one sweep hold different c). */
+void FN(dqk)(uint bb, uint c, uint wo, uint nw, out vec4 g[4]) {
     vec2 dm = unpackHalf2x16(FN(rw)(bb));
     uint s0 = FN(rw)(bb + 4u), s1 = FN(rw)(bb + 8u), s2 = FN(rw)(bb + 12u);
     /* Bytes (2c, 2c+1) for c < 2, (2c-4, 2c-3) for c >= 2, as the low 16 bits. */
@@ -125,23 +124,29 @@ void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) {
         scp = (q2 & 0x0F0Fu) | ((q0 >> 2) & 0x3030u);
         mnp = ((q2 >> 4) & 0x0F0Fu) | ((q1 >> 2) & 0x3030u);
     }
-    float scl = float(scp & 0xFFu), sch = float(scp >> 8), mnl = float(mnp & 0xFFu), mnh = float(mnp >> 8);
+    float dl = dm.x * float(scp & 0xFFu), dh = dm.x * float(scp >> 8);
+    float ml = dm.y * float(mnp & 0xFFu), mh = dm.y * float(mnp >> 8);
+    const uvec4 sh4 = uvec4(0u, 8u, 16u, 24u);
+    for (uint w = 0u; w < nw; w++) {
 #if defined(TYPE_Q5_K)
-    uint u = FN(rw)(bb + 48u + 32u * c + 4u * i);
-    uint hb = FN(rw)(bb + 16u + 4u * i);
+        uint u = FN(rw)(bb + 48u + 32u * c + wo + 4u * w);
+        uint hb = FN(rw)(bb + 16u + wo + 4u * w);
 #else
-    uint u = FN(rw)(bb + 16u + 32u * c + 4u * i);
+        uint u = FN(rw)(bb + 16u + 32u * c + wo + 4u * w);
 #endif
-    uint sl = 2u * c, shb = sl + 1u;
-    uvec4 lo = (uvec4(u) >> uvec4(0u, 8u, 16u, 24u)) & 15u;
-    uvec4 hi = (uvec4(u) >> uvec4(4u, 12u, 20u, 28u)) & 15u;
+        uvec4 lo = (uvec4(u) >> sh4) & 15u;
+        uvec4 hi = (uvec4(u) >> (sh4 + 4u)) & 15u;
 #if defined(TYPE_Q5_K)
-    lo |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + sl)) & 1u) << 4;
-    hi |= ((uvec4(hb) >> (uvec4(0u, 8u, 16u, 24u) + shb)) & 1u) << 4;
+        lo |= ((uvec4(hb) >> (sh4 + 2u * c)) & 1u) << 4;
+        hi |= ((uvec4(hb) >> (sh4 + 2u * c + 1u)) & 1u) << 4;
 #endif
-    g[0] = (dm.x * scl) * vec4(lo) - dm.y * mnl;
-    g[1] = (dm.x * sch) * vec4(hi) - dm.y * mnh;
+        g[w] = dl * vec4(lo) - ml;
+        g[nw + w] = dh * vec4(hi) - mh;
+    }
 }
+/* Unit j = 4 c + k: qs words 2 k and 2 k + 1 of chunk c (16 lanes per block, so the scale words
+ * are read and unpacked once per 16 weights). */
+void FN(dqu)(uint bb, uint j, bool al, out vec4 g[NG]) { FN(dqk)(bb, j >> 2, 8u * (j & 3u), 2u, g); }
 #elif defined(TYPE_Q6_K)
 /* Unit j = 8 h + i: ql words i and 8 + i of half h and qh word i of half h: elements
  * 128 h + 32 q + 4 i .. for q = 0..3, with int8 scale 8 h + 2 q + i / 4. */
@@ -200,12 +205,36 @@ void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc
     }
 }
 
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+/* The one-word unit (j = 8 c + i: qs word i of chunk c) for K ranges whose 16-weight units do not
+ * fill whole sweeps of LPR lanes (k = 768: 48 units on 32 lanes would leave half the lanes of
+ * every second sweep idle; 96 one-word units fill three). */
+void FN(unit1w)(uint pi, uint rowb[NR], bool xal, uint u, inout float acc[MAXT][NR]) {
+    uint e = u * 8u, b = e / QK, j = (e % QK) / 8u, c = j >> 3, wo = 4u * (j & 7u);
+    vec4 g[NR][4];
+    for (uint r = 0u; r < NR; r++) FN(dqk)(rowb[r] + b * BB, c, wo, 1u, g[r]);
+    for (uint t = 0u; t < NT; t++) {
+        uint xb = p.x_off[pi] + t * p.k + b * QK + 64u * c + wo;
+        for (uint i = 0u; i < 2u; i++) {
+            vec4 xv = FN(ldx)(xb + 32u * i, xal);
+            for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
+        }
+    }
+}
+#endif
+
 /* acc[t][r] += this lane's share of row r (bytes from rowb[r]) . x_pi (rows t) over K range
  * [kb, ke). Lane `lane` takes the units whose index in the row is lane mod LPR, in increasing
  * order (a float row's partial last unit, if any, last): the accumulation order of a row does
  * not depend on t (the batch-invariant mode relies on it). No barrier. */
 void FN(rowdot)(uint pi, uint rowb[NR], bool al, bool xal, uint kb, uint ke, uint lane, inout float acc[MAXT][NR]) {
     uint u_full = ke / UW; /* units wholly inside [kb, ke); kb is a multiple of 256 */
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+    if (NARROW != 0u) { /* the host's "+..n" pipelines: a function of the shape only, never of t */
+        for (uint u = kb / 8u + lane; u < ke / 8u; u += LPR) FN(unit1w)(pi, rowb, xal, u, acc);
+        return;
+    }
+#endif
     for (uint u = kb / UW + lane; u < u_full; u += LPR) FN(unit)(pi, rowb, al, xal, u, acc);
 #if defined(FLOAT_WEIGHTS)
     if (ALIGNED == 0u && ke % UW != 0u && (u_full - kb / UW) % LPR == lane) {

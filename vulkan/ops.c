@@ -150,8 +150,16 @@ static enum rwkv7_status mv_dispatch(struct rwkv7_vk *vk, const struct mv_prod *
     mv_split(pc.k, n_rg, &pc.n_split, &pc.k_split);
     if ((uint64_t)pc.n_split * t * sum_m > MV_PARTIALS) pc.n_split = 1, pc.k_split = pc.k;
     bool sg = vk->subgroup_arith && vk->subgroup_size >= 4 && vk->subgroup_size <= RWKV7_VK_WG_MATVEC;
+    /* Q4_K / Q5_K lanes take two-word units (16 weights, matvec.comp) unless a K range's count of
+     * them is not a multiple of the lanes per row (k = 768: 48), then one-word units ("n"). */
+    bool narrow = false;
+    if (w0->type == RWKV7_DTYPE_Q4_K || w0->type == RWKV7_DTYPE_Q5_K) {
+        uint32_t lpr = rwkv7_vk_matvec_lpr(vk), last = pc.k - (pc.n_split - 1) * pc.k_split;
+        narrow = (pc.k_split / 16) % lpr != 0 || (last / 16) % lpr != 0;
+    }
     char name[40]; /* "+a<t>" / "+u<t>": the aligned or general pipeline specialized for t rows */
-    snprintf(name, sizeof name, "matvec_%s%s+%c%u", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "", aligned ? 'a' : 'u', t);
+    snprintf(name, sizeof name, "matvec_%s%s+%c%u%s", rwkv7_vk_type_suffix[w0->type], sg ? "_sg" : "", aligned ? 'a' : 'u',
+             t, narrow ? "n" : "");
     if (pc.n_split == 1)
         return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, RWKV7_VK_MAX_BINDINGS, d_writes, n_rg, 1);
     if (!vk->partials) RWKV7_TRY(rwkv7_vk_make_buffer(vk, MV_PARTIALS * sizeof(float), false, &vk->partials));

@@ -62,24 +62,26 @@ void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
     if (vk->dsl) vkDestroyDescriptorSetLayout(vk->device, vk->dsl, NULL);
 }
 
-/* Specializations: a name may end in "+aT" or "+uT" (T = 1..RWKV7_VK_MATVEC_MAX_T): constant 1
- * (ALIGNED) is 1 / 0 and constant 2 (NT) is T, the activation rows the dispatch carries. With NT a
+/* Specializations: a name may end in "+aT" or "+uT" (T = 1..RWKV7_VK_MATVEC_MAX_T), optionally
+ * followed by "n": constant 1 (ALIGNED) is 1 / 0, constant 2 (NT) is T, the activation rows the
+ * dispatch carries, and constant 3 (NARROW) is 1 with the "n" (matvec.comp). With NT a
  * compile-time constant the shader's per-row loops have a fixed trip count, so they unroll and
  * the per-row accumulators stay in registers; a loop over the largest count with an early exit
  * left them in indexed arrays (memory on a GPU as on lavapipe, where it halved the decode matvec's
  * speed). Constant 0 is the matvec's lanes per row. Shaders ignore the constants they lack. */
-#define SPEC_SLOT(aligned, nt) (1 + (aligned) + 2 * ((nt) - 1))
-_Static_assert(SPEC_SLOT(1, RWKV7_VK_MATVEC_MAX_T) < RWKV7_VK_PIPE_SLOTS, "vk.h: RWKV7_VK_PIPE_SLOTS");
+#define SPEC_SLOT(aligned, nt, narrow) (1 + (aligned) + 2 * ((nt) - 1) + 2 * RWKV7_VK_MATVEC_MAX_T * (narrow))
+_Static_assert(SPEC_SLOT(1, RWKV7_VK_MATVEC_MAX_T, 1) < RWKV7_VK_PIPE_SLOTS, "vk.h: RWKV7_VK_PIPE_SLOTS");
 
 static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkPipeline *out) {
     size_t len = strlen(name);
-    uint32_t aligned = 0, nt = 0, slot_i = 0;
+    uint32_t aligned = 0, nt = 0, narrow = 0, slot_i = 0;
     const char *plus = strrchr(name, '+');
     if (plus && (plus[1] == 'a' || plus[1] == 'u') && plus[2] >= '1' && plus[2] <= '0' + RWKV7_VK_MATVEC_MAX_T &&
-        plus[3] == 0) {
+        (plus[3] == 0 || (plus[3] == 'n' && plus[4] == 0))) {
         aligned = plus[1] == 'a';
         nt = (uint32_t)(plus[2] - '0');
-        slot_i = SPEC_SLOT(aligned, nt);
+        narrow = plus[3] == 'n';
+        slot_i = SPEC_SLOT(aligned, nt, narrow);
         len = (size_t)(plus - name);
     }
     int idx = -1;
@@ -94,12 +96,13 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                                         .pCode = s->code};
         VkShaderModule mod;
         VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
-        /* Constant 0 = the matvec's lanes per row (matvec.comp's LPR), 1 = ALIGNED, 2 = NT. */
-        uint32_t sc[3] = {rwkv7_vk_matvec_lpr(vk), aligned, nt};
-        VkSpecializationMapEntry me[3] = {{.constantID = 0, .offset = 0, .size = 4},
+        /* Constant 0 = the matvec's lanes per row (matvec.comp's LPR), 1 = ALIGNED, 2 = NT, 3 = NARROW. */
+        uint32_t sc[4] = {rwkv7_vk_matvec_lpr(vk), aligned, nt, narrow};
+        VkSpecializationMapEntry me[4] = {{.constantID = 0, .offset = 0, .size = 4},
                                           {.constantID = 1, .offset = 4, .size = 4},
-                                          {.constantID = 2, .offset = 8, .size = 4}};
-        VkSpecializationInfo spec = {.mapEntryCount = nt ? 3 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
+                                          {.constantID = 2, .offset = 8, .size = 4},
+                                          {.constantID = 3, .offset = 12, .size = 4}};
+        VkSpecializationInfo spec = {.mapEntryCount = nt ? 4 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,

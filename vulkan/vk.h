@@ -58,8 +58,8 @@ struct rwkv7_vk_span {
     VkDeviceSize lo, hi;
 };
 
-/* Pipelines per shader variant: the plain one + aligned/unaligned x NT (pipeline.c). */
-#define RWKV7_VK_PIPE_SLOTS (1 + 2 * RWKV7_VK_MATVEC_MAX_T)
+/* Pipelines per shader variant: the plain one + aligned/unaligned x NT x narrow (pipeline.c). */
+#define RWKV7_VK_PIPE_SLOTS (1 + 4 * RWKV7_VK_MATVEC_MAX_T)
 
 struct rwkv7_vk_graph {
     uint64_t key;        /* owner (context serial) << 32 | step shape (backend.h) */
