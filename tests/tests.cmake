@@ -55,6 +55,13 @@ if(RWKV7_HAVE_VULKAN)
   add_test(NAME test_vk_validation_wkv_chunked COMMAND test_vk_validation)
   set_tests_properties(test_vk_validation_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # RWKV7_VK_PROFILE=1: the per-dispatch table is printed at exit, and a decode step runs the
+  # matvec pipelines specialized for one row ("+a1"/"+u1"); skipped where no Vulkan device starts.
+  add_test(NAME test_vk_profile COMMAND rwkv7-cli bench -m ${CMAKE_SOURCE_DIR}/tests/data/rand-c256-l2/rand-c256-l2-Q8_0.gguf
+           -p 0 -n 2 -r 1 --no-warmup --backend vulkan)
+  set_tests_properties(test_vk_profile PROPERTIES ENVIRONMENT RWKV7_VK_PROFILE=1
+                       PASS_REGULAR_EXPRESSION "vulkan profile [(]host time per dispatch.*matvec_q8_0(_sg)?[+][au]1 x"
+                       SKIP_REGULAR_EXPRESSION "backend 'vulkan': " LABELS gpu TIMEOUT 600)
 endif()
 
 if(RWKV7_FUZZ)

@@ -75,7 +75,7 @@ static enum rwkv7_status lora_up_rows(struct rwkv7_backend *be, const struct rwk
     uint32_t T = (uint32_t)rwkv7_tensor_nrows(a->u[0].x);
     /* One kernel when the rows fit the matvec width, every weight has the same type and lives in
      * one memory block (read through one binding), and each staged input fits. */
-    bool one = T <= RWKV7_VK_MATVEC_MAX_T;
+    bool one = T >= 1 && T <= RWKV7_VK_MATVEC_MAX_T; /* its pipelines exist for T = 1..MAX_T */
     /* The variant: the one type that is not f32/f16 (those any variant reads), else f16. */
     int vtype = RWKV7_DTYPE_F16;
     for (int i = 0; i < a->n; i++) {
