@@ -43,7 +43,8 @@
     X(vkDeviceWaitIdle) X(vkEndCommandBuffer) X(vkFreeMemory) X(vkGetBufferMemoryRequirements) \
     X(vkGetDeviceQueue) X(vkMapMemory) X(vkQueueSubmit) X(vkResetCommandBuffer) \
     X(vkResetDescriptorPool) X(vkResetFences) X(vkUnmapMemory) X(vkUpdateDescriptorSets) \
-    X(vkWaitForFences)
+    X(vkWaitForFences) X(vkCreateQueryPool) X(vkDestroyQueryPool) X(vkCmdResetQueryPool) \
+    X(vkCmdWriteTimestamp) X(vkGetQueryPoolResults)
 
 #define RWKV7_VK_DECLARE(f) extern PFN_##f rwkv7_##f;
 RWKV7_VK_GLOBAL_FUNCS(RWKV7_VK_DECLARE)
@@ -110,6 +111,11 @@ RWKV7_VK_DEVICE_FUNCS(RWKV7_VK_DECLARE)
 #define vkUnmapMemory rwkv7_vkUnmapMemory
 #define vkUpdateDescriptorSets rwkv7_vkUpdateDescriptorSets
 #define vkWaitForFences rwkv7_vkWaitForFences
+#define vkCreateQueryPool rwkv7_vkCreateQueryPool
+#define vkDestroyQueryPool rwkv7_vkDestroyQueryPool
+#define vkCmdResetQueryPool rwkv7_vkCmdResetQueryPool
+#define vkCmdWriteTimestamp rwkv7_vkCmdWriteTimestamp
+#define vkGetQueryPoolResults rwkv7_vkGetQueryPoolResults
 #endif
 
 /* Opens the loader once per process; false when no Vulkan loader is installed. */

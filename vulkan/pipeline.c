@@ -222,7 +222,9 @@ enum rwkv7_status rwkv7_vk_dispatch(struct rwkv7_vk *vk, const char *name, const
         gy = (n_groups + gx - 1) / gx;
     }
     RWKV7_ASSERT(gx <= 65535 && gy <= 65535);
+    if (vk->profiling) rwkv7_vk_prof_stamp(vk, false);
     vkCmdDispatch(vk->cmd, gx, gy, 1);
+    if (vk->profiling) rwkv7_vk_prof_stamp(vk, true);
     vk->n_dispatch++;
     if (vk->profiling) RWKV7_TRY(rwkv7_vk_prof_end(vk, name, n_groups, prof_t0));
     return RWKV7_OK;

@@ -137,11 +137,28 @@ done:
 }
 
 /* ---- profiling (RWKV7_VK_PROFILE=1) ----
- * Host wall time around a submit-and-wait of each dispatch alone, so it includes one submission
- * round trip (tens of us on a GPU; the small kernels read high). Timestamp queries would remove
- * that, but lavapipe runs each dispatch to completion anyway and the point is where a decode
- * step's time goes, which this shows on every device without query-pool bookkeeping in replay.
- * Recording is off while profiling (graph_begin), so every step goes through here. */
+ * Each dispatch is submitted and waited for alone, with the pending work finished first. The
+ * device time comes from two timestamps written right before and after the dispatch (a GPU's
+ * figure for the kernel alone); the host time around the submit-and-wait also holds one
+ * submission round trip (tens of us on a GPU, so small kernels read high there). Recording is off
+ * while profiling (graph_begin), so every step of a decode goes through here. */
+
+void rwkv7_vk_prof_init(struct rwkv7_vk *vk, uint32_t timestamp_valid_bits) {
+    if (!vk->profiling || timestamp_valid_bits == 0 || vk->props.limits.timestampPeriod <= 0) return;
+    VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                .queryCount = 2};
+    if (vkCreateQueryPool(vk->device, &qi, NULL, &vk->prof_pool) != VK_SUCCESS) vk->prof_pool = VK_NULL_HANDLE;
+    vk->ts_period_ns = vk->props.limits.timestampPeriod;
+    vk->ts_mask = timestamp_valid_bits >= 64 ? ~0ull : (1ull << timestamp_valid_bits) - 1;
+}
+
+void rwkv7_vk_prof_stamp(struct rwkv7_vk *vk, bool after) {
+    if (!vk->prof_pool) return;
+    if (!after) vkCmdResetQueryPool(vk->cmd, vk->prof_pool, 0, 2);
+    vkCmdWriteTimestamp(vk->cmd, after ? VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT : VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT,
+                        vk->prof_pool, after ? 1 : 0);
+}
 
 enum rwkv7_status rwkv7_vk_prof_begin(struct rwkv7_vk *vk, double *t0) {
     RWKV7_TRY(rwkv7_vk_flush(vk, true));
@@ -151,7 +168,13 @@ enum rwkv7_status rwkv7_vk_prof_begin(struct rwkv7_vk *vk, double *t0) {
 
 enum rwkv7_status rwkv7_vk_prof_end(struct rwkv7_vk *vk, const char *name, uint32_t n_groups, double t0) {
     RWKV7_TRY(rwkv7_vk_flush(vk, true));
-    double dt = now_s() - t0;
+    double dt = now_s() - t0, ddev = 0;
+    if (vk->prof_pool) {
+        uint64_t ts[2];
+        VK_CHECK(vk, vkGetQueryPoolResults(vk->device, vk->prof_pool, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                           VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
+        ddev = (double)((ts[1] - ts[0]) & vk->ts_mask) * vk->ts_period_ns * 1e-9;
+    }
     char key[sizeof vk->prof->name];
     snprintf(key, sizeof key, "%s x%u", name, n_groups);
     int i = 0;
@@ -166,25 +189,33 @@ enum rwkv7_status rwkv7_vk_prof_end(struct rwkv7_vk *vk, const char *name, uint3
     }
     vk->prof[i].calls++;
     vk->prof[i].seconds += dt;
+    vk->prof[i].dev_seconds += ddev;
     return RWKV7_OK;
 }
 
+/* Sorted by device time where there is one, else by host time. */
 static int prof_cmp(const void *a, const void *b) {
-    double x = ((const struct rwkv7_vk_prof *)a)->seconds, y = ((const struct rwkv7_vk_prof *)b)->seconds;
+    const struct rwkv7_vk_prof *p = a, *q = b;
+    double x = p->dev_seconds > 0 ? p->dev_seconds : p->seconds, y = q->dev_seconds > 0 ? q->dev_seconds : q->seconds;
     return (x < y) - (x > y);
 }
 
 void rwkv7_vk_prof_print(struct rwkv7_vk *vk) {
     if (!vk->n_prof) return;
     qsort(vk->prof, (size_t)vk->n_prof, sizeof *vk->prof, prof_cmp);
-    double total = 0;
-    for (int i = 0; i < vk->n_prof; i++) total += vk->prof[i].seconds;
-    fprintf(stderr, "vulkan profile (host time per dispatch, submitted alone): %.3f s in all\n", total);
-    fprintf(stderr, "%-56s %10s %12s %10s %6s\n", "pipeline x workgroups", "calls", "total ms", "us/call", "%");
+    double total = 0, dev_total = 0;
+    for (int i = 0; i < vk->n_prof; i++) total += vk->prof[i].seconds, dev_total += vk->prof[i].dev_seconds;
+    bool dev = vk->prof_pool && dev_total > 0;
+    fprintf(stderr, "vulkan profile (each dispatch submitted alone): %.3f s host", total);
+    if (dev) fprintf(stderr, ", %.3f s device (timestamps)", dev_total);
+    fprintf(stderr, "\n%-56s %8s %12s %10s %10s %6s\n", "pipeline x workgroups", "calls", "host ms", "host us",
+            dev ? "device us" : "-", "%");
     for (int i = 0; i < vk->n_prof; i++) {
         const struct rwkv7_vk_prof *p = &vk->prof[i];
-        fprintf(stderr, "%-56s %10llu %12.2f %10.1f %6.2f\n", p->name, (unsigned long long)p->calls,
-                p->seconds * 1e3, p->seconds * 1e6 / (double)p->calls, 100.0 * p->seconds / total);
+        double n = (double)p->calls;
+        fprintf(stderr, "%-56s %8llu %12.2f %10.1f %10.1f %6.2f\n", p->name, (unsigned long long)p->calls,
+                p->seconds * 1e3, p->seconds * 1e6 / n, dev ? p->dev_seconds * 1e6 / n : 0.0,
+                100.0 * (dev ? p->dev_seconds / dev_total : p->seconds / total));
     }
 }
 

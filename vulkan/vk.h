@@ -68,11 +68,12 @@ struct rwkv7_vk_graph {
     uint64_t serial;     /* its last submission (a pending command buffer is not resubmitted) */
 };
 
-/* RWKV7_VK_PROFILE=1: host time per pipeline and grid width (submit.c). */
+/* RWKV7_VK_PROFILE=1: time per pipeline and grid width (submit.c): host time around a
+ * submit-and-wait, and the device's own time between two timestamps where the queue has them. */
 struct rwkv7_vk_prof {
     char name[56];
     uint64_t calls;
-    double seconds;
+    double seconds, dev_seconds;
 };
 
 struct rwkv7_vk {
@@ -137,6 +138,9 @@ struct rwkv7_vk {
     bool profiling;              /* RWKV7_VK_PROFILE: each dispatch submitted and waited for alone */
     struct rwkv7_vk_prof *prof;  /* its totals, printed by vk_free */
     int n_prof;
+    VkQueryPool prof_pool;       /* two timestamps around the dispatch, when the queue has them */
+    double ts_period_ns;         /* nanoseconds per timestamp tick */
+    uint64_t ts_mask;            /* the valid bits of a timestamp */
 };
 
 /* One buffer binding: the range [offs, offs + range) of buf. */
@@ -200,6 +204,10 @@ struct rwkv7_buf *rwkv7_vk_block_alias(struct rwkv7_vk *vk, const struct rwkv7_b
 /* Profiling: before a dispatch, submit and finish what is pending; after it, submit, wait and
  * add the elapsed host time to the entry of (name, n_groups). */
 enum rwkv7_status rwkv7_vk_prof_begin(struct rwkv7_vk *vk, double *t0);
+/* The timestamps right before / after the vkCmdDispatch (no-ops without a query pool). */
+void rwkv7_vk_prof_stamp(struct rwkv7_vk *vk, bool after);
+/* Creates the query pool when the queue family has timestamps (a failure only drops them). */
+void rwkv7_vk_prof_init(struct rwkv7_vk *vk, uint32_t timestamp_valid_bits);
 enum rwkv7_status rwkv7_vk_prof_end(struct rwkv7_vk *vk, const char *name, uint32_t n_groups, double t0);
 void rwkv7_vk_prof_print(struct rwkv7_vk *vk);
 enum rwkv7_status rwkv7_vk_sync(struct rwkv7_backend *be);

@@ -155,6 +155,7 @@ static void vk_free(struct rwkv7_backend *be) {
     free(vk->prof);
     if (vk->device) {
         vkDeviceWaitIdle(vk->device);
+        if (vk->prof_pool) vkDestroyQueryPool(vk->device, vk->prof_pool, NULL);
         vk->completed = vk->submitted;
         vk->capturing = false;
         vk->cmd = VK_NULL_HANDLE;
@@ -311,6 +312,7 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
     VK_CHECK(vk, vkCreateDevice(vk->phys, &ci, NULL, &vk->device));
     rwkv7_vk_loader_device(vk->device);
     vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
+    rwkv7_vk_prof_init(vk, qf[fam].timestampValidBits);
     return RWKV7_OK;
 }
 
