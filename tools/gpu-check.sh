@@ -159,6 +159,10 @@ if "$bin/rwkv7" devices 2>/dev/null | grep -q '^Vulkan[0-9]' &&
    ! "$bin/rwkv7" devices 2>/dev/null | grep -qi 'llvmpipe'; then
   STEP_JSON=1 step bench_vulkan 90 "$bin/rwkv7" bench --synthetic 1.5B --types bf16,q8_0,q4_k -b 1,64 -r 3 -o json \
     --backend vulkan
+  # per-kernel device times of a decode step (timestamps) and the decode matvecs at model shapes
+  RWKV7_VK_PROFILE=1 step vk_profile 60 "$bin/rwkv7" bench --synthetic 1.5B --types q4_k -p 0 -n 4 -r 1 --no-warmup \
+    --backend vulkan
+  step test_ops_vk_matvec_perf 60 "$bin/test_ops" -b vulkan --perf -p model-aligned
 fi
 
 echo "== summary ($out) =="
