@@ -290,25 +290,10 @@ MM_INLINE void q8_vec(const struct q8_job *q, const int type, const uint8_t *con
             for (int c = 0; c < nc; c++) p[c][r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xv[c]);
         }
         for (int c = 0; c < nc; c++) {
-            /* p[c][r], 128-bit lane e: partials of weights 16e .. 16e + 15 of the pair; reduce to
-             * h[e] = the 16 rows' sums of those 16 weights */
-            __m512i t[8], u[4], h[4];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++)
-                t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[c][2 * i], p[c][2 * i + 1]),
-                                        _mm512_unpackhi_epi32(p[c][2 * i], p[c][2 * i + 1]));
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++)
-                u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                        _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-            const __m512i v0 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0));
-            const __m512i v1 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2));
-            const __m512i v2 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0));
-            const __m512i v3 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2));
-            h[0] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
-            h[1] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
-            h[2] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
-            h[3] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
+            /* p[c][r], 128-bit lane e: partials of weights 16e .. 16e + 15 of the pair; h[e] = the
+             * 16 rows' sums of those 16 weights */
+            __m512i h[4];
+            rwkv7_q8_tree16(p[c], h);
             const float *xd = q->a.d + c * nb, *xds = q->a.ds + c * nb;
             const int32_t *x16 = q->a.s16 + c * 2 * nb, *x32 = q->a.s32 + c * nb;
             for (int e = 0; e < (two ? 2 : 1); e++) {
@@ -332,13 +317,7 @@ MM_INLINE void q8_vec(const struct q8_job *q, const int type, const uint8_t *con
             }
         }
     }
-    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
-    for (int c = 0; c < nc; c++) {
-        float *d = j->dst + c * j->M + m;
-        __m512 v = acc[c];
-        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
-        _mm512_mask_storeu_ps(d, mask, v);
-    }
+    rwkv7_q8_store16(j->dst, j->M, j->accumulate, m, nr, nc, acc);
 }
 
 /* Outputs of the tile's rows m .. m + nr - 1 for inputs t0 .. t0 + nc - 1. */
@@ -381,13 +360,7 @@ MM_INLINE void q8_block(const struct q8_job *q, const int type, const uint8_t *c
             for (int c = 0; c < nc; c++) acc[c] = _mm512_fmadd_ps(bv, _mm512_set1_ps(xds[c][s]), acc[c]);
         }
     }
-    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
-    for (int c = 0; c < nc; c++) {
-        float *d = j->dst + (t0 + c) * j->M + m;
-        __m512 v = acc[c];
-        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
-        _mm512_mask_storeu_ps(d, mask, v);
-    }
+    rwkv7_q8_store16(j->dst + t0 * j->M, j->M, j->accumulate, m, nr, nc, acc);
 }
 
 MM_INLINE void q8_rows_t(const struct q8_job *q, int64_t m0, int64_t m1, int ith, const int type) {

@@ -307,26 +307,6 @@ MM_INLINE __m512i mv_x(const int type, const int8_t *xq, int64_t sb, int ch) {
     return _mm512_loadu_si512((const void *)(p + 64 * ch));
 }
 
-/* p[r] (row r's 16 partial sums: 128-bit lane e = weights 16e .. 16e + 15 of the chunk) -> h[e],
- * lane r = row r's sum of those 16 weights (matmul_q8.c's q8_vec tree). */
-MM_INLINE void mv_tree(const __m512i p[16], __m512i h[4]) {
-    __m512i t[8], u[4];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; i++)
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2 * i], p[2 * i + 1]), _mm512_unpackhi_epi32(p[2 * i], p[2 * i + 1]));
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++)
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]), _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    const __m512i v0 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i v1 = _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2));
-    const __m512i v2 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0));
-    const __m512i v3 = _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2));
-    h[0] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(2, 0, 2, 0));
-    h[1] = _mm512_shuffle_i32x4(v0, v2, _MM_SHUFFLE(3, 1, 3, 1));
-    h[2] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(2, 0, 2, 0));
-    h[3] = _mm512_shuffle_i32x4(v1, v3, _MM_SHUFFLE(3, 1, 3, 1));
-}
-
 /* What one 16-row tile's chunk needs: the rows (rp[], or evenly spaced from blk when full), the
  * inputs, and where the rows' sub-block sums go. */
 struct mv_tile_ctx {
@@ -337,6 +317,15 @@ struct mv_tile_ctx {
     int64_t K, sb;
     int nr;
 };
+
+/* A tile's rows from w0 (rows past nr repeat the last real one): their pointers, and their byte
+ * offsets as a vector for the scale gathers. */
+MM_INLINE __m512i mv_tile_rows(const uint8_t *w0, size_t rb, int nr, const uint8_t **rp) {
+    for (int r = 0; r < MV_ROWS; r++) rp[r] = w0 + (size_t)(r < nr ? r : nr - 1) * rb;
+    return _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                               _mm512_set1_epi32(nr - 1)),
+                              _mm512_set1_epi32((int)rb));
+}
 
 MM_INLINE const uint8_t *mv_row(const struct mv_tile_ctx *t, int r) {
     /* a full tile's rows are evenly spaced: no pointer table to keep in registers */
@@ -368,7 +357,7 @@ MM_INLINE void mv_chunk_iq3(const struct mv_tile_ctx *t, const int type, const i
     }
     for (int c = 0; c < nc; c++) {
         __m512i h[4];
-        mv_tree(p[c], h);
+        rwkv7_q8_tree16(p[c], h);
         for (int e = 0; e < 4; e++) sums[c][2 * (4 * c2 + e)] = h[e];
     }
 }
@@ -388,7 +377,7 @@ MM_INLINE void mv_chunk_k(const struct mv_tile_ctx *t, const int type, const int
     }
     for (int c = 0; c < nc; c++) {
         __m512i h[4];
-        mv_tree(p[c], h);
+        rwkv7_q8_tree16(p[c], h);
         if (type == RWKV7_DTYPE_Q4_K) { /* groups ga and ga + 2 */
             const int ga = 4 * (ch >> 1) + (ch & 1);
             sums[c][2 * ga] = h[0];
@@ -431,10 +420,7 @@ MM_INLINE void mv_tile32(const struct mv_job *q, const int type, int64_t m, int 
     const int32_t off = type == RWKV7_DTYPE_Q8_0 ? 128 : 8;
     const uint8_t *w0 = j->w + (size_t)m * rb;
     const uint8_t *rp[MV_ROWS];
-    for (int r = 0; r < MV_ROWS; r++) rp[r] = w0 + (size_t)(r < nr ? r : nr - 1) * rb;
-    const __m512i vrow = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                             _mm512_set1_epi32(nr - 1)),
-                                            _mm512_set1_epi32((int)rb));
+    const __m512i vrow = mv_tile_rows(w0, rb, nr, rp);
     struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .K = K, .nr = nr};
     const size_t ahead = 2 * MV_ROWS * rb;
     __m512 acc[MV_COLS];
@@ -460,7 +446,7 @@ MM_INLINE void mv_tile32(const struct mv_job *q, const int type, int64_t m, int 
         }
         for (int c = 0; c < nc; c++) {
             __m512i h[4];
-            mv_tree(p[c], h);
+            rwkv7_q8_tree16(p[c], h);
             const float *xd = q->a.d + c * G;
             const int32_t *x32 = q->a.s32 + c * G;
             for (int e = 0; e < (two ? 2 : 1); e++) {
@@ -470,13 +456,7 @@ MM_INLINE void mv_tile32(const struct mv_job *q, const int type, int64_t m, int 
             }
         }
     }
-    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
-    for (int c = 0; c < nc; c++) {
-        float *d = j->dst + c * j->M + m;
-        __m512 v = acc[c];
-        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
-        _mm512_mask_storeu_ps(d, mask, v);
-    }
+    rwkv7_q8_store16(j->dst, j->M, j->accumulate, m, nr, nc, acc);
 }
 
 /* Outputs of rows m .. m + nr - 1 (nr <= 16) for the nc inputs. */
@@ -486,10 +466,7 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
     const size_t rb = j->row_bytes, BB = mv_bb(type);
     const uint8_t *w0 = j->w + (size_t)m * rb;
     const uint8_t *rp[MV_ROWS];
-    for (int r = 0; r < MV_ROWS; r++) rp[r] = w0 + (size_t)(r < nr ? r : nr - 1) * rb;
-    const __m512i vrow = _mm512_mullo_epi32(_mm512_min_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                             _mm512_set1_epi32(nr - 1)),
-                                            _mm512_set1_epi32((int)rb));
+    const __m512i vrow = mv_tile_rows(w0, rb, nr, rp);
     struct mv_tile_ctx t = {.q = q, .rp = rp, .rb = rb, .ahead = 2 * MV_ROWS * rb, .K = K, .nr = nr};
     __m512 acc[MV_COLS];
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
@@ -528,13 +505,7 @@ MM_INLINE void mv_tile(const struct mv_job *q, const int type, int64_t m, int nr
             }
         }
     }
-    const __mmask16 mask = (__mmask16)((1u << nr) - 1);
-    for (int c = 0; c < nc; c++) {
-        float *d = j->dst + c * j->M + m;
-        __m512 v = acc[c];
-        if (j->accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, d), v);
-        _mm512_mask_storeu_ps(d, mask, v);
-    }
+    rwkv7_q8_store16(j->dst, j->M, j->accumulate, m, nr, nc, acc);
 }
 
 /* Rows [m0, m1) in tiles of MV_ROWS, with the column count (and a full tile at T = 1) as
