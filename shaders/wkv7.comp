@@ -5,13 +5,14 @@
  * registers (fp32, loaded once, stored once), the token's r, w, k, kk, a are staged in shared
  * memory (two barriers per token). Head sizes n <= WKV_N run here, the spare invocations idle.
  * Bindings: y, state, r, w, k, v, kk, a, slots; state rows (H*n*n) laid out [h][i][j].
- * Push: c = C, rows = n_seq, n = head size, n2 = n_tok, fn = offset of slots (ints). */
+ * Push (abi.h rwkv7_vk_pc_wkv, shared with the chunked passes; t0 and nt unused here): c = C,
+ * rows = n_seq, n = head size, n2 = n_tok, fn = offset of slots (ints). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "abi.h"
 
 layout(local_size_x = WKV_N) in;
-layout(push_constant) uniform pc_block { rwkv7_vk_pc_elem p; };
+layout(push_constant) uniform pc_block { rwkv7_vk_pc_wkv p; };
 layout(binding = 0) writeonly buffer B0 { float Y[]; };
 layout(binding = 1) buffer B1 { float St[]; };
 layout(binding = 2) readonly buffer B2 { float R[]; };

@@ -86,21 +86,7 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
                                        vk->props.limits.maxComputeSharedMemorySize,
                                        vk->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU};
     const int window = rwkv7_vk_wkv_pick(&shape, getenv("RWKV7_VK_WKV"), NULL);
-    if (window == 0) {
-        struct rwkv7_vk_pc_elem pc = {0};
-        memcpy(pc.off, offs, sizeof pc.off);
-        pc.fn = offs[8];
-        pc.c = c;
-        pc.rows = n_seq;
-        pc.n = (uint32_t)n;
-        pc.n2 = n_tok;
-        return rwkv7_vk_dispatch(vk, n <= 64 ? "wkv7_n64" : "wkv7_n128", &pc, sizeof pc, vargs, 9, 3u,
-                                 n_seq * n_head, 1);
-    }
-    if (!vk->wkv_scratch) RWKV7_TRY(rwkv7_vk_make_buffer(vk, RWKV7_VK_WKV_SCRATCH, false, &vk->wkv_scratch));
-    const uint32_t l = (uint32_t)chunk_len(n), blk = RWKV7_VK_WKV_CHUNK_BLOCK(n, l);
-    const char *prep = n == 64 ? "wkv7_chunk_prep_n64" : "wkv7_chunk_prep_n128";
-    const char *walk = n == 64 ? "wkv7_chunk_state_n64" : "wkv7_chunk_state_n128";
+    /* One push layout for the serial kernel (which reads no window) and the chunked passes. */
     struct rwkv7_vk_pc_wkv pc = {0};
     memcpy(pc.off, offs, sizeof pc.off);
     pc.fn = offs[8];
@@ -108,6 +94,13 @@ RWKV7_OP_SIG(rwkv7_vk_wkv7, wkv7) {
     pc.rows = n_seq;
     pc.n = (uint32_t)n;
     pc.n2 = n_tok;
+    if (window == 0)
+        return rwkv7_vk_dispatch(vk, n <= 64 ? "wkv7_n64" : "wkv7_n128", &pc, sizeof pc, vargs, 9, 3u,
+                                 n_seq * n_head, 1);
+    if (!vk->wkv_scratch) RWKV7_TRY(rwkv7_vk_make_buffer(vk, RWKV7_VK_WKV_SCRATCH, false, &vk->wkv_scratch));
+    const uint32_t l = (uint32_t)chunk_len(n), blk = RWKV7_VK_WKV_CHUNK_BLOCK(n, l);
+    const char *prep = n == 64 ? "wkv7_chunk_prep_n64" : "wkv7_chunk_prep_n128";
+    const char *walk = n == 64 ? "wkv7_chunk_state_n64" : "wkv7_chunk_state_n128";
     /* Windows of whole chunks share the scratch: the dispatch tracker orders a window's prep after
      * the previous window's state pass (it reads the scratch the prep overwrites). */
     for (uint32_t t0 = 0; t0 < n_tok; t0 += (uint32_t)window) {
