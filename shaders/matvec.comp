@@ -5,9 +5,9 @@
  * read consecutive slices of its rows (matvec_unit.glsl: 16 bytes of f16/bf16/f32 per lane, a
  * word of 4/5-bit quants or a quarter Q8_0 block per lane, so one sweep of a row's lanes is one
  * contiguous range), NR rows at a time (NR independent loads in flight per lane), dequantize them
- * in registers and dot them with the activations, which each lane reads straight from the
- * storage buffer as vec4 (they are small and cache-resident; one read serves NR rows). The K loop
- * has no barrier; the rows reduce once at the end with subgroupAdd (USE_SUBGROUP; LPR >= subgroup
+ * in registers and dot them with the activations, which each lane reads as vec4 (one read serves
+ * NR rows): straight from the storage buffer for T = 1 (small and cache-resident; the K loop has no
+ * barrier), from a shared-memory copy of each sweep's T rows for T > 1 (STAGE_BUDGET). The rows reduce once at the end with subgroupAdd (USE_SUBGROUP; LPR >= subgroup
  * size, so a subgroup lies inside one slot) or a shared-memory tree. With n_split > 1 the
  * workgroups of a row group each take k_split elements of K and write partial sums that
  * matvec_reduce.comp adds (narrow and long matrices). */
@@ -33,6 +33,13 @@ layout(constant_id = 2) const uint NT = MAXT;
  * of two-word ones, for K ranges whose two-word units would leave lanes of the last sweep idle
  * (matvec_unit.glsl; vulkan/ops.c picks it). A constant, so each pipeline holds one K loop. */
 layout(constant_id = 3) const uint NARROW = 0u;
+/* Floats of shared memory the activation staging may take (the host's rwkv7_vk_matvec_stage:
+ * 0 = never, e.g. on CPU devices). With NT > 1 rows in the aligned pipelines, the workgroup copies
+ * each sweep's NT x (LPR * UW) activations into shared memory once (coalesced vec4) and its row
+ * slots read them there: from DRAM/L2 once per workgroup instead of once per slot, at the price of
+ * two barriers per sweep. T = 1 reads x straight (one vector, no reuse across slots to win). The
+ * arithmetic and its order are the same either way, so the results are bit-identical. */
+layout(constant_id = 4) const uint STAGE_BUDGET = 0u;
 layout(push_constant) uniform pc_block { rwkv7_vk_pc_matvec p; };
 layout(binding = 0) readonly buffer BW0 { uint Wq[]; };
 layout(binding = 0) readonly buffer BV0 { uvec4 Wv0[]; };
@@ -103,6 +110,17 @@ uint upos(uint j, uint i) { return 32u * j + 4u * i; }
 
 /* Row sums of the subgroups (or the lanes, without subgroups): MAXT * NR sums per row slot. */
 shared float red[MAXT * 4u * 32u];
+
+/* The staged activations of one sweep (see STAGE_BUDGET): row t's LPR * UW floats from vec4 t * XSV.
+ * Sized by specialization constants, so pipelines that do not stage hold one vec4. STAGED =
+ * NT > 1 && ALIGNED && NT * LPR * UW <= STAGE_BUDGET, spelled in integer arithmetic: glslc 2023.2's
+ * optimizer loses a boolean or ?: specialization constant used in an array size. The quotient
+ * XS_FIT is at most 32 (budget <= 4096 floats) and NT <= 8. */
+const uint XS_FIT = STAGE_BUDGET / (NT * LPR * UW);
+const uint XS_ON = ALIGNED * ((XS_FIT + 1023u) / 1024u) * ((NT + 6u) / 8u);
+const bool STAGED = XS_ON != 0u;
+const uint XSV = LPR * UW / 4u;
+shared vec4 xs[1u + XS_ON * (NT * XSV - 1u)];
 
 #define WQ Wq
 #define WV Wv0

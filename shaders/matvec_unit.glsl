@@ -184,6 +184,12 @@ vec4 FN(ldx)(uint i, bool xal) {
     if (ALIGNED != 0u || xal) return XV[i >> 2];
     return vec4(XF[i], XF[i + 1u], XF[i + 2u], XF[i + 3u]);
 }
+/* Elements e .. e + 3 of activation row t (e counted from the row start) in a sweep that starts at
+ * element e0: from the staged copy (matvec.comp's STAGED) or straight from the buffer. */
+vec4 FN(xat)(uint pi, uint t, uint e, uint e0, bool xal) {
+    if (STAGED) return xs[t * XSV + ((e - e0) >> 2)];
+    return FN(ldx)(p.x_off[pi] + t * p.k + e, xal);
+}
 vec4 FN(ldxt)(uint base, uint e) {
     vec4 v;
     for (uint c = 0u; c < 4u; c++) v[c] = e + c < p.k ? XF[base + e + c] : 0.0;
@@ -192,14 +198,13 @@ vec4 FN(ldxt)(uint base, uint e) {
 
 /* acc[t][r] += dot(unit u of rows r, x rows t): the NR rows' weights are dequantized first
  * (independent loads in flight), then each activation vec4 is read once for all NR rows. */
-void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc[MAXT][NR]) {
+void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, uint e0, inout float acc[MAXT][NR]) {
     uint e = u * UW, b = e / QK, j = (e % QK) / UW;
     vec4 g[NR][NG];
     for (uint r = 0u; r < NR; r++) FN(dqu)(rowb[r] + b * BB, j, al, g[r]);
     for (uint t = 0u; t < NT; t++) {
-        uint xb = p.x_off[pi] + t * p.k + b * QK;
         for (uint i = 0u; i < NG; i++) {
-            vec4 xv = FN(ldx)(xb + upos(j, i), xal);
+            vec4 xv = FN(xat)(pi, t, b * QK + upos(j, i), e0, xal);
             for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
         }
     }
@@ -209,14 +214,13 @@ void FN(unit)(uint pi, uint rowb[NR], bool al, bool xal, uint u, inout float acc
 /* The one-word unit (j = 8 c + i: qs word i of chunk c) for K ranges whose 16-weight units do not
  * fill whole sweeps of LPR lanes (k = 768: 48 units on 32 lanes would leave half the lanes of
  * every second sweep idle; 96 one-word units fill three). */
-void FN(unit1w)(uint pi, uint rowb[NR], bool xal, uint u, inout float acc[MAXT][NR]) {
+void FN(unit1w)(uint pi, uint rowb[NR], bool xal, uint u, uint e0, inout float acc[MAXT][NR]) {
     uint e = u * 8u, b = e / QK, j = (e % QK) / 8u, c = j >> 3, wo = 4u * (j & 7u);
     vec4 g[NR][4];
     for (uint r = 0u; r < NR; r++) FN(dqk)(rowb[r] + b * BB, c, wo, 1u, g[r]);
     for (uint t = 0u; t < NT; t++) {
-        uint xb = p.x_off[pi] + t * p.k + b * QK + 64u * c + wo;
         for (uint i = 0u; i < 2u; i++) {
-            vec4 xv = FN(ldx)(xb + 32u * i, xal);
+            vec4 xv = FN(xat)(pi, t, b * QK + 64u * c + wo + 32u * i, e0, xal);
             for (uint r = 0u; r < NR; r++) acc[t][r] += dot(g[r][i], xv);
         }
     }
@@ -229,13 +233,39 @@ void FN(unit1w)(uint pi, uint rowb[NR], bool xal, uint u, inout float acc[MAXT][
  * not depend on t (the batch-invariant mode relies on it). No barrier. */
 void FN(rowdot)(uint pi, uint rowb[NR], bool al, bool xal, uint kb, uint ke, uint lane, inout float acc[MAXT][NR]) {
     uint u_full = ke / UW; /* units wholly inside [kb, ke); kb is a multiple of 256 */
+    if (STAGED) {
+        /* Sweeps of LPR * UW elements (whole blocks: kb and the sweep are multiples of 256 and of
+         * QK; aligned K ranges end on a unit), each copied to xs by the whole workgroup between two
+         * barriers (the loop bounds are uniform). Lane l takes the same units in the same order as
+         * below, so every row sums in the same order as without staging. */
+        for (uint e0 = kb; e0 < ke; e0 += LPR * UW) {
+            barrier();
+            for (uint v = gl_LocalInvocationID.x; v < NT * XSV; v += WG) {
+                uint e = e0 + 4u * (v % XSV);
+                xs[v] = e < ke ? XV[(p.x_off[pi] + v / XSV * p.k + e) >> 2] : vec4(0.0);
+            }
+            barrier();
+#if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+            if (NARROW != 0u) { /* one-word units: two sweeps of LPR units per staged range */
+                for (uint h = 0u; h < 2u; h++) {
+                    uint u = e0 / 8u + h * LPR + lane;
+                    if (u < ke / 8u) FN(unit1w)(pi, rowb, xal, u, e0, acc);
+                }
+                continue;
+            }
+#endif
+            uint u = e0 / UW + lane;
+            if (u < u_full) FN(unit)(pi, rowb, al, xal, u, e0, acc);
+        }
+        return;
+    }
 #if defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
     if (NARROW != 0u) { /* the host's "+..n" pipelines: a function of the shape only, never of t */
-        for (uint u = kb / 8u + lane; u < ke / 8u; u += LPR) FN(unit1w)(pi, rowb, xal, u, acc);
+        for (uint u = kb / 8u + lane; u < ke / 8u; u += LPR) FN(unit1w)(pi, rowb, xal, u, 0u, acc);
         return;
     }
 #endif
-    for (uint u = kb / UW + lane; u < u_full; u += LPR) FN(unit)(pi, rowb, al, xal, u, acc);
+    for (uint u = kb / UW + lane; u < u_full; u += LPR) FN(unit)(pi, rowb, al, xal, u, 0u, acc);
 #if defined(FLOAT_WEIGHTS)
     if (ALIGNED == 0u && ke % UW != 0u && (u_full - kb / UW) % LPR == lane) {
         uint e = u_full * UW;

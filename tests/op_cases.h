@@ -19,6 +19,12 @@ static const struct op_matmul_case op_matmul_cases[] = {
     {2048, 40, 1, 1}, {4096, 48, 3, 0},
 };
 #define OP_N_MATMUL ((int)(sizeof op_matmul_cases / sizeof op_matmul_cases[0]))
+/* Decode shapes on tensors aligned as a loaded model's (p[3] bit 1): what the Vulkan matvec's
+ * aligned pipelines run (the cases above are misaligned on purpose), T > 1 among them, whose
+ * activations that kernel stages in shared memory on GPUs (test_ops_vk_matvec_staged forces it on
+ * lavapipe): k = 768 walks Q4_K / Q5_K in one-word units, 2048 x 24 splits K in four. */
+static const struct op_matmul_case op_matvec_aligned_cases[] = {{512, 70, 3, 1}, {768, 40, 2, 0}, {2048, 24, 8, 0}};
+#define OP_N_MATVEC_ALIGNED ((int)(sizeof op_matvec_aligned_cases / sizeof op_matvec_aligned_cases[0]))
 /* Extra shapes for float weights only: k not a multiple of 32 (LoRA-like ranks), nor of 8 (a
  * vector unit of the matvec crosses the end of the row; 37 and 70 also end inside an 8-element
  * slice of the tiled kernel's decode). */

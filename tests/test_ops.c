@@ -249,6 +249,12 @@ static void build_cases(void) {
             snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s)", tn, m->k, m->m, m->t,
                      m->accumulate ? ",acc" : "");
         }
+        for (int i = 0; i < OP_N_MATVEC_ALIGNED; i++) {
+            const struct op_matmul_case *m = &op_matvec_aligned_cases[i];
+            c = add_case(RWKV7_OP_MATMUL, t, m->k, m->m, m->t, 2 | m->accumulate);
+            snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s,aligned)", tn, m->k, m->m, m->t,
+                     m->accumulate ? ",acc" : "");
+        }
         /* LoRA up-projections: rank = the type's block (at least 32), T = 1..8 and a prefill, a
          * ragged width; 4 terms with the value-residual mix, and 3 terms recording v_first. */
         static const int lora_t[] = {1, 2, 3, 5, 8, 37};
@@ -315,6 +321,14 @@ static void build_cases(void) {
                     snprintf(c->name, sizeof c->name, "MATMUL_N(type=%s,k=%d,n=%d,t=%d)", rwkv7_dtype_name(ty), kk, n,
                              rows);
                 }
+        /* ... and on model-aligned tensors (p[3] bit 1): every product slot of the Vulkan matvec's
+         * aligned (and, for T > 1, activation-staging) pipelines. */
+        if (rows > 1 && rows <= 8)
+            for (int ti = 0; ti < 2; ti++) {
+                c = add_case(RWKV7_OP_MATMUL_N, mmn_types[ti], 512, 4, rows, 2);
+                snprintf(c->name, sizeof c->name, "MATMUL_N(type=%s,k=512,n=4,t=%d,aligned)", rwkv7_dtype_name(mmn_types[ti]),
+                         rows);
+            }
         for (int i = 0; i < 3; i++) {
             c = add_case(RWKV7_OP_FFN_KEY, ffn_types[i], C, 4 * C + 32, rows, 0);
             snprintf(c->name, sizeof c->name, "FFN_KEY(type=%s,c=%d,f=%d,t=%d)", rwkv7_dtype_name(ffn_types[i]), C,
@@ -368,7 +382,7 @@ static void run_case(const struct op_case *k) {
     }
     switch (k->op) {
     case RWKV7_OP_MATMUL: {
-        if (p[3] & 2) g_offs = ALIGNED_OFFS; /* a model-shape perf case */
+        if (p[3] & 2) g_offs = ALIGNED_OFFS; /* model-aligned tensors (op_cases.h) */
         struct pair w = mk_weight(k->type, p[0], p[1], 1000 + (uint64_t)p[0] * 7 + (uint64_t)p[2], 0.05f);
         struct pair x = mk_rand(p[0], p[2], -1, 1), d = mk_rand(p[1], p[2], -1, 1);
         g_offs = GUARD;
@@ -474,9 +488,11 @@ static void run_case(const struct op_case *k) {
         struct pair w[4], x[4], d[4];
         for (int i = 0; i < p[1]; i++) {
             int m = i == 0 ? 64 : 32 + 48 * i;
+            if (p[3] & 2) g_offs = ALIGNED_OFFS;
             w[i] = mk_weight(k->type, p[0], m, 50 + (uint64_t)i, 0.05f);
             x[i] = mk_rand(p[0], p[2], -1, 1);
             d[i] = mk_rand(m, p[2], -1, 1);
+            g_offs = GUARD;
             ra.m[i] = (struct rwkv7_matmul_args){&d[i].c, &w[i].c, &x[i].c, i % 2 == 1};
             da.m[i] = (struct rwkv7_matmul_args){&d[i].d, &w[i].d, &x[i].d, i % 2 == 1};
         }

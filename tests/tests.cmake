@@ -26,7 +26,7 @@ foreach(src ${RWKV7_TEST_SRC})
   if(name STREQUAL "test_vk_coopmat")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan)
   endif()
-  if(name STREQUAL "test_vk_wkv")
+  if(name STREQUAL "test_vk_wkv" OR name STREQUAL "test_vk_matvec_stage")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan ${CMAKE_SOURCE_DIR}/shaders)
   endif()
   target_link_libraries(${name} PRIVATE rwkv7_host)
@@ -54,6 +54,11 @@ if(RWKV7_HAVE_VULKAN)
   # walk reads, the next window's prep overwrites) is a hazard sync validation would report.
   add_test(NAME test_vk_validation_wkv_chunked COMMAND test_vk_validation)
   set_tests_properties(test_vk_validation_wkv_chunked PROPERTIES ENVIRONMENT RWKV7_VK_WKV=chunked
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # The decode matvec's activation staging for T > 1 (off by default on CPU devices such as
+  # lavapipe, on for GPUs): the model-aligned decode cases, which the staging pipelines run, forced on.
+  add_test(NAME test_ops_vk_matvec_staged COMMAND test_ops -b vulkan -p aligned)
+  set_tests_properties(test_ops_vk_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
   # RWKV7_VK_PROFILE=1: the per-dispatch table is printed at exit, and a decode step runs the
   # matvec pipelines specialized for one row ("+a1"/"+u1"); skipped where no Vulkan device starts.

@@ -163,6 +163,9 @@ if "$bin/rwkv7" devices 2>/dev/null | grep -q '^Vulkan[0-9]' &&
   RWKV7_VK_PROFILE=1 step vk_profile 60 "$bin/rwkv7" bench --synthetic 1.5B --types q4_k -p 0 -n 4 -r 1 --no-warmup \
     --backend vulkan
   step test_ops_vk_matvec_perf 60 "$bin/test_ops" -b vulkan --perf -p model-aligned
+  # T = 4 without the shared-memory activation staging (on by default on GPUs): keep it or not
+  RWKV7_VK_MATVEC_STAGE=0 step test_ops_vk_matvec_perf_unstaged 60 "$bin/test_ops" -b vulkan --perf \
+    -p 't=4,model-aligned'
 fi
 
 echo "== summary ($out) =="

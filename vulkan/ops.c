@@ -79,6 +79,20 @@ RWKV7_OP_SIG(rwkv7_vk_embed, embed) {
 #define MV_MIN_SPLIT 512         /* ... while each split keeps at least this many elements */
 #define MV_MAX_SPLIT 16
 
+/* The staging budget: what is left of the device's shared memory after the kernel's reduction
+ * array (MATVEC_MAX_T * 4 * 32 floats), at most 16 KiB (8 rows of a 512-weight sweep: the Q4_K /
+ * Q6_K sweep of 32 lanes), so a workgroup stays small enough for several per compute unit. */
+uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const char *env, const char **why) {
+    const uint32_t red = RWKV7_VK_MATVEC_MAX_T * 4 * 32 * 4, cap = 16 * 1024;
+    bool on = !cpu_device;
+    const char *w = cpu_device ? "off on CPU devices" : "on (GPU)";
+    if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) on = env[0] == '1', w = on ? "forced on by RWKV7_VK_MATVEC_STAGE" : "forced off by RWKV7_VK_MATVEC_STAGE";
+    uint32_t budget = shared_bytes > red ? (shared_bytes - red < cap ? shared_bytes - red : cap) / 4 : 0;
+    if (on && budget == 0) w = "off: no shared memory left";
+    if (why) *why = w;
+    return on ? budget : 0;
+}
+
 /* One product of a matvec group: dst = W x in mode (0 set, 1 accumulate, 2 relu^2). */
 struct mv_prod {
     const struct rwkv7_tensor *dst, *w, *x;

@@ -96,13 +96,15 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                                         .pCode = s->code};
         VkShaderModule mod;
         VK_CHECK(vk, vkCreateShaderModule(vk->device, &mci, NULL, &mod));
-        /* Constant 0 = the matvec's lanes per row (matvec.comp's LPR), 1 = ALIGNED, 2 = NT, 3 = NARROW. */
-        uint32_t sc[4] = {rwkv7_vk_matvec_lpr(vk), aligned, nt, narrow};
-        VkSpecializationMapEntry me[4] = {{.constantID = 0, .offset = 0, .size = 4},
+        /* Constant 0 = the matvec's lanes per row (matvec.comp's LPR), 1 = ALIGNED, 2 = NT, 3 = NARROW,
+         * 4 = the activation staging budget (matvec.comp's STAGE_BUDGET, a device property). */
+        uint32_t sc[5] = {rwkv7_vk_matvec_lpr(vk), aligned, nt, narrow, vk->mv_stage};
+        VkSpecializationMapEntry me[5] = {{.constantID = 0, .offset = 0, .size = 4},
                                           {.constantID = 1, .offset = 4, .size = 4},
                                           {.constantID = 2, .offset = 8, .size = 4},
-                                          {.constantID = 3, .offset = 12, .size = 4}};
-        VkSpecializationInfo spec = {.mapEntryCount = nt ? 4 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
+                                          {.constantID = 3, .offset = 12, .size = 4},
+                                          {.constantID = 4, .offset = 16, .size = 4}};
+        VkSpecializationInfo spec = {.mapEntryCount = nt ? 5 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,

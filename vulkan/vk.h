@@ -99,6 +99,7 @@ struct rwkv7_vk {
     bool coopmat;           /* prefill matmul on cooperative matrices (coopmat.c picked a config) */
     const char *coopmat_why; /* the pick's reason, for the description */
     uint32_t subgroup_size;
+    uint32_t mv_stage;      /* floats of shared memory for the matvec's T > 1 activation staging (0: none) */
     bool dead;              /* device lost: every later call fails */
 
     VkCommandPool cmd_pool;
@@ -246,6 +247,11 @@ RWKV7_OP_SIG(rwkv7_vk_norm_shift, norm_shift);
 RWKV7_OP_SIG(rwkv7_vk_wkv_block, wkv_block);
 RWKV7_OP_SIG(rwkv7_vk_lora_up, lora_up);
 RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n);
+/* ops.c: shared-memory floats the decode matvec may use to stage the activations of T > 1 rows
+ * (its specialization constant 4; 0 = read them straight from the buffer): on by default on GPUs,
+ * off on CPU devices (lavapipe: shared memory is ordinary memory there and barriers cost most);
+ * env RWKV7_VK_MATVEC_STAGE = 0 / 1 forces it off / on. *why says which. */
+uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const char *env, const char **why);
 /* Lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32, or
  * the subgroup size when larger, so subgroupAdd sums one row. */
 static inline uint32_t rwkv7_vk_matvec_lpr(const struct rwkv7_vk *vk) {
