@@ -3,7 +3,7 @@
  * the portable fp32 path (matmul_cm.comp is the cooperative-matrix one).
  * Workgroup tile: TM = 64 output features x TT = 64 input rows, stepping K by TK = 32. Per step
  * every one of the 256 invocations decodes one 8-element slice of the 64 x 32 weight tile
- * (dequant_slice.glsl; 4 neighbouring invocations share one 32-element chunk, so a chunk's bytes
+ * (dequant.glsl dq8; 4 neighbouring invocations share one 32-element chunk, so a chunk's bytes
  * are read together and each weight byte is read once per workgroup) and stages 8 activations;
  * both tiles are stored k-major in shared memory as vec4 rows. Invocation (fm, ft) then owns a
  * 4 x 4 register block: features 4 fm .. +3, rows 4 ft .. +3, so each k costs two vec4 shared
@@ -24,7 +24,6 @@ layout(binding = 1) readonly buffer BX { float X[]; };
 layout(binding = 2) buffer BD { float D[]; };
 layout(binding = 3) readonly buffer BT { uint Tab[]; };
 #include "dequant.glsl"
-#include "dequant_slice.glsl"
 
 /* [k][feature / 4] and [k][row / 4]: an invocation's 4 features (rows) are one vec4. */
 shared vec4 Ws[TK][TM / 4];

@@ -51,7 +51,6 @@ layout(binding = 1) readonly buffer BX { float X[]; };
 layout(binding = 2) buffer BD { float D[]; };
 layout(binding = 3) readonly buffer BT { uint Tab[]; };
 #include "dequant.glsl"
-#include "dequant_slice.glsl"
 
 shared float16_t Wh[TM * TK], Wl[TM * TK]; /* A: [feature][k] */
 shared float16_t Xh[TK * TT], Xl[TK * TT]; /* B: [k][row] */
