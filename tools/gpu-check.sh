@@ -166,6 +166,9 @@ if "$bin/rwkv7" devices 2>/dev/null | grep -q '^Vulkan[0-9]' &&
   # T = 4 without the shared-memory activation staging (on by default on GPUs): keep it or not
   RWKV7_VK_MATVEC_STAGE=0 step test_ops_vk_matvec_perf_unstaged 60 "$bin/test_ops" -b vulkan --perf \
     -p 't=4,model-aligned'
+  # WKV-7 prefill: the chunked kernels (default on GPUs from 32 tokens) against the serial one
+  RWKV7_VK_WKV=chunked step test_ops_vk_wkv_chunked_perf 60 "$bin/test_ops" -b vulkan --perf -o wkv7
+  RWKV7_VK_WKV=serial step test_ops_vk_wkv_serial_perf 60 "$bin/test_ops" -b vulkan --perf -o wkv7
 fi
 
 echo "== summary ($out) =="
