@@ -12,12 +12,16 @@
 #include "backend.h"
 #include "model_check.h"
 
-/* Arguments for the child test_ops: all of its Vulkan cases (a -p REGEX here would narrow them,
- * should the table grow past a few seconds under the layer). */
+/* Arguments for the child test_ops: all of its Vulkan cases, or those whose name matches REGEX
+ * when this test is run as `test_vk_validation -p REGEX` (CTest's variants under other settings). */
 #define RWKV7_VK_VALIDATION_ARGS "-b vulkan"
 
 int main(int argc, char **argv) {
-    (void)argc;
+    const char *regex = argc == 3 && !strcmp(argv[1], "-p") ? argv[2] : NULL;
+    if ((argc != 1 && !regex) || (regex && strchr(regex, '\''))) {
+        fprintf(stderr, "usage: test_vk_validation [-p REGEX]   (REGEX without a single quote)\n");
+        return 2;
+    }
     setenv("RWKV7_VK_VALIDATION", "1", 1);
     struct rwkv7_backend *be = NULL;
     if (rwkv7_backend_init("vulkan", NULL, 1, true, &be) != RWKV7_OK)
@@ -29,7 +33,8 @@ int main(int argc, char **argv) {
     char cmd[2048];
     const char *slash = strrchr(argv[0], '/');
     int dir_len = slash ? (int)(slash - argv[0]) : 1;
-    snprintf(cmd, sizeof cmd, "'%.*s/test_ops' %s", dir_len, slash ? argv[0] : ".", RWKV7_VK_VALIDATION_ARGS);
+    snprintf(cmd, sizeof cmd, "'%.*s/test_ops' %s%s%.1000s%s", dir_len, slash ? argv[0] : ".", RWKV7_VK_VALIDATION_ARGS,
+             regex ? " -p '" : "", regex ? regex : "", regex ? "'" : "");
     fprintf(stderr, "running: %s\n", cmd);
     int rc = system(cmd);
     CHECK(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,

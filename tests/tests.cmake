@@ -60,6 +60,11 @@ if(RWKV7_HAVE_VULKAN)
   add_test(NAME test_ops_vk_matvec_staged COMMAND test_ops -b vulkan -p aligned)
   set_tests_properties(test_ops_vk_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # ... and under the validation layer, which checks each staging pipeline's shared memory against
+  # the device's limit when it is created.
+  add_test(NAME test_vk_validation_matvec_staged COMMAND test_vk_validation -p aligned)
+  set_tests_properties(test_vk_validation_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
   # RWKV7_VK_PROFILE=1: the per-dispatch table is printed at exit, and a decode step runs the
   # matvec pipelines specialized for one row ("+a1"/"+u1"); skipped where no Vulkan device starts.
   add_test(NAME test_vk_profile COMMAND rwkv7-cli bench -m ${CMAKE_SOURCE_DIR}/tests/data/rand-c256-l2/rand-c256-l2-Q8_0.gguf
