@@ -6,9 +6,10 @@
  * word of 4/5-bit quants or a quarter Q8_0 block per lane, so one sweep of a row's lanes is one
  * contiguous range), NR rows at a time (NR independent loads in flight per lane), dequantize them
  * in registers and dot them with the activations, which each lane reads as vec4 (one read serves
- * NR rows): straight from the storage buffer for T = 1 (small and cache-resident; the K loop has no
- * barrier), from a shared-memory copy of each sweep's T rows for T > 1 (STAGE_BUDGET). The rows reduce once at the end with subgroupAdd (USE_SUBGROUP; LPR >= subgroup
- * size, so a subgroup lies inside one slot) or a shared-memory tree. With n_split > 1 the
+ * NR rows): straight from the storage buffer for T = 1 (small and cache-resident; the K loop has
+ * no barrier), from a shared-memory copy of each sweep's T rows for T > 1 (STAGE_BUDGET). The
+ * rows reduce once at the end with subgroupAdd (USE_SUBGROUP; LPR >= subgroup size, so a subgroup
+ * lies inside one slot) or a shared-memory tree. With n_split > 1 the
  * workgroups of a row group each take k_split elements of K and write partial sums that
  * matvec_reduce.comp adds (narrow and long matrices). */
 #extension GL_GOOGLE_include_directive : require

@@ -86,7 +86,10 @@ uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const cha
     const uint32_t red = RWKV7_VK_MATVEC_MAX_T * 4 * 32 * 4, cap = 16 * 1024;
     bool on = !cpu_device;
     const char *w = cpu_device ? "off on CPU devices" : "on (GPU)";
-    if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) on = env[0] == '1', w = on ? "forced on by RWKV7_VK_MATVEC_STAGE" : "forced off by RWKV7_VK_MATVEC_STAGE";
+    if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) {
+        on = env[0] == '1';
+        w = on ? "forced on by RWKV7_VK_MATVEC_STAGE" : "forced off by RWKV7_VK_MATVEC_STAGE";
+    }
     uint32_t budget = shared_bytes > red ? (shared_bytes - red < cap ? shared_bytes - red : cap) / 4 : 0;
     if (on && budget == 0) w = "off: no shared memory left";
     if (why) *why = w;

@@ -104,7 +104,8 @@ static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkP
                                           {.constantID = 2, .offset = 8, .size = 4},
                                           {.constantID = 3, .offset = 12, .size = 4},
                                           {.constantID = 4, .offset = 16, .size = 4}};
-        VkSpecializationInfo spec = {.mapEntryCount = nt ? 5 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
+        VkSpecializationInfo spec = {
+            .mapEntryCount = nt ? 5 : 2, .pMapEntries = me, .dataSize = sizeof sc, .pData = sc};
         VkComputePipelineCreateInfo ci = {
             .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
             .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
