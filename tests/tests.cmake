@@ -26,7 +26,7 @@ foreach(src ${RWKV7_TEST_SRC})
   if(name STREQUAL "test_vk_coopmat")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan)
   endif()
-  if(name STREQUAL "test_vk_wkv" OR name STREQUAL "test_vk_matvec_stage")
+  if(name STREQUAL "test_vk_wkv" OR name STREQUAL "test_vk_matvec_pick")
     target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/vulkan ${CMAKE_SOURCE_DIR}/shaders)
   endif()
   target_link_libraries(${name} PRIVATE rwkv7_host)
@@ -60,9 +60,18 @@ if(RWKV7_HAVE_VULKAN)
   add_test(NAME test_ops_vk_matvec_staged COMMAND test_ops -b vulkan -p aligned)
   set_tests_properties(test_ops_vk_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # The matvec layout of wave64 devices (AMD: 64 lanes per row, two slots per workgroup) on
+  # lavapipe's subgroups of 8, with the staging on too: the model-aligned decode cases and a
+  # split-K one of each lane-unit family (float, Q8_0, 4-bit, K-quants, a 32-weight decoder).
+  add_test(NAME test_ops_vk_matvec_lpr64 COMMAND test_ops -b vulkan
+           -p "^MATMUL(_N)?[(]type=(f32|f16|q8_0|q4_0|q4_K|q5_K|q6_K|q3_K),(.*aligned|k=2048,m=40,t=1)")
+  set_tests_properties(test_ops_vk_matvec_lpr64 PROPERTIES ENVIRONMENT "RWKV7_VK_MATVEC_LPR=64;RWKV7_VK_MATVEC_STAGE=1"
+                       SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
   # ... and under the validation layer, which checks each staging pipeline's shared memory against
   # the device's limit when it is created.
-  add_test(NAME test_vk_validation_matvec_staged COMMAND test_vk_validation -p aligned)
+  # One type per lane-unit family; Q4_K / Q6_K at T = 8 take the most (16 KiB staged).
+  add_test(NAME test_vk_validation_matvec_staged COMMAND test_vk_validation
+           -p "type=(f32|f16|q8_0|q4_0|q4_K|q6_K|q3_K),.*aligned")
   set_tests_properties(test_vk_validation_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
   # RWKV7_VK_PROFILE=1: the per-dispatch table is printed at exit, and a decode step runs the

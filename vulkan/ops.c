@@ -96,6 +96,20 @@ uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const cha
     return on ? budget : 0;
 }
 
+uint32_t rwkv7_vk_matvec_pick_lpr(uint32_t subgroup_size, bool subgroup_arith, const char *env, const char **why) {
+    const uint32_t sg = subgroup_size, lpr = RWKV7_VK_MATVEC_LPR;
+    uint32_t pick = subgroup_arith && sg > lpr && sg <= RWKV7_VK_WG_MATVEC ? sg : lpr;
+    const char *w = pick == lpr ? "32 lanes per row" : "the subgroup size";
+    /* At least 32: a slot's first NT * NR <= 32 lanes write its outputs (matvec.comp). */
+    if (env && (!strcmp(env, "32") || !strcmp(env, "64") || !strcmp(env, "128"))) {
+        uint32_t e = (uint32_t)atoi(env);
+        if (e >= pick || !subgroup_arith) pick = e, w = "forced by RWKV7_VK_MATVEC_LPR";
+        else w = "RWKV7_VK_MATVEC_LPR below the subgroup size: ignored";
+    }
+    if (why) *why = w;
+    return pick;
+}
+
 /* One product of a matvec group: dst = W x in mode (0 set, 1 accumulate, 2 relu^2). */
 struct mv_prod {
     const struct rwkv7_tensor *dst, *w, *x;

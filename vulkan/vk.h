@@ -100,6 +100,7 @@ struct rwkv7_vk {
     const char *coopmat_why; /* the pick's reason, for the description */
     uint32_t subgroup_size;
     uint32_t mv_stage;      /* floats of shared memory for the matvec's T > 1 activation staging (0: none) */
+    uint32_t mv_lpr;        /* the matvec's lanes per row (rwkv7_vk_matvec_pick_lpr) */
     bool dead;              /* device lost: every later call fails */
 
     VkCommandPool cmd_pool;
@@ -252,11 +253,11 @@ RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n);
  * off on CPU devices (lavapipe: shared memory is ordinary memory there and barriers cost most);
  * env RWKV7_VK_MATVEC_STAGE = 0 / 1 forces it off / on. *why says which. */
 uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const char *env, const char **why);
-/* Lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32, or
- * the subgroup size when larger, so subgroupAdd sums one row. */
-static inline uint32_t rwkv7_vk_matvec_lpr(const struct rwkv7_vk *vk) {
-    uint32_t sg = vk->subgroup_size;
-    return vk->subgroup_arith && sg > RWKV7_VK_MATVEC_LPR && sg <= RWKV7_VK_WG_MATVEC ? sg : RWKV7_VK_MATVEC_LPR;
-}
+/* ops.c: lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32,
+ * or the subgroup size when larger, so subgroupAdd sums one row; env RWKV7_VK_MATVEC_LPR = 32, 64
+ * or 128 (at least the subgroup size where subgroupAdd is used) forces a width, so the layouts of
+ * wave64 devices (AMD) are tested on lavapipe's subgroups of 8. *why says which. */
+uint32_t rwkv7_vk_matvec_pick_lpr(uint32_t subgroup_size, bool subgroup_arith, const char *env, const char **why);
+static inline uint32_t rwkv7_vk_matvec_lpr(const struct rwkv7_vk *vk) { return vk->mv_lpr; }
 
 #endif

@@ -381,6 +381,7 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
         vk->subgroup_arith = d.subgroup_arith && getenv("RWKV7_VK_NO_SUBGROUP") == NULL;
         vk->coopmat = rwkv7_vk_coopmat_probe(vk->instance, vk->phys, d.props.apiVersion, d.coopmat, d.subgroup_size,
                                              d.props.limits.maxComputeSharedMemorySize, &vk->coopmat_why) >= 0;
+        vk->mv_lpr = rwkv7_vk_matvec_pick_lpr(vk->subgroup_size, vk->subgroup_arith, getenv("RWKV7_VK_MATVEC_LPR"), NULL);
         vk->mv_stage = rwkv7_vk_matvec_stage(d.props.limits.maxComputeSharedMemorySize,
                                              d.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU, getenv("RWKV7_VK_MATVEC_STAGE"), NULL);
         st = create_device(vk, &d);
