@@ -15,8 +15,9 @@
  * s, s + nsg, ... (at most 4: subgroups of 64 or fewer invocations). Epilogue per matrix through a
  * per-subgroup 16 x 16 fp32 scratch: the row scale, masking of ragged edges, accumulate/relu^2.
  * Shared memory: 8 + 8 + 16 KiB + scales (the pick requires it of the device).
- * CM_NV builds the same code on GL_NV_cooperative_matrix: a compile check for glslc versions that
- * lack GL_KHR_cooperative_matrix (the NV variant is never dispatched). Verified only on GPUs. */
+ * CM_NV builds the same code on GL_NV_cooperative_matrix (row-major loads and stores, the same
+ * shapes and types): the flavour built where glslc lacks GL_KHR_cooperative_matrix, run on devices
+ * that list VK_NV_cooperative_matrix (NVIDIA's; vulkan/coopmat.c). Verified only on GPUs. */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require

@@ -20,12 +20,13 @@ foreach(t ${RWKV7_VK_WEIGHT_TYPES})
   rwkv7_shader(matvec.comp matvec_${t} TYPE_${T})
   rwkv7_shader(matvec.comp matvec_${t}_sg TYPE_${T} USE_SUBGROUP)
   rwkv7_shader(matmul.comp matmul_${t} TYPE_${T})
-  # Cooperative-matrix prefill (vulkan/coopmat.c picks it): real variants where glslc supports
-  # GL_KHR_cooperative_matrix, else the same code on GL_NV_cooperative_matrix, compiled only.
+  # Cooperative-matrix prefill (vulkan/coopmat.c picks it): the VK_KHR_cooperative_matrix flavour
+  # where glslc supports GL_KHR_cooperative_matrix, else the same code on GL_NV_cooperative_matrix
+  # (for devices that list VK_NV_cooperative_matrix: NVIDIA's).
   if(RWKV7_GLSLC_COOPMAT)
     rwkv7_shader(matmul_cm.comp matmul_cm_${t} TYPE_${T} ENV=vulkan1.3)
   else()
-    rwkv7_shader_check(matmul_cm.comp matmul_cm_nv_${t} TYPE_${T} CM_NV)
+    rwkv7_shader(matmul_cm.comp matmul_cm_nv_${t} TYPE_${T} CM_NV ENV=vulkan1.3)
   endif()
   rwkv7_shader(embed.comp embed_${t} TYPE_${T})
   rwkv7_shader(lora_up.comp lora_up_${t} TYPE_${T})

@@ -1,6 +1,8 @@
 /* test_vk_coopmat.c: the cooperative-matrix prefill path without a GPU.
- * 1. vulkan/coopmat.c's pick: given the VkCooperativeMatrixPropertiesKHR entries and features a
- *    device reports, the configuration matmul_cm.comp is written for, or none with the reason.
+ * 1. vulkan/coopmat.c's pick: given the VkCooperativeMatrixPropertiesKHR (or, for the NV flavour,
+ *    ...NV) entries and features a device reports, the configuration matmul_cm.comp is written
+ *    for, or none with the reason; the NV enum values and sType the flavour relies on; that the
+ *    build embedded exactly one flavour, for every weight type.
  * 2. The accuracy of its arithmetic, emulated on the host: fp16 hi/lo splits of the weight and of
  *    the power-of-two-scaled activation row, three fp16 x fp16 products summed in fp32 (the
  *    tensor-core operation), against a double reference. The split must stay far inside the
@@ -9,7 +11,10 @@
 #include <math.h>
 #include <stdint.h>
 
+#include <vulkan/vulkan_core.h>
+
 #include "coopmat.h"
+#include "spv.h"
 #include "testing.h"
 
 /* ---- 1. the pick ---- */
@@ -18,7 +23,7 @@ static const struct rwkv7_vk_cm_prop k_good = {16, 16, 16, RWKV7_VK_CM_FLOAT16, 
                                                RWKV7_VK_CM_FLOAT32, RWKV7_VK_CM_FLOAT32, RWKV7_VK_CM_SCOPE_SUBGROUP};
 
 static struct rwkv7_vk_cm_caps caps_all(void) {
-    return (struct rwkv7_vk_cm_caps){true, true, true, true, true, true, 32, 48 * 1024};
+    return (struct rwkv7_vk_cm_caps){true, true, true, true, true, true, 32, 48 * 1024, false};
 }
 
 static void test_pick(void) {
@@ -59,6 +64,35 @@ static void test_pick(void) {
     caps.shared_bytes = 32 * 1024;
     CHECK(rwkv7_vk_coopmat_pick(&k_good, 1, &caps, NULL, &why) == -1, "32 KiB shared memory is too little");
     CHECK(RWKV7_VK_CM_SHARED > 32 * 1024 && RWKV7_VK_CM_SHARED <= 48 * 1024, "shared size %d", RWKV7_VK_CM_SHARED);
+
+    /* The NV flavour: the same list and rule; its own extension is the one that must be there. */
+    caps = caps_all();
+    caps.nv = true;
+    CHECK(rwkv7_vk_coopmat_pick(nv, 4, &caps, NULL, &why) == 2 && strstr(why, "NV"), "NV flavour: %s", why);
+    caps.extension = false;
+    CHECK(rwkv7_vk_coopmat_pick(nv, 4, &caps, NULL, &why) == -1 && strstr(why, "VK_NV_cooperative_matrix"),
+          "NV flavour without VK_NV_cooperative_matrix: %s", why);
+    /* What reading the NV list as KHR values and enabling the NV feature rely on. */
+    CHECK(VK_COMPONENT_TYPE_FLOAT16_NV == RWKV7_VK_CM_FLOAT16 && VK_COMPONENT_TYPE_FLOAT32_NV == RWKV7_VK_CM_FLOAT32 &&
+              VK_SCOPE_SUBGROUP_NV == RWKV7_VK_CM_SCOPE_SUBGROUP,
+          "VkComponentTypeNV / VkScopeNV values differ from the KHR ones");
+    CHECK(RWKV7_VK_CM_FEATURES_STYPE(true) == (unsigned)VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV &&
+              !strcmp(RWKV7_VK_CM_EXT(true), VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME),
+          "NV feature sType / extension name");
+}
+
+/* The build embeds one flavour of matmul_cm for every weight type it embeds matmul for. */
+static void test_flavour(void) {
+    int n_mm = 0, n_khr = 0, n_nv = 0;
+    for (int i = 0; i < rwkv7_vk_spv_count; i++) {
+        const char *s = rwkv7_vk_spv_table[i].name;
+        if (!strncmp(s, "matmul_cm_nv_", 13)) n_nv++;
+        else if (!strncmp(s, "matmul_cm_", 10)) n_khr++;
+        else if (!strncmp(s, "matmul_", 7) && strncmp(s, "matmul_n", 8)) n_mm++;
+    }
+    fprintf(stderr, "  embedded: %d matmul, %d matmul_cm (KHR), %d matmul_cm_nv\n", n_mm, n_khr, n_nv);
+    CHECK(n_mm > 10 && (n_khr == 0) != (n_nv == 0) && n_khr + n_nv == n_mm,
+          "one cooperative-matrix flavour per type: %d matmul, %d KHR, %d NV", n_mm, n_khr, n_nv);
 }
 
 /* ---- 2. the arithmetic ---- */
@@ -152,6 +186,7 @@ static void test_accuracy(void) {
 
 int main(void) {
     test_pick();
+    test_flavour();
     test_accuracy();
     return test_finish("test_vk_coopmat");
 }

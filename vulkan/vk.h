@@ -97,6 +97,7 @@ struct rwkv7_vk {
     bool subgroup_arith;    /* subgroupAdd usable in compute: the matvec _sg variants */
     bool row_invariant;     /* matmul: matvec for every row count (set_row_invariant) */
     bool coopmat;           /* prefill matmul on cooperative matrices (coopmat.c picked a config) */
+    bool coopmat_nv;        /* ... its VK_NV_cooperative_matrix flavour (the build's shaders are) */
     const char *coopmat_why; /* the pick's reason, for the description */
     uint32_t subgroup_size;
     uint32_t mv_stage;      /* floats of shared memory for the matvec's T > 1 activation staging (0: none) */

@@ -47,7 +47,7 @@ struct dev_info {
     char driver[VK_MAX_DRIVER_NAME_SIZE + VK_MAX_DRIVER_INFO_SIZE + 2];
     uint64_t local_bytes;
     uint32_t subgroup_size;
-    bool subgroup_arith, fp16, int8, int_dot, coopmat, push_desc, budget;
+    bool subgroup_arith, fp16, int8, int_dot, coopmat, coopmat_nv, push_desc, budget;
 };
 
 static bool has_ext(const VkExtensionProperties *e, uint32_t n, const char *name) {
@@ -83,6 +83,7 @@ static void dev_query(VkPhysicalDevice pd, struct dev_info *d) {
     if (e && vkEnumerateDeviceExtensionProperties(pd, NULL, &n, e) == VK_SUCCESS) {
         d->int_dot = has_ext(e, n, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME) || d->props.apiVersion >= VK_API_VERSION_1_3;
         d->coopmat = has_ext(e, n, "VK_KHR_cooperative_matrix");
+        d->coopmat_nv = has_ext(e, n, "VK_NV_cooperative_matrix");
         d->push_desc = has_ext(e, n, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
         d->budget = has_ext(e, n, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
     }
@@ -138,7 +139,8 @@ static void vk_print_devices(FILE *f) {
                 VK_API_VERSION_MAJOR(d.props.apiVersion), VK_API_VERSION_MINOR(d.props.apiVersion), mem,
                 d.subgroup_size);
         fprintf(f, "         fp16 %s, int8 %s, integer dot product %s, cooperative matrix %s, subgroup arithmetic %s%s\n",
-                d.fp16 ? "yes" : "no", d.int8 ? "yes" : "no", d.int_dot ? "yes" : "no", d.coopmat ? "yes" : "no",
+                d.fp16 ? "yes" : "no", d.int8 ? "yes" : "no", d.int_dot ? "yes" : "no",
+                d.coopmat ? (d.coopmat_nv ? "KHR + NV" : "KHR") : (d.coopmat_nv ? "NV" : "no"),
                 d.subgroup_arith ? "yes" : "no",
                 d.props.apiVersion < VK_API_VERSION_1_2 ? " (unusable: needs Vulkan 1.2)" : "");
     }
@@ -290,19 +292,19 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
     vk->has_budget = d->budget;
     if (vk->has_push_desc) exts[n_ext++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
     if (vk->has_budget) exts[n_ext++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
-    /* Cooperative-matrix prefill (coopmat.c): the extension, its feature (the sType of
-     * VkPhysicalDeviceCooperativeMatrixFeaturesKHR, absent from older headers) and the two
-     * Vulkan 1.2 features its shaders use. */
+    /* Cooperative-matrix prefill (coopmat.c): the built flavour's extension, its feature (the KHR
+     * and NV feature structures share this layout; the KHR sType is absent from older headers) and
+     * the two Vulkan 1.2 features its shaders use. */
     struct {
         VkStructureType sType;
         void *pNext;
         VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
-    } cmf = {(VkStructureType)1000506000, NULL, VK_TRUE, VK_FALSE};
+    } cmf = {(VkStructureType)RWKV7_VK_CM_FEATURES_STYPE(vk->coopmat_nv), NULL, VK_TRUE, VK_FALSE};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
                                             .pNext = &cmf,
                                             .shaderFloat16 = VK_TRUE,
                                             .vulkanMemoryModel = VK_TRUE};
-    if (vk->coopmat) exts[n_ext++] = "VK_KHR_cooperative_matrix";
+    if (vk->coopmat) exts[n_ext++] = RWKV7_VK_CM_EXT(vk->coopmat_nv);
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .pNext = vk->coopmat ? &f12 : NULL,
                              .queueCreateInfoCount = 1,
@@ -379,8 +381,9 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
         vk->props = d.props;
         vk->subgroup_size = d.subgroup_size;
         vk->subgroup_arith = d.subgroup_arith && getenv("RWKV7_VK_NO_SUBGROUP") == NULL;
-        vk->coopmat = rwkv7_vk_coopmat_probe(vk->instance, vk->phys, d.props.apiVersion, d.coopmat, d.subgroup_size,
-                                             d.props.limits.maxComputeSharedMemorySize, &vk->coopmat_why) >= 0;
+        vk->coopmat = rwkv7_vk_coopmat_probe(vk->instance, vk->phys, d.props.apiVersion, d.coopmat, d.coopmat_nv,
+                                             d.subgroup_size, d.props.limits.maxComputeSharedMemorySize,
+                                             &vk->coopmat_nv, &vk->coopmat_why) >= 0;
         vk->mv_lpr = rwkv7_vk_matvec_pick_lpr(vk->subgroup_size, vk->subgroup_arith, getenv("RWKV7_VK_MATVEC_LPR"), NULL);
         vk->mv_stage = rwkv7_vk_matvec_stage(d.props.limits.maxComputeSharedMemorySize,
                                              d.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU, getenv("RWKV7_VK_MATVEC_STAGE"), NULL);
