@@ -45,6 +45,14 @@ detect_arch() {
   echo "${cc:-90}"
 }
 
+# The GPU-labelled test programs: CTest's gpu tests that are executables of their own
+# (tests/<name>.c or .cu); the CTest-only variants (test_ops_vk_*, test_vk_validation_*,
+# test_vk_profile: another program with other arguments or variables) are steps below.
+gpu_test_programs() {
+  ctest --test-dir "$build" -N -L gpu 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p' |
+    while read -r t; do [ -f "tests/$t.c" ] || [ -f "tests/$t.cu" ] && echo "$t"; done
+}
+
 # ---- build (or reuse) ----
 build_tree() {
   [ -n "$arch" ] || arch=$(detect_arch)
@@ -53,7 +61,7 @@ build_tree() {
     -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null || return 1
   # only what the check runs: the CLI and the GPU-labelled tests
   local targets=(rwkv7-cli)
-  mapfile -t gpu_tests < <(ctest --test-dir "$build" -N -L gpu 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+  mapfile -t gpu_tests < <(gpu_test_programs)
   targets+=("${gpu_tests[@]}")
   # test_ops (issue "The op as the unit") is labelled unit but runs on every backend
   if ctest --test-dir "$build" -N -R '^test_ops$' 2>/dev/null | grep -q 'test_ops'; then
@@ -87,7 +95,7 @@ else
     build_tree || { echo "gpu-check: build failed" >&2; exit 1; }
   fi
   bin=$(cd "$build" && pwd)
-  mapfile -t gpu_tests < <(ctest --test-dir "$build" -N -L gpu 2>/dev/null | sed -n 's/^ *Test *#[0-9]*: *//p')
+  mapfile -t gpu_tests < <(gpu_test_programs)
 fi
 
 [ -n "$out" ] || out="gpu-check-$(date -u +%Y%m%d-%H%M%S)"
@@ -157,6 +165,12 @@ STEP_JSON=1 step bench_cuda "${GPU_CHECK_BENCH_BUDGET:-180}" "$bin/rwkv7" bench 
   -b 1,64 -r 3 -o json --backend cuda
 if "$bin/rwkv7" devices 2>/dev/null | grep -q '^Vulkan[0-9]' &&
    ! "$bin/rwkv7" devices 2>/dev/null | grep -qi 'llvmpipe'; then
+  # every Vulkan op case against the CPU (the cooperative-matrix prefill and the T > 1 activation
+  # staging are on by default on GPUs), the chunked WKV-7 forced, then the benchmarks
+  if [ -x "$bin/test_ops" ]; then
+    step test_ops_vk 150 "$bin/test_ops" -b vulkan
+    RWKV7_VK_WKV=chunked step test_ops_vk_wkv_chunked 60 "$bin/test_ops" -b vulkan -o wkv7
+  fi
   STEP_JSON=1 step bench_vulkan 90 "$bin/rwkv7" bench --synthetic 1.5B --types bf16,q8_0,q4_k -b 1,64 -r 3 -o json \
     --backend vulkan
   # per-kernel device times of a decode step (timestamps) and the decode matvecs at model shapes
