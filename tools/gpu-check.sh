@@ -4,8 +4,8 @@
 # (ctest -L gpu, the op tests for CUDA and their --perf mode; a failing op test again with
 # RWKV7_CUDA_PDL=0; the matmul cases on the SIMT tiles, RWKV7_CUDA_SIMT_TILES=1), the kernels of a recorded decode step (RWKV7_CUDA_GRAPH_INFO=1), reruns the fixture logits with
 # RWKV7_CHECK_RESULTS=1 RWKV7_SYNC_EACH_OP=1 on the first failure, then `rwkv7 bench --synthetic
-# 1.5B,7.2B --types bf16,q8_0,q4_k -b 1,64 -o json` on CUDA (and on Vulkan where a Vulkan GPU is
-# listed). Every output goes under one folder (--out); a summary.txt lists each step's exit code
+# 1.5B,7.2B --types bf16,q8_0,q4_k -b 1,64 -o json` on CUDA; where a Vulkan GPU is listed, every
+# Vulkan op case, the decode profile, matvec and WKV-7 timings and the Vulkan bench. Every output goes under one folder (--out); a summary.txt lists each step's exit code
 # and time. Each step has a time budget so the whole run stays under 8 minutes (budgets:
 # GPU_CHECK_TEST_BUDGET per test program, 150 s; GPU_CHECK_BENCH_BUDGET for the CUDA bench, 180 s).
 #
