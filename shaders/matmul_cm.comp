@@ -17,19 +17,48 @@
  * Shared memory: 8 + 8 + 16 KiB + scales (the pick requires it of the device).
  * CM_NV builds the same code on GL_NV_cooperative_matrix (row-major loads and stores, the same
  * shapes and types): the flavour built where glslc lacks GL_KHR_cooperative_matrix, run on devices
- * that list VK_NV_cooperative_matrix (NVIDIA's; vulkan/coopmat.c). Verified only on GPUs. */
+ * that list VK_NV_cooperative_matrix (NVIDIA's; vulkan/coopmat.c). Verified only on GPUs.
+ * CM_EMU builds it with the cooperative matrices emulated: a test mode (RWKV7_VK_COOPMAT=emulate,
+ * test_ops_vk_coopmat_emu) that runs everything else of this shader (the row scales, the hi/lo
+ * split, tile indexing, the epilogue) on devices without cooperative matrices, lavapipe in CI.
+ * An A/B operand is a view of its shared tile (array, offset, stride: what the load was given);
+ * an accumulator is spread over its subgroup the way the epilogue walks it (a cooperative
+ * matrix's distribution is the implementation's to choose): the epilogue's index i (lane i %
+ * subgroup size, slot i / subgroup size) holds element (row i % 16, column i / 16), which is what
+ * it reads from Cs after the row-major store with stride 16. Each lane computes its elements'
+ * 16-long dots in fp32 (exact products of fp16 operands). No Cs then (lavapipe has 32 KiB of
+ * shared memory). */
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
-#ifdef CM_NV
+#if defined(CM_EMU)
+struct cm_view {
+    uint arr, off, stride; /* arr: CM_ARR_<name> of the shared tile */
+};
+struct cm_acc {
+    float e[64]; /* slot s: element s * subgroup size + lane (subgroups of 4 or more) */
+};
+#define CM_A cm_view
+#define CM_B cm_view
+#define CM_C cm_acc
+#define CM_ARR_Wh 0u
+#define CM_ARR_Wl 1u
+#define CM_ARR_Xh 2u
+#define CM_ARR_Xl 3u
+#define CM_LOAD(mat, arr, o, s) mat = cm_view(CM_ARR_##arr, o, s)
+#define CM_MAD(c, a, b) cm_mad(c, a, b)
+#define CM_ZERO(mat) for (uint ci_ = 0u; ci_ < 64u; ci_++) mat.e[ci_] = 0.0
+#define CM_ELEM(mat, i) mat.e[(i) / gl_SubgroupSize]
+#elif defined(CM_NV)
 #extension GL_NV_cooperative_matrix : require
 #define CM_A fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define CM_B fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 #define CM_C fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
 #define CM_LOAD(mat, arr, off, stride) coopMatLoadNV(mat, arr, off, stride, false)
 #define CM_STORE(mat, arr, off, stride) coopMatStoreNV(mat, arr, off, stride, false)
-#define CM_MULADD(a, b, c) coopMatMulAddNV(a, b, c)
+#define CM_MAD(c, a, b) c = coopMatMulAddNV(a, b, c)
+#define CM_ZERO(mat) mat = CM_C(0.0)
 #else
 #extension GL_KHR_cooperative_matrix : require
 #define CM_A coopmat<float16_t, gl_ScopeSubgroup, 16, 16, gl_MatrixUseA>
@@ -37,7 +66,8 @@
 #define CM_C coopmat<float, gl_ScopeSubgroup, 16, 16, gl_MatrixUseAccumulator>
 #define CM_LOAD(mat, arr, off, stride) coopMatLoad(mat, arr, off, stride, gl_CooperativeMatrixLayoutRowMajor)
 #define CM_STORE(mat, arr, off, stride) coopMatStore(mat, arr, off, stride, gl_CooperativeMatrixLayoutRowMajor)
-#define CM_MULADD(a, b, c) coopMatMulAdd(a, b, c)
+#define CM_MAD(c, a, b) c = coopMatMulAdd(a, b, c)
+#define CM_ZERO(mat) mat = CM_C(0.0)
 #endif
 #include "abi.h"
 
@@ -55,9 +85,32 @@ layout(binding = 3) readonly buffer BT { uint Tab[]; };
 
 shared float16_t Wh[TM * TK], Wl[TM * TK]; /* A: [feature][k] */
 shared float16_t Xh[TK * TT], Xl[TK * TT]; /* B: [k][row] */
+#ifndef CM_EMU
 shared float Cs[16][256];                  /* per-subgroup 16 x 16 scratch, [feature][row] */
+#endif
 shared float Rmax[TT][4];
 shared float Rscale[TT];
+
+#ifdef CM_EMU
+float cm_rd(uint arr, uint i) {
+    switch (arr) {
+    case 0u: return float(Wh[i]);
+    case 1u: return float(Wl[i]);
+    case 2u: return float(Xh[i]);
+    default: return float(Xl[i]);
+    }
+}
+/* c += a b for this lane's elements of c (index i: element (i % 16, i / 16), see CM_EMU above). */
+void cm_mad(inout cm_acc c, cm_view a, cm_view b) {
+    for (uint i = gl_SubgroupInvocationID; i < 256u; i += gl_SubgroupSize) {
+        uint row = i & 15u, col = i >> 4;
+        float s = c.e[i / gl_SubgroupSize];
+        for (uint k = 0u; k < 16u; k++)
+            s = fma(cm_rd(a.arr, a.off + row * a.stride + k), cm_rd(b.arr, b.off + k * b.stride + col), s);
+        c.e[i / gl_SubgroupSize] = s;
+    }
+}
+#endif
 
 void main() {
     uint tid = gl_LocalInvocationID.x;
@@ -82,7 +135,7 @@ void main() {
     }
 
     CM_C acc[4];
-    for (uint r = 0u; r < 4u; r++) acc[r] = CM_C(0.0);
+    for (uint r = 0u; r < 4u; r++) CM_ZERO(acc[r]);
     uint wr = tid >> 2, wq = tid & 3u, wrow = m0 + wr;
     uint n_chunks = (p.k + 31u) / 32u;
     for (uint c = 0u; c < n_chunks; c++) {
@@ -120,9 +173,9 @@ void main() {
                 CM_LOAD(al, Wl, fi * 16u * TK + kk, TK);
                 CM_LOAD(bh, Xh, kk * TT + ti * 16u, TT);
                 CM_LOAD(bl, Xl, kk * TT + ti * 16u, TT);
-                acc[r] = CM_MULADD(ah, bh, acc[r]);
-                acc[r] = CM_MULADD(ah, bl, acc[r]);
-                acc[r] = CM_MULADD(al, bh, acc[r]);
+                CM_MAD(acc[r], ah, bh);
+                CM_MAD(acc[r], ah, bl);
+                CM_MAD(acc[r], al, bh);
             }
         }
         barrier();
@@ -132,15 +185,21 @@ void main() {
         uint tile = sg + r * nsg;
         if (tile >= 16u) break;
         uint fi = tile >> 2, ti = tile & 3u;
+#ifndef CM_EMU
         CM_STORE(acc[r], Cs[sg], 0u, 16u);
         subgroupMemoryBarrierShared();
         subgroupBarrier();
+#endif
         for (uint i = gl_SubgroupInvocationID; i < 256u; i += gl_SubgroupSize) {
             uint tl = i >> 4, fl = i & 15u; /* consecutive lanes: consecutive features of one row */
             uint m = m0 + fi * 16u + fl, tr = ti * 16u + tl, t = t0 + tr;
             if (m >= p.m || t >= p.t) continue;
             uint o = p.d_off + t * p.m + m;
+#ifdef CM_EMU
+            float y = CM_ELEM(acc[r], i) / Rscale[tr]; /* element (fl, tl) */
+#else
             float y = Cs[sg][fl * 16u + tl] / Rscale[tr];
+#endif
             if (p.accumulate == 2u) y = max(y, 0.0) * max(y, 0.0); /* ffn_key: relu^2 */
             D[o] = p.accumulate == 1u ? D[o] + y : y;
         }

@@ -28,6 +28,11 @@ foreach(t ${RWKV7_VK_WEIGHT_TYPES})
   else()
     rwkv7_shader(matmul_cm.comp matmul_cm_nv_${t} TYPE_${T} CM_NV ENV=vulkan1.3)
   endif()
+  # ... and emulated, for a test mode that runs the rest of that shader on lavapipe
+  # (RWKV7_VK_COOPMAT=emulate, test_ops_vk_coopmat_emu): one type per decoder family.
+  if(t MATCHES "^(f32|f16|q8_0|q4_k|q6_k)$")
+    rwkv7_shader(matmul_cm.comp matmul_cm_emu_${t} TYPE_${T} CM_EMU ENV=vulkan1.3)
+  endif()
   rwkv7_shader(embed.comp embed_${t} TYPE_${T})
   rwkv7_shader(lora_up.comp lora_up_${t} TYPE_${T})
 endforeach()

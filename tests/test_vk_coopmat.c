@@ -23,7 +23,7 @@ static const struct rwkv7_vk_cm_prop k_good = {16, 16, 16, RWKV7_VK_CM_FLOAT16, 
                                                RWKV7_VK_CM_FLOAT32, RWKV7_VK_CM_FLOAT32, RWKV7_VK_CM_SCOPE_SUBGROUP};
 
 static struct rwkv7_vk_cm_caps caps_all(void) {
-    return (struct rwkv7_vk_cm_caps){true, true, true, true, true, true, 32, 48 * 1024, false};
+    return (struct rwkv7_vk_cm_caps){true, true, true, true, true, true, 32, 48 * 1024, false, false};
 }
 
 static void test_pick(void) {
@@ -65,6 +65,17 @@ static void test_pick(void) {
     CHECK(rwkv7_vk_coopmat_pick(&k_good, 1, &caps, NULL, &why) == -1, "32 KiB shared memory is too little");
     CHECK(RWKV7_VK_CM_SHARED > 32 * 1024 && RWKV7_VK_CM_SHARED <= 48 * 1024, "shared size %d", RWKV7_VK_CM_SHARED);
 
+    /* The emulated test mode: only when asked for, whatever the list and the extension. */
+    caps = caps_all();
+    caps.extension = caps.feature = false;
+    CHECK(rwkv7_vk_coopmat_pick(NULL, 0, &caps, "emulate", &why) == -1 && strstr(why, "not built"),
+          "emulate without its variants: %s", why);
+    caps.emu_shaders = true;
+    CHECK(rwkv7_vk_coopmat_pick(NULL, 0, &caps, "emulate", &why) == 0 && strstr(why, "emulated"), "emulate: %s", why);
+    CHECK(rwkv7_vk_coopmat_pick(NULL, 0, &caps, NULL, &why) == -1, "emulation is never the default");
+    caps.float16 = false;
+    CHECK(rwkv7_vk_coopmat_pick(NULL, 0, &caps, "emulate", &why) == -1, "emulate without shaderFloat16: %s", why);
+
     /* The NV flavour: the same list and rule; its own extension is the one that must be there. */
     caps = caps_all();
     caps.nv = true;
@@ -83,16 +94,19 @@ static void test_pick(void) {
 
 /* The build embeds one flavour of matmul_cm for every weight type it embeds matmul for. */
 static void test_flavour(void) {
-    int n_mm = 0, n_khr = 0, n_nv = 0;
+    int n_mm = 0, n_khr = 0, n_nv = 0, n_emu = 0;
     for (int i = 0; i < rwkv7_vk_spv_count; i++) {
         const char *s = rwkv7_vk_spv_table[i].name;
-        if (!strncmp(s, "matmul_cm_nv_", 13)) n_nv++;
+        if (!strncmp(s, "matmul_cm_emu_", 14)) n_emu++;
+        else if (!strncmp(s, "matmul_cm_nv_", 13)) n_nv++;
         else if (!strncmp(s, "matmul_cm_", 10)) n_khr++;
         else if (!strncmp(s, "matmul_", 7) && strncmp(s, "matmul_n", 8)) n_mm++;
     }
-    fprintf(stderr, "  embedded: %d matmul, %d matmul_cm (KHR), %d matmul_cm_nv\n", n_mm, n_khr, n_nv);
+    fprintf(stderr, "  embedded: %d matmul, %d matmul_cm (KHR), %d matmul_cm_nv, %d matmul_cm_emu\n", n_mm, n_khr,
+            n_nv, n_emu);
     CHECK(n_mm > 10 && (n_khr == 0) != (n_nv == 0) && n_khr + n_nv == n_mm,
           "one cooperative-matrix flavour per type: %d matmul, %d KHR, %d NV", n_mm, n_khr, n_nv);
+    CHECK(n_emu == 5, "the emulated test variants: %d, not 5", n_emu);
 }
 
 /* ---- 2. the arithmetic ---- */

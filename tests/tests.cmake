@@ -74,6 +74,14 @@ if(RWKV7_HAVE_VULKAN)
            -p "type=(f32|f16|q8_0|q4_0|q4_K|q6_K|q3_K),.*aligned")
   set_tests_properties(test_vk_validation_matvec_staged PROPERTIES ENVIRONMENT RWKV7_VK_MATVEC_STAGE=1
                        SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
+  # The cooperative-matrix prefill shader with its matrices emulated (RWKV7_VK_COOPMAT=emulate; the
+  # real flavours need a GPU): the prefill-shaped matmul, matmul_n and ffn_key cases of the types
+  # with emulated variants, alone and under the validation layer (the features it enables).
+  set(rwkv7_cm_emu_cases "^(MATMUL|MATMUL_N|FFN_KEY)[(]type=(f32|f16|q8_0|q4_K|q6_K),.*t=[1-9][0-9]+")
+  add_test(NAME test_ops_vk_coopmat_emu COMMAND test_ops -b vulkan -p "${rwkv7_cm_emu_cases}")
+  add_test(NAME test_vk_validation_coopmat_emu COMMAND test_vk_validation -p "${rwkv7_cm_emu_cases}")
+  set_tests_properties(test_ops_vk_coopmat_emu test_vk_validation_coopmat_emu PROPERTIES
+                       ENVIRONMENT RWKV7_VK_COOPMAT=emulate SKIP_RETURN_CODE 77 LABELS gpu TIMEOUT 600)
   # RWKV7_VK_PROFILE=1: the per-dispatch table is printed at exit, and a decode step runs the
   # matvec pipelines specialized for one row ("+a1"/"+u1"); skipped where no Vulkan device starts.
   add_test(NAME test_vk_profile COMMAND rwkv7-cli bench -m ${CMAKE_SOURCE_DIR}/tests/data/rand-c256-l2/rand-c256-l2-Q8_0.gguf

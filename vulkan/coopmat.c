@@ -19,6 +19,13 @@ int rwkv7_vk_coopmat_pick(const struct rwkv7_vk_cm_prop *props, int n, const str
         *why = "off (RWKV7_VK_COOPMAT=0)";
         return -1;
     }
+    if (env && strcmp(env, "emulate") == 0) {
+        if (!caps->emu_shaders) *why = "emulation not built";
+        else if (!caps->api13 || !caps->float16 || !caps->memory_model)
+            *why = "emulation needs Vulkan 1.3, shaderFloat16 and vulkanMemoryModel";
+        else *why = "emulated (RWKV7_VK_COOPMAT=emulate: a test mode, slow)";
+        return caps->emu_shaders && caps->api13 && caps->float16 && caps->memory_model ? 0 : -1;
+    }
     if (!caps->shaders) {
         *why = "not built (no cooperative-matrix shaders embedded)";
         return -1;
@@ -75,12 +82,18 @@ struct rwkv7_vk_cm_properties_khr {
 };
 typedef VkResult(VKAPI_PTR *rwkv7_pfn_cm_props)(VkPhysicalDevice, uint32_t *, struct rwkv7_vk_cm_properties_khr *);
 
-/* Which flavour the build embedded: 0 none, 1 KHR ("matmul_cm_<type>"), 2 NV ("matmul_cm_nv_<type>"). */
-static int shaders_built(void) {
-    for (int i = 0; i < rwkv7_vk_spv_count; i++)
-        if (!strncmp(rwkv7_vk_spv_table[i].name, "matmul_cm_", 10))
-            return strncmp(rwkv7_vk_spv_table[i].name, "matmul_cm_nv_", 13) ? 1 : 2;
-    return 0;
+/* Which flavour the build embedded: 0 none, 1 KHR ("matmul_cm_<type>"), 2 NV ("matmul_cm_nv_<type>");
+ * *emu: the emulated test variants ("matmul_cm_emu_<type>") are there too. */
+static int shaders_built(bool *emu) {
+    int built = 0;
+    *emu = false;
+    for (int i = 0; i < rwkv7_vk_spv_count; i++) {
+        const char *s = rwkv7_vk_spv_table[i].name;
+        if (!strncmp(s, "matmul_cm_emu_", 14)) *emu = true;
+        else if (!strncmp(s, "matmul_cm_nv_", 13)) built = 2;
+        else if (!strncmp(s, "matmul_cm_", 10)) built = 1;
+    }
+    return built;
 }
 
 /* The property list of the flavour's query, as rwkv7_vk_cm_prop entries (*out NULL when none).
@@ -121,30 +134,35 @@ static int cm_props(VkInstance inst, VkPhysicalDevice pd, bool nv, struct rwkv7_
 }
 
 int rwkv7_vk_coopmat_probe(void *instance, void *phys, uint32_t api_version, bool has_khr, bool has_nv,
-                           uint32_t subgroup_size, uint32_t shared_bytes, bool *nv, const char **why) {
+                           uint32_t subgroup_size, uint32_t shared_bytes, bool *nv, bool *emu, const char **why) {
     VkPhysicalDevice pd = (VkPhysicalDevice)phys;
-    const int built = shaders_built();
+    bool emu_built;
+    const int built = shaders_built(&emu_built);
+    const char *env = getenv("RWKV7_VK_COOPMAT");
     *nv = built == 2;
+    *emu = env && !strcmp(env, "emulate");
     struct rwkv7_vk_cm_caps caps = {.api13 = api_version >= VK_API_VERSION_1_3,
                                     .extension = *nv ? has_nv : has_khr,
                                     .shaders = built != 0,
                                     .subgroup_size = subgroup_size,
                                     .shared_bytes = shared_bytes,
-                                    .nv = *nv};
+                                    .nv = *nv,
+                                    .emu_shaders = emu_built};
     struct rwkv7_vk_cm_prop *props = NULL;
     int n = 0;
-    if (caps.shaders && caps.extension && caps.api13) {
+    const bool real = caps.shaders && caps.extension; /* the extension's structures may be queried */
+    if (caps.api13 && (real || *emu)) {
         struct rwkv7_vk_cm_features_khr cmf = {.sType = (VkStructureType)RWKV7_VK_CM_FEATURES_STYPE(*nv)};
         VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                                .pNext = &cmf};
+                                                .pNext = real ? &cmf : NULL};
         VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f12};
         vkGetPhysicalDeviceFeatures2(pd, &f2);
         caps.feature = cmf.cooperativeMatrix;
         caps.float16 = f12.shaderFloat16;
         caps.memory_model = f12.vulkanMemoryModel;
-        n = cm_props((VkInstance)instance, pd, *nv, &props);
+        if (real) n = cm_props((VkInstance)instance, pd, *nv, &props);
     }
-    int pick = rwkv7_vk_coopmat_pick(props, n, &caps, getenv("RWKV7_VK_COOPMAT"), why);
+    int pick = rwkv7_vk_coopmat_pick(props, n, &caps, env, why);
     free(props);
     return pick;
 }

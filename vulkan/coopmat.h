@@ -31,16 +31,18 @@ struct rwkv7_vk_cm_prop {
  * with its cooperativeMatrix feature, shaderFloat16 and vulkanMemoryModel (the shader uses both),
  * its subgroup size (a 256-invocation workgroup must hold at least 4 subgroups: size <= 64) and
  * shared memory, and whether the build embedded the shaders; nv: they are the NV flavour, so
- * `extension` and `feature` are VK_NV_cooperative_matrix's. */
+ * `extension` and `feature` are VK_NV_cooperative_matrix's; emu_shaders: the emulated test
+ * variants (matmul_cm.comp CM_EMU) are embedded. */
 struct rwkv7_vk_cm_caps {
     bool api13, extension, feature, float16, memory_model, shaders;
     uint32_t subgroup_size, shared_bytes;
-    bool nv;
+    bool nv, emu_shaders;
 };
 
 /* Index in props of the configuration the shader is written for (fp16 A and B, fp32 C and
  * result, 16 x 16 x 16, subgroup scope), or -1 with *why saying what is missing. env is the value
- * of RWKV7_VK_COOPMAT (NULL = unset): "0" turns the path off. */
+ * of RWKV7_VK_COOPMAT (NULL = unset): "0" turns the path off; "emulate" picks the emulated test
+ * variants (0, needing only Vulkan 1.3, shaderFloat16 and vulkanMemoryModel), whatever the list. */
 int rwkv7_vk_coopmat_pick(const struct rwkv7_vk_cm_prop *props, int n, const struct rwkv7_vk_cm_caps *caps,
                           const char *env, const char **why);
 
@@ -48,10 +50,11 @@ int rwkv7_vk_coopmat_pick(const struct rwkv7_vk_cm_prop *props, int n, const str
  * cooperativeMatrix feature, shaderFloat16 and vulkanMemoryModel, the property list) and returns
  * the pick (>= 0: use the path; the device must then be created with that extension and those
  * three features). has_khr / has_nv: the device lists VK_KHR_ / VK_NV_cooperative_matrix; *nv: the
- * NV flavour is the one built (its extension name and feature sType are the NV ones). Declared
+ * NV flavour is the one built (its extension name and feature sType are the NV ones); *emu: the
+ * emulated variants were picked (no extension; only the two Vulkan 1.2 features). Declared
  * with void * handles so this header stays free of Vulkan types. */
 int rwkv7_vk_coopmat_probe(void *instance, void *phys, uint32_t api_version, bool has_khr, bool has_nv,
-                           uint32_t subgroup_size, uint32_t shared_bytes, bool *nv, const char **why);
+                           uint32_t subgroup_size, uint32_t shared_bytes, bool *nv, bool *emu, const char **why);
 /* The flavours' extension names and feature-structure sTypes (the KHR one is absent from older
  * headers: extension number 507). */
 #define RWKV7_VK_CM_EXT(nv) ((nv) ? "VK_NV_cooperative_matrix" : "VK_KHR_cooperative_matrix")

@@ -248,8 +248,11 @@ static enum rwkv7_status vk_matmul(struct rwkv7_backend *be, const struct rwkv7_
     /* Tiled path: grid x = feature tiles, y = row tiles; cooperative matrices where coopmat.c
      * picked a configuration (same tiles, same grid). */
     char name[32];
-    snprintf(name, sizeof name, "matmul_%s%s", vk->coopmat ? (vk->coopmat_nv ? "cm_nv_" : "cm_") : "",
-             rwkv7_vk_type_suffix[w->type]);
+    const char *cm = !vk->coopmat ? "" : vk->coopmat_emu ? "cm_emu_" : vk->coopmat_nv ? "cm_nv_" : "cm_";
+    snprintf(name, sizeof name, "matmul_%s%s", cm, rwkv7_vk_type_suffix[w->type]);
+    /* The emulated test variants exist for a few types only (shaders/variants.cmake). */
+    if (vk->coopmat_emu && !rwkv7_vk_has_shader(name))
+        snprintf(name, sizeof name, "matmul_%s", rwkv7_vk_type_suffix[w->type]);
     return rwkv7_vk_dispatch(vk, name, &pc, sizeof pc, vargs, 4, 1u << 2, ceil_div(pc.m, RWKV7_VK_MM_TILE_M),
                              ceil_div(pc.t, RWKV7_VK_MM_TILE_T));
 }

@@ -72,6 +72,12 @@ void rwkv7_vk_pipelines_free(struct rwkv7_vk *vk) {
 #define SPEC_SLOT(aligned, nt, narrow) (1 + (aligned) + 2 * ((nt) - 1) + 2 * RWKV7_VK_MATVEC_MAX_T * (narrow))
 _Static_assert(SPEC_SLOT(1, RWKV7_VK_MATVEC_MAX_T, 1) < RWKV7_VK_PIPE_SLOTS, "vk.h: RWKV7_VK_PIPE_SLOTS");
 
+bool rwkv7_vk_has_shader(const char *name) {
+    for (int i = 0; i < rwkv7_vk_spv_count; i++)
+        if (!strcmp(rwkv7_vk_spv_table[i].name, name)) return true;
+    return false;
+}
+
 static enum rwkv7_status get_pipeline(struct rwkv7_vk *vk, const char *name, VkPipeline *out) {
     size_t len = strlen(name);
     uint32_t aligned = 0, nt = 0, narrow = 0, slot_i = 0;

@@ -98,6 +98,7 @@ struct rwkv7_vk {
     bool row_invariant;     /* matmul: matvec for every row count (set_row_invariant) */
     bool coopmat;           /* prefill matmul on cooperative matrices (coopmat.c picked a config) */
     bool coopmat_nv;        /* ... its VK_NV_cooperative_matrix flavour (the build's shaders are) */
+    bool coopmat_emu;       /* ... emulated (RWKV7_VK_COOPMAT=emulate, a test mode; matmul_cm_emu_<type>) */
     const char *coopmat_why; /* the pick's reason, for the description */
     uint32_t subgroup_size;
     uint32_t mv_stage;      /* floats of shared memory for the matvec's T > 1 activation staging (0: none) */
@@ -254,6 +255,8 @@ RWKV7_OP_SIG(rwkv7_vk_matmul_n, matmul_n);
  * off on CPU devices (lavapipe: shared memory is ordinary memory there and barriers cost most);
  * env RWKV7_VK_MATVEC_STAGE = 0 / 1 forces it off / on. *why says which. */
 uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const char *env, const char **why);
+/* pipeline.c: whether the build embedded the shader variant `name`. */
+bool rwkv7_vk_has_shader(const char *name);
 /* ops.c: lanes per row of the matvec kernels (their specialization constant 0, ops.c's grid): 32,
  * or the subgroup size when larger, so subgroupAdd sums one row; env RWKV7_VK_MATVEC_LPR = 32, 64
  * or 128 (at least the subgroup size where subgroupAdd is used) forces a width, so the layouts of

@@ -300,11 +300,17 @@ static enum rwkv7_status create_device(struct rwkv7_vk *vk, const struct dev_inf
         void *pNext;
         VkBool32 cooperativeMatrix, cooperativeMatrixRobustBufferAccess;
     } cmf = {(VkStructureType)RWKV7_VK_CM_FEATURES_STYPE(vk->coopmat_nv), NULL, VK_TRUE, VK_FALSE};
+    /* The shaders are SPIR-V 1.6, whose LocalSizeId execution mode needs maintenance4 (core in
+     * Vulkan 1.3, which the pick requires; the validation layer reports it missing). The emulated
+     * test variants need no extension, only these features. */
+    VkPhysicalDeviceVulkan13Features f13 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+                                            .pNext = vk->coopmat_emu ? NULL : &cmf,
+                                            .maintenance4 = VK_TRUE};
     VkPhysicalDeviceVulkan12Features f12 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
-                                            .pNext = &cmf,
+                                            .pNext = &f13,
                                             .shaderFloat16 = VK_TRUE,
                                             .vulkanMemoryModel = VK_TRUE};
-    if (vk->coopmat) exts[n_ext++] = RWKV7_VK_CM_EXT(vk->coopmat_nv);
+    if (vk->coopmat && !vk->coopmat_emu) exts[n_ext++] = RWKV7_VK_CM_EXT(vk->coopmat_nv);
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
                              .pNext = vk->coopmat ? &f12 : NULL,
                              .queueCreateInfoCount = 1,
@@ -383,7 +389,8 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
         vk->subgroup_arith = d.subgroup_arith && getenv("RWKV7_VK_NO_SUBGROUP") == NULL;
         vk->coopmat = rwkv7_vk_coopmat_probe(vk->instance, vk->phys, d.props.apiVersion, d.coopmat, d.coopmat_nv,
                                              d.subgroup_size, d.props.limits.maxComputeSharedMemorySize,
-                                             &vk->coopmat_nv, &vk->coopmat_why) >= 0;
+                                             &vk->coopmat_nv, &vk->coopmat_emu, &vk->coopmat_why) >= 0;
+        vk->coopmat_emu = vk->coopmat && vk->coopmat_emu;
         vk->mv_lpr = rwkv7_vk_matvec_pick_lpr(vk->subgroup_size, vk->subgroup_arith, getenv("RWKV7_VK_MATVEC_LPR"), NULL);
         vk->mv_stage = rwkv7_vk_matvec_stage(d.props.limits.maxComputeSharedMemorySize,
                                              d.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU, getenv("RWKV7_VK_MATVEC_STAGE"), NULL);
