@@ -1,5 +1,6 @@
-/* coopmat.c: the VK_KHR_cooperative_matrix prefill path's configuration: the pure choice
- * (coopmat.h) and the device query that feeds it. The shader (shaders/matmul_cm.comp) is written
+/* coopmat.c: the cooperative-matrix prefill path's configuration: the pure choice (coopmat.h) and
+ * the device query that feeds it, for the flavour the build embedded (VK_KHR_ or
+ * VK_NV_cooperative_matrix) or the emulated test variants (RWKV7_VK_COOPMAT=emulate). The shader (shaders/matmul_cm.comp) is written
  * for one shape, 16 x 16 x 16 with fp16 inputs and fp32 accumulation at subgroup scope, the shape
  * NVIDIA's and AMD's (RDNA3) drivers list, so one compiled variant per weight type serves them;
  * devices that list only other shapes (e.g. 8 x 8 x 16) get the fp32 tile path. */
