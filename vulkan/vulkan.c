@@ -410,6 +410,12 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
              vk->subgroup_arith ? "subgroupAdd" : "shared-memory reductions",
              vk->has_push_desc ? "push descriptors + graph replay" : "descriptor pool");
     size_t used = strlen(vk->base.desc);
+    /* The decode matvec's layout where it is not the plain one (32 lanes per row, T > 1 read
+     * straight): what a GPU run's log needs to say which kernels it timed. */
+    if (vk->mv_lpr != RWKV7_VK_MATVEC_LPR || vk->mv_stage)
+        snprintf(vk->base.desc + used, sizeof vk->base.desc - used, ", matvec %u lanes/row%s", vk->mv_lpr,
+                 vk->mv_stage ? " + T>1 staged" : "");
+    used = strlen(vk->base.desc);
     if (vk->coopmat) snprintf(vk->base.desc + used, sizeof vk->base.desc - used, ", cooperative-matrix prefill (%s)", vk->coopmat_why);
     *out = &vk->base;
     return RWKV7_OK;
