@@ -6,7 +6,8 @@
  * in only when the CPU and the OS (XGETBV) support AVX, FMA and F16C.
  *
  * The decoders mirror matmul_deq_x86.h (the AVX2 ones) op for op at half width: the same codes,
- * the same single-rounded scales and biases, the same fma(code, scale, bias) per weight, so the
+ * the same single-rounded scales and biases (mm_scales itself is shared: matmul_scales_x86.h, fed
+ * by this file's 128-bit hooks), the same fma(code, scale, bias) per weight, so the
  * weights this level sees equal the AVX2 level's bit for bit; the lane accumulators and their
  * reduction tree are the AVX2 level's too (8 lanes), so results equal the AVX2 path's.
  * Arithmetic and invariants: matmul_simd.h. Layouts: docs/spec/quant-formats.md §3. */
@@ -27,14 +28,6 @@
 #include "matmul_simd.h"
 
 #define MM_INLINE static inline __attribute__((always_inline))
-
-/* fp16 field -> float with F16C (exact; see matmul_deq_x86.h for why not the software one). */
-MM_INLINE float mm_half(const uint8_t *p) { return _cvtsh_ss(rwkv7_le16(p)); }
-
-MM_INLINE bool mm_is_k(int type) {
-    return type == RWKV7_DTYPE_Q4_K || type == RWKV7_DTYPE_Q5_K || type == RWKV7_DTYPE_Q6_K ||
-           type == RWKV7_DTYPE_IQ4_XS || type == RWKV7_DTYPE_IQ3_XXS || type == RWKV7_DTYPE_IQ3_S;
-}
 
 /* A group's 32 codes (signed bytes, element order) as two 128-bit halves: elements 0..15, 16..31. */
 struct mm_c32 {
@@ -178,13 +171,6 @@ MM_INLINE struct mm_c32 mm_codes(int type, const uint8_t *row, int64_t g) {
 /* Two 128-bit integer halves as one 256-bit vector (vinsertf128: AVX, no AVX2 needed). */
 MM_INLINE __m256i mm_join(__m128i lo, __m128i hi) { return _mm256_insertf128_si256(_mm256_castsi128_si256(lo), hi, 1); }
 
-/* 8 per-group floats v[j] -> s[2j] = s[2j + 1] = v[j] (the cache holds one value per 16 weights). */
-MM_INLINE void mm_store_pairs(float *s, __m256 v) {
-    const __m256 lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);
-    _mm256_storeu_ps(s, _mm256_permute2f128_ps(lo, hi, 0x20));
-    _mm256_storeu_ps(s + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-}
-
 /* 8 unsigned bytes (little-endian in u) as 8 floats. */
 MM_INLINE __m256 mm_u8x8_ps(uint64_t u) {
     const __m128i v = _mm_cvtsi64_si128((long long)u);
@@ -196,80 +182,30 @@ MM_INLINE __m256 mm_i8x8_ps(__m128i v) {
     return _mm256_cvtepi32_ps(mm_join(_mm_cvtepi8_epi32(v), _mm_cvtepi8_epi32(_mm_srli_si128(v, 4))));
 }
 
-/* 8 ints as 8 floats. */
-MM_INLINE __m256 mm_i32x8_ps(const int32_t v[8]) { return _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)v)); }
-
-/* Scales and biases, two per group (one per 16 weights); the contract and the arithmetic of
- * matmul_deq_x86.h's mm_scales (the same single-rounded products), with the per-lane variable
- * shifts of AVX2 done in scalar code (once per 256 weights). */
-MM_INLINE void mm_scales(int type, const uint8_t *row, int64_t g, float *s, float *b) {
-    switch (type) {
-    case RWKV7_DTYPE_Q8_0: s[0] = s[1] = mm_half(row + 34 * g); b[0] = b[1] = 0.0f; break;
-    case RWKV7_DTYPE_Q4_0: s[0] = s[1] = mm_half(row + 18 * g); b[0] = b[1] = 0.0f; break;
-    case RWKV7_DTYPE_Q5_0: s[0] = s[1] = mm_half(row + 22 * g); b[0] = b[1] = 0.0f; break;
-    case RWKV7_DTYPE_IQ4_NL: s[0] = s[1] = mm_half(row + 18 * g); b[0] = b[1] = 0.0f; break;
-    case RWKV7_DTYPE_Q4_1: s[0] = s[1] = mm_half(row + 20 * g); b[0] = b[1] = mm_half(row + 20 * g + 2); break;
-    case RWKV7_DTYPE_Q5_1: s[0] = s[1] = mm_half(row + 24 * g); b[0] = b[1] = mm_half(row + 24 * g + 2); break;
-    case RWKV7_DTYPE_Q4_K:
-    case RWKV7_DTYPE_Q5_K: {
-        const uint8_t *p = row + (type == RWKV7_DTYPE_Q5_K ? 176 : 144) * (g >> 3);
-        /* 8 6-bit scales and mins (ggml's get_scale_min_k4), as in matmul_deq_x86.h */
-        const uint32_t a = rwkv7_le32(p + 4), m = rwkv7_le32(p + 8), c = rwkv7_le32(p + 12);
-        const uint64_t sc = (a & 0x3F3F3F3Fu) | (uint64_t)((c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u)) << 32;
-        const uint64_t mn = (m & 0x3F3F3F3Fu) | (uint64_t)(((c >> 4) & 0x0F0F0F0Fu) | ((m >> 2) & 0x30303030u)) << 32;
-        mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), mm_u8x8_ps(sc)));
-        mm_store_pairs(b, _mm256_xor_ps(_mm256_mul_ps(_mm256_set1_ps(mm_half(p + 2)), mm_u8x8_ps(mn)),
-                                        _mm256_set1_ps(-0.0f)));
-        break;
+/* IQ4_XS / IQ3_S integer group scales as floats: AVX2's per-lane variable shifts done in scalar
+ * code (once per 256 weights). */
+MM_INLINE __m256 mm_iq_ls8(int type, const uint8_t *p) {
+    int32_t ls[8];
+    if (type == RWKV7_DTYPE_IQ4_XS) {
+        /* 6-bit scale: nibble ib of bytes 4-7 | bits 2ib..2ib+1 of the u16 at 2, minus 32 */
+        const uint32_t lo = rwkv7_le32(p + 4), hi = rwkv7_le16(p + 2);
+        for (int i = 0; i < 8; i++) ls[i] = (int32_t)(((lo >> 4 * i) & 0xF) | ((hi >> 2 * i) & 3) << 4) - 32;
+    } else {
+        /* 1 + 2 * nibble ib of the 4 scale bytes */
+        const uint32_t nib = rwkv7_le32(p + 106);
+        for (int i = 0; i < 8; i++) ls[i] = (int32_t)(2 * ((nib >> 4 * i) & 0xF) + 1);
     }
-    case RWKV7_DTYPE_Q6_K: {
-        const uint8_t *p = row + 210 * (g >> 3);
-        const __m256 d = _mm256_set1_ps(mm_half(p + 208));
-        const __m128i raw = _mm_loadu_si128((const __m128i *)(p + 192));
-        const __m256 s0 = _mm256_mul_ps(d, mm_i8x8_ps(raw));
-        const __m256 s1 = _mm256_mul_ps(d, mm_i8x8_ps(_mm_srli_si128(raw, 8)));
-        /* unsigned codes c = q + 32: w = fma(c, s, -32 s) rounds like q * s (matmul_deq_x86.h) */
-        _mm256_storeu_ps(s, s0);
-        _mm256_storeu_ps(s + 8, s1);
-        _mm256_storeu_ps(b, _mm256_mul_ps(s0, _mm256_set1_ps(-32.0f)));
-        _mm256_storeu_ps(b + 8, _mm256_mul_ps(s1, _mm256_set1_ps(-32.0f)));
-        break;
-    }
-    case RWKV7_DTYPE_IQ4_XS:
-    case RWKV7_DTYPE_IQ3_S: {
-        const uint8_t *p = row + (type == RWKV7_DTYPE_IQ4_XS ? 136 : 110) * (g >> 3);
-        int32_t ls[8];
-        if (type == RWKV7_DTYPE_IQ4_XS) {
-            /* 6-bit scale: nibble ib of bytes 4-7 | bits 2ib..2ib+1 of the u16 at 2, minus 32 */
-            const uint32_t lo = rwkv7_le32(p + 4), hi = rwkv7_le16(p + 2);
-            for (int i = 0; i < 8; i++) ls[i] = (int32_t)(((lo >> 4 * i) & 0xF) | ((hi >> 2 * i) & 3) << 4) - 32;
-        } else {
-            /* 1 + 2 * nibble ib of the 4 scale bytes */
-            const uint32_t nib = rwkv7_le32(p + 106);
-            for (int i = 0; i < 8; i++) ls[i] = (int32_t)(2 * ((nib >> 4 * i) & 0xF) + 1);
-        }
-        mm_store_pairs(s, _mm256_mul_ps(_mm256_set1_ps(mm_half(p)), mm_i32x8_ps(ls)));
-        _mm256_storeu_ps(b, _mm256_setzero_ps());
-        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
-        break;
-    }
-    case RWKV7_DTYPE_IQ3_XXS: {
-        const uint8_t *p = row + 98 * (g >> 3);
-        /* d * (0.5 + (w >> 28)) * 0.5, w the group's sign/scale word, in that order */
-        const __m128i w0 = _mm_srli_epi32(_mm_loadu_si128((const __m128i *)(p + 66)), 28);
-        const __m128i w1 = _mm_srli_epi32(_mm_loadu_si128((const __m128i *)(p + 82)), 28);
-        const __m256 ls = _mm256_cvtepi32_ps(mm_join(w0, w1));
-        mm_store_pairs(s, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(mm_half(p)), _mm256_add_ps(_mm256_set1_ps(0.5f), ls)),
-                                        _mm256_set1_ps(0.5f)));
-        _mm256_storeu_ps(b, _mm256_setzero_ps());
-        _mm256_storeu_ps(b + 8, _mm256_setzero_ps());
-        break;
-    }
-    default:
-        s[0] = s[1] = b[0] = b[1] = 0.0f;
-        break;
-    }
+    return _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)ls));
 }
+
+/* IQ3_XXS: the 8 sign/scale words' top nibbles (w >> 28) as floats, two 128-bit halves. */
+MM_INLINE __m256 mm_iq3xxs_ls8(const uint8_t *p) {
+    const __m128i w0 = _mm_srli_epi32(_mm_loadu_si128((const __m128i *)(p + 66)), 28);
+    const __m128i w1 = _mm_srli_epi32(_mm_loadu_si128((const __m128i *)(p + 82)), 28);
+    return _mm256_cvtepi32_ps(mm_join(w0, w1));
+}
+
+#include "matmul_scales_x86.h"
 
 /* Group g of a float-type row as four 8-float vectors (BF16: each 16-bit value moved to the top
  * half of a zeroed dword by interleaving with zeros, the 128-bit form of AVX2's widen + shift). */
@@ -295,13 +231,6 @@ MM_INLINE void mm_cvt8(struct mm_c32 code, const float *s, const float *b, __m25
         const __m128i q = (i & 1) ? _mm_srli_si128(c[i >> 1], 8) : c[i >> 1];
         v[i] = _mm256_fmadd_ps(mm_i8x8_ps(q), _mm256_set1_ps(s[i >> 1]), _mm256_set1_ps(b[i >> 1]));
     }
-}
-
-/* Element k of a float-type row (the K % 32 leftovers; exact conversions). */
-MM_INLINE float mm_tail(int type, const uint8_t *row, int64_t k) {
-    if (type == RWKV7_DTYPE_F32) return ((const float *)row)[k];
-    if (type == RWKV7_DTYPE_F16) return mm_half(row + 2 * k);
-    return rwkv7_bf16_to_f32(rwkv7_le16(row + 2 * k));
 }
 
 /* Lanes summed as ((0+4)+(2+6)) + ((1+5)+(3+7)): the AVX2 level's tree. */
