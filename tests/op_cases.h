@@ -25,6 +25,12 @@ static const struct op_matmul_case op_matmul_cases[] = {
  * lavapipe): k = 768 walks Q4_K / Q5_K in one-word units, 2048 x 24 splits K in four. */
 static const struct op_matmul_case op_matvec_aligned_cases[] = {{512, 70, 3, 1}, {768, 40, 2, 0}, {2048, 24, 8, 0}};
 #define OP_N_MATVEC_ALIGNED ((int)(sizeof op_matvec_aligned_cases / sizeof op_matvec_aligned_cases[0]))
+/* ... for one type of each lane-unit family of that kernel (float 16-byte units, Q8_0 quarters,
+ * the 32-blocks' words, the two-word K-quants, Q6_K, the 32-weight dq32 decoders): each aligned
+ * pipeline is compiled per type and row count, which costs lavapipe seconds apiece. */
+static const int op_matvec_aligned_types[] = {RWKV7_DTYPE_F32,  RWKV7_DTYPE_F16,  RWKV7_DTYPE_BF16, RWKV7_DTYPE_Q8_0,
+                                              RWKV7_DTYPE_Q4_0, RWKV7_DTYPE_Q5_1, RWKV7_DTYPE_IQ4_NL, RWKV7_DTYPE_Q4_K,
+                                              RWKV7_DTYPE_Q5_K, RWKV7_DTYPE_Q6_K, RWKV7_DTYPE_Q3_K, RWKV7_DTYPE_IQ3_S};
 /* Extra shapes for float weights only: k not a multiple of 32 (LoRA-like ranks), nor of 8 (a
  * vector unit of the matvec crosses the end of the row; 37 and 70 also end inside an 8-element
  * slice of the tiled kernel's decode). */

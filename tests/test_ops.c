@@ -249,7 +249,10 @@ static void build_cases(void) {
             snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s)", tn, m->k, m->m, m->t,
                      m->accumulate ? ",acc" : "");
         }
-        for (int i = 0; i < OP_N_MATVEC_ALIGNED; i++) {
+        bool aligned_type = false;
+        for (size_t ai = 0; ai < sizeof op_matvec_aligned_types / sizeof op_matvec_aligned_types[0]; ai++)
+            aligned_type = aligned_type || op_matvec_aligned_types[ai] == t;
+        for (int i = 0; aligned_type && i < OP_N_MATVEC_ALIGNED; i++) {
             const struct op_matmul_case *m = &op_matvec_aligned_cases[i];
             c = add_case(RWKV7_OP_MATMUL, t, m->k, m->m, m->t, 2 | m->accumulate);
             snprintf(c->name, sizeof c->name, "MATMUL(type=%s,k=%d,m=%d,t=%d%s,aligned)", tn, m->k, m->m, m->t,
