@@ -114,11 +114,12 @@ shared float red[MAXT * 4u * 32u];
 
 /* The staged activations of one sweep (see STAGE_BUDGET): row t's LPR * UW floats from vec4 t * XSV.
  * Sized by specialization constants, so pipelines that do not stage hold one vec4. STAGED =
- * NT > 1 && ALIGNED && NT * LPR * UW <= STAGE_BUDGET, spelled in integer arithmetic: glslc 2023.2's
- * optimizer loses a boolean or ?: specialization constant used in an array size. The quotient
- * XS_FIT is at most 32 (budget <= 4096 floats) and NT <= 8. */
+ * NT > 1 && ALIGNED && NT * LPR * UW <= STAGE_BUDGET && at least two row slots (one slot has no
+ * one to share the copy with), spelled in integer arithmetic: glslc 2023.2's optimizer loses a
+ * boolean or ?: specialization constant used in an array size. The quotient XS_FIT is at most 32
+ * (budget <= 4096 floats), NT <= 8 and WG / LPR is 1, 2 or 4. */
 const uint XS_FIT = STAGE_BUDGET / (NT * LPR * UW);
-const uint XS_ON = ALIGNED * ((XS_FIT + 1023u) / 1024u) * ((NT + 6u) / 8u);
+const uint XS_ON = ALIGNED * ((XS_FIT + 1023u) / 1024u) * ((NT + 6u) / 8u) * ((WG / LPR + 2u) / 4u);
 const bool STAGED = XS_ON != 0u;
 const uint XSV = LPR * UW / 4u;
 shared vec4 xs[1u + XS_ON * (NT * XSV - 1u)];

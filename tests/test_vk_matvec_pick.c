@@ -20,7 +20,8 @@ int main(void) {
           "a CPU device, forced on (%s)", why);
     CHECK(rwkv7_vk_matvec_stage(32 * 1024, false, "0", &why) == 0 && strstr(why, "RWKV7_VK_MATVEC_STAGE"),
           "a GPU, forced off (%s)", why);
-    CHECK(rwkv7_vk_matvec_stage(32 * 1024, false, "yes", &why) == 4096, "an unknown value keeps the rule");
+    CHECK(rwkv7_vk_matvec_stage(32 * 1024, false, "yes", &why) == 4096 && strstr(why, "ignored"),
+          "an unknown value keeps the rule, saying so (%s)", why);
     /* Vulkan's minimum, 16 KiB: what the reduction array leaves. */
     CHECK(rwkv7_vk_matvec_stage(16 * 1024, false, NULL, &why) == (16 * 1024 - red) / 4, "16 KiB: the rest after red[]");
     CHECK(rwkv7_vk_matvec_stage(red, false, NULL, &why) == 0 && strstr(why, "no shared memory"),
@@ -41,6 +42,7 @@ int main(void) {
           "below the subgroup size: ignored (%s)", why);
     CHECK(rwkv7_vk_matvec_pick_lpr(64, false, "32", &why) == 32, "no subgroupAdd: any width of at least 32");
     CHECK(rwkv7_vk_matvec_pick_lpr(8, true, "16", &why) == 32, "16 lanes cannot write 32 outputs: ignored");
-    CHECK(rwkv7_vk_matvec_pick_lpr(8, true, "48", &why) == 32, "not a power of two: ignored");
+    CHECK(rwkv7_vk_matvec_pick_lpr(8, true, "48", &why) == 32 && strstr(why, "ignored"), "not a power of two: ignored (%s)",
+          why);
     return test_finish("test_vk_matvec_pick");
 }

@@ -89,6 +89,8 @@ uint32_t rwkv7_vk_matvec_stage(uint32_t shared_bytes, bool cpu_device, const cha
     if (env && (!strcmp(env, "0") || !strcmp(env, "1"))) {
         on = env[0] == '1';
         w = on ? "forced on by RWKV7_VK_MATVEC_STAGE" : "forced off by RWKV7_VK_MATVEC_STAGE";
+    } else if (env && *env) {
+        w = "RWKV7_VK_MATVEC_STAGE is not 0 or 1: ignored";
     }
     uint32_t budget = shared_bytes > red ? (shared_bytes - red < cap ? shared_bytes - red : cap) / 4 : 0;
     if (on && budget == 0) w = "off: no shared memory left";
@@ -105,6 +107,8 @@ uint32_t rwkv7_vk_matvec_pick_lpr(uint32_t subgroup_size, bool subgroup_arith, c
         uint32_t e = (uint32_t)atoi(env);
         if (e >= pick || !subgroup_arith) pick = e, w = "forced by RWKV7_VK_MATVEC_LPR";
         else w = "RWKV7_VK_MATVEC_LPR below the subgroup size: ignored";
+    } else if (env && *env) {
+        w = "RWKV7_VK_MATVEC_LPR is not 32, 64 or 128: ignored";
     }
     if (why) *why = w;
     return pick;

@@ -391,9 +391,18 @@ static enum rwkv7_status vk_init(const char *device, int n_threads, struct rwkv7
                                              d.subgroup_size, d.props.limits.maxComputeSharedMemorySize,
                                              &vk->coopmat_nv, &vk->coopmat_emu, &vk->coopmat_why) >= 0;
         vk->coopmat_emu = vk->coopmat && vk->coopmat_emu;
-        vk->mv_lpr = rwkv7_vk_matvec_pick_lpr(vk->subgroup_size, vk->subgroup_arith, getenv("RWKV7_VK_MATVEC_LPR"), NULL);
+        /* A test or tuning variable set to a value the backend does not take: one line, then the default. */
+        const char *why_lpr, *why_stage;
+        vk->mv_lpr = rwkv7_vk_matvec_pick_lpr(vk->subgroup_size, vk->subgroup_arith, getenv("RWKV7_VK_MATVEC_LPR"),
+                                              &why_lpr);
         vk->mv_stage = rwkv7_vk_matvec_stage(d.props.limits.maxComputeSharedMemorySize,
-                                             d.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU, getenv("RWKV7_VK_MATVEC_STAGE"), NULL);
+                                             d.props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU,
+                                             getenv("RWKV7_VK_MATVEC_STAGE"), &why_stage);
+        const char *cm_env = getenv("RWKV7_VK_COOPMAT");
+        if (strstr(why_lpr, "ignored")) fprintf(stderr, "rwkv7: vulkan: %s\n", why_lpr);
+        if (strstr(why_stage, "ignored")) fprintf(stderr, "rwkv7: vulkan: %s\n", why_stage);
+        if (cm_env && !strcmp(cm_env, "emulate") && !vk->coopmat_emu)
+            fprintf(stderr, "rwkv7: vulkan: RWKV7_VK_COOPMAT=emulate ignored: %s\n", vk->coopmat_why);
         st = create_device(vk, &d);
     }
     if (st == RWKV7_OK) st = setup(vk);
